@@ -1,0 +1,224 @@
+"""Command line: a thin click layer over the library. Exit codes: 0 ok, 1 dead links or failed
+captures, 2 usage, 3 bad manifest/config, 4 storage/database, 70 internal error, 130 interrupted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from . import __version__
+from .archive import Archive
+from .config import Settings, load_settings
+from .errors import ArchiverError, StorageError, UsageError
+from .snapshot import Outcome, snapshot
+
+
+class ArchiverGroup(click.Group):
+    """Maps the ArchiverError tree to exit codes with a one-line message, for the console script
+    and for CliRunner alike."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous in (signal.SIG_DFL, None):
+            # SIGTERM (systemd stop, kill) gets the same clean shutdown as Ctrl-C.
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+        try:
+            return super().invoke(ctx)
+        except ArchiverError as exc:
+            click.echo(f"archiver: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("archiver: interrupted", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # the last guard: report, never a bare traceback, exit 70
+            click.echo(f"archiver: internal error: {type(exc).__name__}: {exc}", err=True)
+            if os.environ.get("ARCHIVER_DEBUG"):
+                traceback.print_exc()
+            else:
+                click.echo("archiver: set ARCHIVER_DEBUG=1 for the traceback, and please report it", err=True)
+            ctx.exit(70)
+        finally:
+            signal.signal(signal.SIGTERM, previous or signal.SIG_DFL)
+
+
+@click.group(cls=ArchiverGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="archiver")
+@click.option("--storage", type=click.Path(file_okay=False, path_type=Path), envvar="ARCHIVER_STORAGE",
+              help="Folder of WARC files and the database.  [env ARCHIVER_STORAGE; default ./storage]")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), envvar="ARCHIVER_DB",
+              help="Database file.  [env ARCHIVER_DB; default <storage>/archiver.db]")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="ARCHIVER_CONFIG", help="TOML config file.  [env ARCHIVER_CONFIG; default ./archiver.toml]")
+@click.pass_context
+def cli(ctx: click.Context, storage: Path | None, db: Path | None, config_file: Path | None) -> None:
+    """Keep the sources a paper cites: snapshot cited URLs into WARC files, recorded in SQLite."""
+    ctx.obj = {"storage": storage, "db": db, "config_file": config_file}
+
+
+def _settings(ctx: click.Context, **flags: Any) -> Settings:
+    obj = ctx.find_root().obj or {}
+    return load_settings(obj.get("config_file"), storage=obj.get("storage"), db=obj.get("db"), **flags)
+
+
+def fetch_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every command that fetches (snapshot now, check later)."""
+    options = [
+        click.option("--concurrency", type=click.IntRange(1, 512), help="Requests in flight.  [default 16]"),
+        click.option("--per-host", type=click.IntRange(1, 64), help="Requests in flight per host.  [default 1]"),
+        click.option("--per-host-delay", type=click.FloatRange(0), metavar="SECONDS",
+                     help="Pause between requests to one host; 0 turns it off.  [default 1]"),
+        click.option("--timeout", type=click.FloatRange(0, min_open=True), metavar="SECONDS",
+                     help="Longest silence tolerated from a server.  [default 30]"),
+        click.option("--total-timeout", type=click.FloatRange(0, min_open=True), metavar="SECONDS",
+                     help="Cap on one URL, redirects and retries included.  [default 120]"),
+        click.option("--max-size", type=click.IntRange(1), metavar="BYTES",
+                     help="Body size cap; longer bodies are kept truncated.  [default 100 MB]"),
+        click.option("--retries", type=click.IntRange(0, 10), help="Retries on 408/429/5xx/timeouts.  [default 2]"),
+        click.option("--user-agent", metavar="TEXT", help="User-Agent header.  [default archiver/VERSION ...]"),
+        click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout."),
+        click.option("--quiet", "-q", is_flag=True, default=None, help="No progress bar or per-URL lines."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@cli.command("snapshot")
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
+@fetch_options
+@click.pass_context
+def snapshot_command(ctx: click.Context, targets: tuple[str, ...], as_json: bool, **flags: Any) -> None:
+    """Fetch every URL of the TARGETs (manifest files or URLs) once and keep it as WARC.
+
+    Exit status: 0 all captured, 1 some failed (dead, HTTP error, unreachable, invalid URL),
+    2 usage, 3 bad manifest or config, 4 storage failure, 130 interrupted.
+    """
+    settings = _settings(ctx, **flags)
+    quiet = bool(settings.quiet)
+    show_bar = not quiet and not as_json and sys.stderr.isatty()
+    bar: Any = None
+    failures: list[Outcome] = []
+
+    def plan(total: int) -> None:
+        nonlocal bar
+        if show_bar:
+            bar = click.progressbar(length=total, label="snapshot", file=sys.stderr, show_pos=True)
+            bar.__enter__()
+
+    def each(outcome: Outcome) -> None:
+        if outcome.result == "failed":
+            failures.append(outcome)
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        summary = snapshot(settings, list(targets), on_outcome=each, on_plan=plan)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if as_json:
+        click.echo(summary.to_json())
+    if not quiet:
+        for problem in summary.problems:
+            click.echo(f"warning: {problem}", err=True)
+        for failed in failures:
+            what = failed.outcome if failed.outcome != "ok" else f"HTTP {failed.http_status}"
+            detail = f" ({failed.error})" if failed.error else ""
+            click.echo(f"failed: {failed.url}: {what}{detail}", err=True)
+    if not as_json or not quiet:
+        c = summary.counts
+        click.echo(
+            f"{c['captured']} captured, {c['unchanged']} unchanged, {c['failed']} failed"
+            f" (run {summary.run_id}, {settings.storage})",
+            err=True,
+        )
+    ctx.exit(summary.exit_code)
+
+
+@cli.command("history")
+@click.argument("url")
+@click.option("--json", "as_json", is_flag=True, help="JSON array instead of a table.")
+@click.pass_context
+def history_command(ctx: click.Context, url: str, as_json: bool) -> None:
+    """Every capture of URL, newest first."""
+    with Archive(_settings(ctx)) as archive:
+        rows = archive.history(url)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        raise UsageError(f"{url}: never captured in {archive.settings.db_path}")
+    for row in rows:
+        status = row["outcome"] if row["outcome"] != "ok" else f"{row['http_status']}"
+        kind = row["record_type"] or "-"
+        where = f"{row['warc']}@{row['warc_offset']}" if row["warc"] else (row["error"] or "")
+        size = row["payload_size"] if row["payload_size"] is not None else "-"
+        sha = (row["payload_sha256"] or "-")[:16]
+        trunc = f" truncated:{row['truncated']}" if row["truncated"] else ""
+        click.echo(f"{row['captured_at'][:19]}Z  {status:<16} {kind:<8} {size:>10}  {sha}  {where}{trunc}")
+
+
+def _parse_at(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO date or date-time", param_hint="--at") from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+@cli.command("show")
+@click.argument("url")
+@click.option("--at", "at", metavar="DATE", help="Capture nearest this ISO date/time (default: newest).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE, not stdout.")
+@click.option("--max-size", type=click.IntRange(1), default=2 * 1024**3, show_default=True, metavar="BYTES",
+              help="Refuse to decode more than this (gzip bombs).")
+@click.pass_context
+def show_command(ctx: click.Context, url: str, at: str | None, output: Path | None, max_size: int) -> None:
+    """The archived payload of URL as captured, decoded from its Content-Encoding."""
+    when = _parse_at(at)
+    with Archive(_settings(ctx)) as archive:
+        capture = archive.capture_at(url, when)
+        if capture is None:
+            raise UsageError(f"{url}: no archived copy in {archive.settings.db_path}")
+        click.echo(f"capture {capture['id']} of {capture['captured_at']} (HTTP {capture['http_status']},"
+                   f" {capture['record_type']}) from {capture['warc']}", err=True)
+        target = output.with_name(output.name + ".part") if output else None
+        try:
+            sink = open(target, "wb") if target else sys.stdout.buffer
+        except OSError as exc:
+            raise StorageError(f"{target}: cannot write: {exc.strerror}") from exc
+        written = 0
+        complete = False
+        try:
+            for chunk in archive.open_payload(capture):
+                written += len(chunk)
+                if written > max_size:
+                    raise StorageError(f"{url}: decoded payload exceeds --max-size {max_size} bytes")
+                sink.write(chunk)
+            sink.flush()
+            complete = True
+        except OSError as exc:
+            raise StorageError(f"{output or 'stdout'}: cannot write: {exc.strerror}") from exc
+        finally:
+            if target and output:
+                sink.close()
+                if complete:
+                    os.replace(target, output)  # never leave a half-written file under the asked name
+                else:
+                    target.unlink(missing_ok=True)
+
+
+def main() -> None:
+    cli(prog_name="archiver")

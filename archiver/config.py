@@ -1,0 +1,115 @@
+"""One frozen settings object, built from defaults, then a config file, then ARCHIVER_* env, then flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import __version__
+from .errors import ConfigError
+
+DEFAULT_USER_AGENT = (
+    f"archiver/{__version__} (keeps the sources cited in papers; python-requests)"
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage: Path = Path("storage")
+    db: Path | None = None  # None: <storage>/archiver.db
+    concurrency: int = 16
+    per_host: int = 1
+    per_host_delay: float = 1.0
+    connect_timeout: float = 10.0
+    timeout: float = 30.0  # read timeout: the longest silence tolerated from a server
+    total_timeout: float = 120.0  # cap on one fetch, redirects and retries included
+    max_size: int = 100 * 1024 * 1024
+    max_redirects: int = 20
+    retries: int = 2
+    backoff: float = 1.0
+    max_retry_after: float = 60.0
+    user_agent: str = DEFAULT_USER_AGENT
+    warc_max_size: int = 1024**3
+    quiet: bool = False
+
+    @property
+    def db_path(self) -> Path:
+        return self.db if self.db is not None else self.storage / "archiver.db"
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_POSITIVE_INT = {"concurrency", "per_host", "max_size", "max_redirects", "warc_max_size"}
+_NON_NEGATIVE = {"per_host_delay", "retries", "backoff", "max_retry_after"}
+_POSITIVE_FLOAT = {"connect_timeout", "timeout", "total_timeout"}
+
+
+def _coerce(name: str, value: Any, origin: str) -> Any:
+    field = {f.name: f for f in fields(Settings)}.get(name)
+    if field is None:
+        raise ConfigError(f"{origin}: unknown setting {name!r}")
+    try:
+        if name in ("storage", "db"):
+            return Path(str(value))
+        if name in ("user_agent",):
+            return str(value)
+        if name == "quiet":
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+        number: float = int(value) if name in _POSITIVE_INT | {"retries"} else float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{origin}: {name} must be a number, got {value!r}") from exc
+    if name in _POSITIVE_INT | _POSITIVE_FLOAT and number <= 0:
+        raise ConfigError(f"{origin}: {name} must be greater than 0, got {value!r}")
+    if name in _NON_NEGATIVE and number < 0:
+        raise ConfigError(f"{origin}: {name} must not be negative, got {value!r}")
+    return number
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    section = data.get("archiver", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [archiver] must be a table")
+    return {k.replace("-", "_"): _coerce(k.replace("-", "_"), v, str(path)) for k, v in section.items()}
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    names = {f.name for f in fields(Settings)}
+    out: dict[str, Any] = {}
+    for key, value in env.items():
+        if key.startswith("ARCHIVER_") and key != "ARCHIVER_CONFIG":
+            name = key[len("ARCHIVER_") :].lower()
+            if name in names:
+                out[name] = _coerce(name, value, f"environment {key}")
+    return out
+
+
+def load_settings(
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **flags: Any,
+) -> Settings:
+    """Defaults, then the config file (flag, ARCHIVER_CONFIG, or ./archiver.toml), then env, then flags."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    if config_file is None and env.get("ARCHIVER_CONFIG"):
+        config_file = Path(env["ARCHIVER_CONFIG"])
+    if config_file is None and Path("archiver.toml").is_file():
+        config_file = Path("archiver.toml")
+    if config_file is not None:
+        values.update(_from_file(config_file))
+    values.update(_from_env(env))
+    values.update(
+        {k: _coerce(k, v, f"option --{k.replace('_', '-')}") for k, v in flags.items() if v is not None}
+    )
+    return Settings(**values)

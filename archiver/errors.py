@@ -1,0 +1,88 @@
+"""The one exception tree. The CLI maps each class to a documented exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ArchiverError(Exception):
+    """Base of every error archiver raises on purpose."""
+
+    exit_code = 70
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(ArchiverError):
+    exit_code = 2
+
+
+class ManifestError(ArchiverError):
+    """A manifest that cannot be read; names the file and, when known, the line."""
+
+    exit_code = 3
+
+    def __init__(self, path: Path | str, line: int | None, problem: str) -> None:
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {problem}")
+        self.path = str(path)
+        self.line = line
+        self.problem = problem
+
+
+class ConfigError(ArchiverError):
+    exit_code = 3
+
+
+class StorageError(ArchiverError):
+    """The WARC files or the database could not be read or written (full disk, permissions...)."""
+
+    exit_code = 4
+
+
+class Interrupted(ArchiverError):
+    """Ctrl-C or SIGTERM: work in flight was finished or abandoned cleanly."""
+
+    exit_code = 130
+
+
+class FetchFailure(ArchiverError):
+    """A fetch that produced no HTTP response. `outcome` is the recorded status word."""
+
+    outcome = "connection_error"
+
+    def __init__(self, url: str, detail: str) -> None:
+        # Server-supplied text can hold anything: keep messages to one printable line.
+        detail = " ".join(detail.split())[:300] or type(self).__name__
+        super().__init__(f"{url}: {self.outcome}: {detail}")
+        self.url = url
+        self.detail = detail
+
+
+class DNSFailure(FetchFailure):
+    outcome = "dns_error"
+
+
+class ConnectionFailure(FetchFailure):
+    outcome = "connection_error"
+
+
+class FetchTimeout(FetchFailure):
+    outcome = "timeout"
+
+
+class TLSFailure(FetchFailure):
+    outcome = "tls_error"
+
+
+class TooManyRedirects(FetchFailure):
+    outcome = "too_many_redirects"
+
+
+class InvalidURL(FetchFailure):
+    outcome = "invalid_url"

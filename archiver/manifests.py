@@ -1,0 +1,292 @@
+"""Manifests: the human-edited lists of cited URLs (YAML, or .txt / .csv for plain lists)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InvalidURL, ManifestError
+from .urls import normalize_url
+
+CITATION_KEYS = {
+    "url", "id", "cited_as", "context", "accessed", "memento", "suspect", "candidates", "note",
+    "invalid", "reason",
+}
+TOP_KEYS = {"title", "source", "schedule", "citations"}
+SCHEDULE_KEYS = {"snapshot", "check"}
+_INTERVAL = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+
+
+@dataclass(frozen=True)
+class Citation:
+    url: str  # as written in the manifest
+    line: int
+    id: str | None = None
+    cited_as: str | None = None
+    context: str | None = None
+    accessed: dt.date | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A citation that was skipped, with where and why; the rest of the manifest still runs."""
+
+    path: str
+    line: int
+    text: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: skipped {self.text!r}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: str
+    citations: list[Citation]
+    problems: list[Problem]
+    title: str | None = None
+    source: str | None = None
+    schedule: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).stem
+
+
+def parse_interval(text: str) -> int | None:
+    """Seconds in an interval like '30s', '15m', '12h', '7d', '2w'; None when it is not one."""
+    match = _INTERVAL.match(text)
+    if not match:
+        return None
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+    return int(match.group(1)) * unit
+
+
+def _check_schedule_value(text: str) -> str | None:
+    """None when `text` is a valid interval or 5-field cron string, else the reason."""
+    if parse_interval(text):
+        return None
+    if len(text.split()) != 5:
+        return "expected an interval like 30m, 12h, 7d or a 5-field cron string"
+    from apscheduler.triggers.cron import CronTrigger  # imported late: costly and rarely needed
+
+    try:
+        CronTrigger.from_crontab(text, timezone="UTC")
+    except ValueError as exc:
+        return f"bad cron string: {exc}"
+    return None
+
+
+def load_manifest(path: Path | str) -> Manifest:
+    """Read and validate a manifest. Raises ManifestError (file:line) for a malformed file;
+    individual bad URLs are returned in `problems`, not raised."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(path, None, f"cannot read manifest: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ManifestError(path, line, "not valid UTF-8") from exc
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        manifest = _load_yaml(path, text)
+    elif suffix == ".txt":
+        manifest = _load_txt(path, text)
+    elif suffix == ".csv":
+        manifest = _load_csv(path, text)
+    else:
+        raise ManifestError(path, None, "unknown manifest type (expected .yaml, .yml, .txt or .csv)")
+    if not manifest.citations and not manifest.problems:
+        raise ManifestError(path, None, "manifest lists no citations")
+    return manifest
+
+
+def _validated(path: Path, entries: list[tuple[int, dict[str, Any]]]) -> tuple[list[Citation], list[Problem]]:
+    citations: list[Citation] = []
+    problems: list[Problem] = []
+    seen_ids: dict[str, int] = {}
+    for line, entry in entries:
+        cid = entry.get("id")
+        if cid is not None:
+            cid = str(cid)
+            if not _ID.match(cid):
+                raise ManifestError(path, line, f"id {cid!r} must be 1-100 letters, digits or _.:-")
+            if cid in seen_ids:
+                raise ManifestError(path, line, f"duplicate id {cid!r} (first at line {seen_ids[cid]})")
+            seen_ids[cid] = line
+        accessed = entry.get("accessed")
+        if accessed is not None and not isinstance(accessed, dt.date):
+            try:
+                accessed = dt.date.fromisoformat(str(accessed).strip())
+            except ValueError:
+                raise ManifestError(path, line, f"accessed: {accessed!r} is not a date (YYYY-MM-DD)") from None
+        if isinstance(accessed, dt.datetime):
+            accessed = accessed.date()
+        url = entry.get("url")
+        if url is None:
+            printed = str(entry.get("invalid", ""))
+            problems.append(Problem(str(path), line, printed, str(entry.get("reason") or "marked invalid")))
+            continue
+        if not isinstance(url, str):
+            raise ManifestError(path, line, f"url must be text, got {type(url).__name__}")
+        try:
+            normalize_url(url)
+        except InvalidURL as exc:
+            problems.append(Problem(str(path), line, url, exc.detail))
+            continue
+        for key in ("cited_as", "context"):
+            if entry.get(key) is not None and not isinstance(entry[key], str):
+                entry[key] = str(entry[key])
+        extra = {k: v for k, v in entry.items() if k not in ("url", "id", "cited_as", "context", "accessed")}
+        citations.append(
+            Citation(url.strip(), line, cid, entry.get("cited_as"), entry.get("context"), accessed, extra)
+        )
+    return citations, problems
+
+
+def _load_txt(path: Path, text: str) -> Manifest:
+    entries = []
+    for number, raw_line in enumerate(text.splitlines(), start=1):
+        line = raw_line.strip()
+        if not line or line.startswith("#"):
+            continue
+        # A comment after a URL needs white space before '#', since '#' also starts fragments.
+        line = re.split(r"\s+#", line, maxsplit=1)[0].strip()
+        entries.append((number, {"url": line}))
+    citations, problems = _validated(path, entries)
+    return Manifest(str(path), citations, problems)
+
+
+def _load_csv(path: Path, text: str) -> Manifest:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise ManifestError(path, 1, f"bad CSV: {exc}") from exc
+    if "url" not in header:
+        raise ManifestError(path, 1, "CSV manifest needs a 'url' column")
+    reader.fieldnames = header
+    entries = []
+    try:
+        for row in reader:
+            if None in row:
+                raise ManifestError(path, reader.line_num, "row has more fields than the header")
+            entry = {k: v.strip() for k, v in row.items() if k in CITATION_KEYS and v and v.strip()}
+            if not any(entry.values()):
+                continue
+            entries.append((reader.line_num, entry))
+    except csv.Error as exc:
+        raise ManifestError(path, reader.line_num, f"bad CSV: {exc}") from exc
+    citations, problems = _validated(path, entries)
+    return Manifest(str(path), citations, problems)
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _load_yaml(path: Path, text: str) -> Manifest:
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ManifestError(path, line, f"YAML syntax: {exc.problem or exc.context}") from exc
+    except yaml.YAMLError as exc:
+        raise ManifestError(path, None, f"YAML: {exc}") from exc
+    finally:
+        loader.dispose()
+    if root is None:
+        raise ManifestError(path, None, "manifest is empty")
+    if isinstance(data, list):  # a bare list of citations is accepted too
+        data, citations_node = {"citations": data}, root
+    elif isinstance(data, dict) and isinstance(root, yaml.MappingNode):
+        _reject_duplicate_keys(path, root)
+        unknown = [k for k in data if k not in TOP_KEYS]
+        if unknown:
+            raise ManifestError(path, _key_line(root, unknown[0]), f"unknown key {unknown[0]!r}")
+        citations_node = _value_node(root, "citations")
+    else:
+        raise ManifestError(path, _line(root), "expected a mapping with a 'citations' list")
+    if citations_node is None or not isinstance(data.get("citations"), list):
+        line = _line(citations_node) if citations_node is not None else _line(root)
+        raise ManifestError(path, line, "'citations' must be a list")
+    assert isinstance(citations_node, yaml.SequenceNode)
+    entries = []
+    for item, node in zip(data["citations"], citations_node.value):
+        if isinstance(item, str):
+            item = {"url": item}
+        if not isinstance(item, dict):
+            raise ManifestError(path, _line(node), "each citation must be a URL or a mapping with 'url'")
+        assert isinstance(node, (yaml.MappingNode, yaml.ScalarNode))
+        if isinstance(node, yaml.MappingNode):
+            _reject_duplicate_keys(path, node)
+            unknown = [k for k in item if k not in CITATION_KEYS]
+            if unknown:
+                raise ManifestError(path, _key_line(node, unknown[0]), f"unknown citation key {unknown[0]!r}")
+            if "url" not in item and "invalid" not in item:
+                raise ManifestError(path, _line(node), "citation has no 'url'")
+        entries.append((_line(node), dict(item)))
+    citations, problems = _validated(path, entries)
+    schedule = _schedule(path, root, data.get("schedule"))
+    title, source = data.get("title"), data.get("source")
+    return Manifest(
+        str(path), citations, problems,
+        title=str(title) if title is not None else None,
+        source=str(source) if source is not None else None,
+        schedule=schedule,
+    )
+
+
+def _schedule(path: Path, root: yaml.Node, value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    line = _key_line(root, "schedule") if isinstance(root, yaml.MappingNode) else None
+    if not isinstance(value, dict):
+        raise ManifestError(path, line, "schedule must be a mapping like {snapshot: 7d, check: 1d}")
+    out = {}
+    for key, spec in value.items():
+        if key not in SCHEDULE_KEYS:
+            raise ManifestError(path, line, f"unknown schedule key {key!r} (expected snapshot, check)")
+        reason = _check_schedule_value(str(spec))
+        if reason:
+            raise ManifestError(path, line, f"schedule.{key}: {spec!r}: {reason}")
+        out[key] = str(spec).strip()
+    return out
+
+
+def _value_node(mapping: yaml.MappingNode, key: str) -> yaml.Node | None:
+    for key_node, value_node in mapping.value:
+        if key_node.value == key:
+            return value_node
+    return None
+
+
+def _key_line(mapping: yaml.MappingNode, key: str) -> int:
+    for key_node, _ in mapping.value:
+        if key_node.value == key:
+            return _line(key_node)
+    return _line(mapping)
+
+
+def _reject_duplicate_keys(path: Path, mapping: yaml.MappingNode) -> None:
+    seen: set[str] = set()
+    for key_node, _ in mapping.value:
+        if key_node.value in seen:
+            raise ManifestError(path, _line(key_node), f"duplicate key {key_node.value!r}")
+        seen.add(key_node.value)

@@ -1,0 +1,98 @@
+"""Per-host politeness shared by every worker of a run: at most `per_host` requests in flight to a
+host, and at least `delay` seconds from the end of one request to the start of the next."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Host(Generic[T]):
+    pending: deque[T] = field(default_factory=deque)
+    active: int = 0
+    ready_at: float = 0.0
+
+
+class HostGate(Generic[T]):
+    """Hands out jobs whose host may be contacted now, and guards every later request to a host.
+
+    Choosing the job by host readiness (rather than first-come) keeps all workers busy when many
+    citations share a host: a worker never sleeps on a host while another host is idle.
+    """
+
+    def __init__(self, per_host: int, delay: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_host = per_host
+        self.delay = delay
+        self.clock = clock
+        self._hosts: dict[str, _Host[T]] = {}
+        self._cond = threading.Condition()
+        self._pending = 0
+        self.closed = False
+
+    def _host(self, name: str) -> _Host[T]:
+        state = self._hosts.get(name)
+        if state is None:
+            state = self._hosts[name] = _Host()
+        return state
+
+    def add(self, host: str, job: T) -> None:
+        with self._cond:
+            self._host(host).pending.append(job)
+            self._pending += 1
+            self._cond.notify()
+
+    def close(self) -> None:
+        """Stop handing out jobs (Ctrl-C): workers finish what they hold and exit."""
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def _free(self, state: _Host[T], now: float) -> bool:
+        return state.active < self.per_host and now >= state.ready_at
+
+    def next_job(self) -> tuple[str, T] | None:
+        """Block until a job's host is free; return it with that host's slot already held."""
+        with self._cond:
+            while not self.closed and self._pending:
+                now = self.clock()
+                soonest = None
+                for name, state in self._hosts.items():
+                    if not state.pending:
+                        continue
+                    if self._free(state, now):
+                        state.active += 1
+                        self._pending -= 1
+                        return name, state.pending.popleft()
+                    if state.active < self.per_host:
+                        soonest = state.ready_at if soonest is None else min(soonest, state.ready_at)
+                self._cond.wait(None if soonest is None else max(soonest - now, 0.001))
+            return None
+
+    def acquire(self, host: str, timeout: float | None = None) -> bool:
+        """Take a slot for one more request to `host`; False if `timeout` passed first."""
+        with self._cond:
+            limit = None if timeout is None else self.clock() + timeout
+            state = self._host(host)
+            while True:
+                now = self.clock()
+                if self._free(state, now):
+                    state.active += 1
+                    return True
+                if limit is not None and now >= limit:
+                    return False
+                waits = [w for w in (state.ready_at - now if state.active < self.per_host else None,
+                                     None if limit is None else limit - now) if w is not None]
+                self._cond.wait(max(min(waits), 0.001) if waits else None)
+
+    def release(self, host: str) -> None:
+        with self._cond:
+            state = self._host(host)
+            state.active -= 1
+            state.ready_at = max(state.ready_at, self.clock() + self.delay)
+            self._cond.notify_all()

@@ -1,0 +1,316 @@
+"""`archiver snapshot`: fetch every cited URL once, keep it as WARC, record each capture.
+
+Workers fetch and build each capture's gzip-compressed WARC records in a spool (so compression
+runs in parallel); the calling thread alone appends spools to the WARC file and writes the database,
+which keeps a WARC record and its database row in one well-defined order: bytes first, row second.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import tempfile
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any, Callable
+
+from .archive import Archive
+from .config import Settings
+from .db import Previous
+from .errors import ArchiverError, Interrupted, InvalidURL, UsageError
+from .fetch import Fetcher, FetchResult
+from .manifests import Manifest, Problem, load_manifest
+from .politeness import HostGate
+from .storage import record_rows
+from .urls import host_of, normalize_url
+from .warc import Original, RecordInfo
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".txt", ".csv")
+
+
+@dataclass
+class Job:
+    fetch_url: str
+    url: str  # as cited
+    manifest: str | None
+    citation_id: str | None
+    previous: Previous | None = None
+    invalid_reason: str | None = None
+
+
+@dataclass
+class Outcome:
+    """One line of a run's result, also the --json shape."""
+
+    url: str
+    fetch_url: str
+    manifest: str | None
+    citation_id: str | None
+    result: str  # captured / unchanged / failed
+    outcome: str  # ok or the transport failure word
+    http_status: int | None = None
+    final_url: str | None = None
+    error: str | None = None
+    warc: str | None = None
+    offset: int | None = None
+    length: int | None = None
+    sha256: str | None = None
+    truncated: str | None = None
+    capture_id: int | None = None
+
+
+@dataclass
+class Summary:
+    run_id: int
+    outcomes: list[Outcome] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+
+    def count(self, result: str) -> int:
+        return sum(1 for o in self.outcomes if o.result == result)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {k: self.count(k) for k in ("captured", "unchanged", "failed")}
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.count("failed") else 0
+
+    def to_json(self) -> str:
+        return json.dumps({"run_id": self.run_id, **self.counts, "skipped": len(self.problems),
+                           "recovered_warcs": self.recovered,
+                           "problems": [str(p) for p in self.problems],
+                           "urls": [asdict(o) for o in self.outcomes]}, indent=2)
+
+
+def load_targets(targets: list[str]) -> tuple[list[Manifest], list[str]]:
+    """Split command-line TARGETs into manifests and URLs."""
+    manifests: list[Manifest] = []
+    urls: list[str] = []
+    for target in targets:
+        path = Path(target)
+        if path.is_file():
+            manifests.append(load_manifest(path))
+        elif target.lower().startswith(("http://", "https://")):
+            urls.append(target)
+        elif path.suffix.lower() in MANIFEST_SUFFIXES:
+            raise UsageError(f"{target}: no such manifest file")
+        else:
+            raise UsageError(f"{target}: neither a manifest file nor an http(s) URL")
+    return manifests, urls
+
+
+def plan_jobs(manifests: list[Manifest], urls: list[str]) -> tuple[list[Job], list[Job]]:
+    """Jobs to fetch (each URL once, first citation wins) and jobs that are invalid as given."""
+    jobs: dict[str, Job] = {}
+    invalid: list[Job] = []
+    entries = [(c.url, m.path, c.id) for m in manifests for c in m.citations] + [(u, None, None) for u in urls]
+    for url, manifest, citation_id in entries:
+        try:
+            fetch_url = normalize_url(url)
+        except InvalidURL as exc:
+            invalid.append(Job(url, url, manifest, citation_id, invalid_reason=exc.detail))
+            continue
+        jobs.setdefault(fetch_url, Job(fetch_url, url, manifest, citation_id))
+    return list(jobs.values()), invalid
+
+
+def _citation_rows(manifest: Manifest) -> list[dict[str, Any]]:
+    rows = []
+    for c in manifest.citations:
+        rows.append({
+            "key": c.id or c.url, "citation_id": c.id, "url": c.url, "fetch_url": normalize_url(c.url),
+            "cited_as": c.cited_as, "context": c.context,
+            "accessed": c.accessed.isoformat() if c.accessed else None, "line": c.line,
+            "extra": json.dumps(c.extra, default=str) if c.extra else None,
+        })
+    return rows
+
+
+@dataclass
+class _Done:
+    job: Job
+    result: FetchResult | None = None
+    spool: IO[bytes] | None = None
+    records: list[RecordInfo] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+class SnapshotRun:
+    def __init__(self, settings: Settings, archive: Archive,
+                 on_outcome: Callable[[Outcome], None] | None = None) -> None:
+        self.settings = settings
+        self.archive = archive
+        self.on_outcome = on_outcome or (lambda outcome: None)
+        self.gate: HostGate[Job] = HostGate(settings.per_host, settings.per_host_delay)
+        self.fetcher = Fetcher(settings, self.gate, spool_dir=archive.store.spool_dir)
+        self.done: queue.Queue[_Done] = queue.Queue(maxsize=max(2 * settings.concurrency, 4))
+        self.outcomes: list[Outcome] = []
+
+    def _work(self) -> None:
+        while (picked := self.gate.next_job()) is not None:
+            _, job = picked
+            done = _Done(job)
+            try:
+                done.result = self.fetcher.fetch(job.fetch_url, host_slot_held=True)
+                if done.result.hops:
+                    done.spool = tempfile.SpooledTemporaryFile(4 * 1024 * 1024, dir=self.archive.store.spool_dir)
+                    original = None
+                    if job.previous is not None:
+                        p = job.previous
+                        original = Original(p.payload_sha1, p.record_id, p.uri, p.date)
+                    done.records = self.archive.store.builder.capture(done.spool, done.result, original)
+            except BaseException as exc:  # handed to the writer thread, which decides what it means
+                done.error = exc
+            finally:
+                if done.result is not None:
+                    done.result.close()
+            self.done.put(done)
+
+    def run(self, jobs: list[Job], invalid: list[Job], run_id: int) -> list[Outcome]:
+        outcomes = self.outcomes
+        outcomes.extend(self._record_invalid(job, run_id) for job in invalid)
+        previous = self.archive.db.previous_payloads(j.fetch_url for j in jobs)
+        for job in jobs:
+            job.previous = previous.get(job.fetch_url)
+            self.gate.add(host_of(job.fetch_url), job)
+        workers = [threading.Thread(target=self._work, name=f"archiver-fetch-{i}", daemon=True)
+                   for i in range(min(self.settings.concurrency, len(jobs)))]
+        for worker in workers:
+            worker.start()
+        pending = len(jobs)
+        interrupted = False
+        try:
+            while pending:
+                try:
+                    done = self.done.get()
+                except KeyboardInterrupt:
+                    interrupted = True
+                    self._stop()
+                    continue
+                pending -= 1
+                try:
+                    if done.error is not None:
+                        if isinstance(done.error, Interrupted):
+                            continue
+                        raise done.error
+                    outcomes.append(self._store(done, run_id))
+                finally:
+                    if done.spool is not None:
+                        done.spool.close()
+        except BaseException:
+            self._stop()
+            raise
+        finally:
+            self.fetcher.close()
+        if interrupted:
+            raise Interrupted("interrupted: captures finished so far are saved")
+        return outcomes
+
+    def _stop(self) -> None:
+        self.gate.close()
+        self.fetcher.stop()
+
+    def _record_invalid(self, job: Job, run_id: int) -> Outcome:
+        outcome = Outcome(job.url, job.fetch_url, job.manifest, job.citation_id, "failed", "invalid_url",
+                          error=job.invalid_reason)
+        outcome.capture_id = self.archive.db.add_capture(self._capture_row(outcome, run_id, None, None), [])
+        self.on_outcome(outcome)
+        return outcome
+
+    def _store(self, done: _Done, run_id: int) -> Outcome:
+        result, job = done.result, done.job
+        assert result is not None
+        final = result.final
+        outcome = Outcome(job.url, job.fetch_url, job.manifest, job.citation_id, "captured", result.outcome,
+                          error=result.error)
+        rows: list[dict[str, Any]] = []
+        if done.spool is not None and done.records:
+            length = done.spool.seek(0, 2)
+            warc, base = self.archive.store.append(done.spool, length)
+            rows = record_rows(warc, done.records, base)
+            if final is not None:
+                last = next(r for r in reversed(rows) if r["rec_type"] in ("response", "revisit"))
+                outcome.warc, outcome.offset, outcome.length = warc, int(last["offset"]), int(last["length"])  # type: ignore[call-overload]
+        record_type = None
+        if final is not None:
+            record_type = next(r.rec_type for r in reversed(done.records) if r.rec_type in ("response", "revisit"))
+            outcome.http_status, outcome.final_url = final.status, final.url
+            outcome.sha256, outcome.truncated = final.payload_sha256, final.truncated
+            if record_type == "revisit":
+                outcome.result = "unchanged"
+        if result.outcome != "ok" or (final is not None and final.status >= 400):
+            outcome.result = "failed"
+        capture = self._capture_row(outcome, run_id, result, record_type)
+        capture["refers_to"] = job.previous.capture_id if record_type == "revisit" and job.previous else None
+        if final is not None:
+            capture["record_id"] = next(r.record_id for r in reversed(done.records)
+                                        if r.rec_type in ("response", "revisit"))
+        outcome.capture_id = self.archive.db.add_capture(capture, rows)
+        self.on_outcome(outcome)
+        return outcome
+
+    @staticmethod
+    def _capture_row(outcome: Outcome, run_id: int, result: FetchResult | None, record_type: str | None) -> dict[str, Any]:
+        from .db import now_iso
+
+        final = result.final if result is not None else None
+        return {
+            "run_id": run_id, "url": outcome.url, "fetch_url": outcome.fetch_url, "manifest": outcome.manifest,
+            "citation_id": outcome.citation_id,
+            "captured_at": result.started_at.isoformat().replace("+00:00", "Z") if result else now_iso(),
+            "outcome": outcome.outcome, "error": outcome.error, "http_status": outcome.http_status,
+            "final_url": outcome.final_url, "content_type": final.header("Content-Type") if final else None,
+            "payload_size": final.payload_size if final else None, "payload_sha256": outcome.sha256,
+            "payload_sha1": final.payload_sha1 if final else None, "record_type": record_type,
+            "truncated": outcome.truncated, "warc": outcome.warc, "warc_offset": outcome.offset,
+            "warc_length": outcome.length,
+            "redirects": json.dumps([{"url": h.url, "status": h.status} for h in result.hops]) if result else None,
+            "ip": final.ip if final else None, "elapsed": round(result.elapsed, 3) if result else None,
+            "attempts": result.attempts if result else 0,
+        }
+
+
+def snapshot(
+    settings: Settings,
+    targets: list[str],
+    *,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    on_plan: Callable[[int], None] | None = None,
+) -> Summary:
+    """Snapshot manifests and/or URLs. Raises ManifestError/UsageError before any fetch; returns a
+    Summary whose exit_code is 1 when any capture failed."""
+    manifests, urls = load_targets(targets)
+    jobs, invalid = plan_jobs(manifests, urls)
+    problems = [p for m in manifests for p in m.problems]
+    invalid += [Job(p.text, p.text, p.path, None, invalid_reason=f"line {p.line}: {p.reason}") for p in problems]
+    if not jobs and not invalid and not problems:
+        raise UsageError("nothing to snapshot")
+    with Archive(settings) as archive:
+        for m in manifests:
+            archive.db.record_manifest(m.path, m.name, m.title, m.source, m.schedule, _citation_rows(m))
+        run_id = archive.db.start_run("snapshot", targets)
+        summary = Summary(run_id, problems=problems, recovered=archive.recovered)
+        if on_plan:
+            on_plan(len(jobs) + len(invalid))
+        status = "failed"
+        runner = SnapshotRun(settings, archive, on_outcome)
+        summary.outcomes = runner.outcomes
+        try:
+            runner.run(jobs, invalid, run_id)
+            status = "done"
+        except Interrupted:
+            status = "interrupted"
+            raise
+        finally:
+            try:
+                archive.store.close()
+            finally:
+                try:
+                    archive.db.finish_run(run_id, status, summary.counts)
+                except ArchiverError:
+                    if status == "done":
+                        raise
+    return summary
