@@ -88,6 +88,21 @@ class _GzipMembers:
             self._z = None
 
 
+class _RawHead(StatusAndHeaders):  # type: ignore[misc]
+    """HTTP headers kept as the exact bytes received. WARCWriter writes only the headers of a
+    revisit, and would otherwise re-serialise (and so alter) them."""
+
+    def __init__(self, raw: bytes) -> None:
+        super().__init__("", [], protocol="")
+        self.headers_buff = raw
+
+    def compute_headers_buffer(self, header_filter: object = None) -> None:
+        pass
+
+    def __bool__(self) -> bool:
+        return True
+
+
 class RecordBuilder:
     def __init__(
         self,
@@ -102,7 +117,12 @@ class RecordBuilder:
         start = out.tell()
         writer = WARCWriter(_GzipMembers(out), gzip=False, warc_version="1.1")
         warc_headers = StatusAndHeaders("", headers, protocol=WARC_VERSION)
-        writer.write_record(ArcWarcRecord("warc", rec_type, warc_headers, block, None, content_type, length))
+        if rec_type == "revisit":
+            record = ArcWarcRecord("warc", rec_type, warc_headers, io.BytesIO(), _RawHead(block.read()),
+                                   content_type, length)
+        else:
+            record = ArcWarcRecord("warc", rec_type, warc_headers, block, None, content_type, length)
+        writer.write_record(record)
         return start, out.tell() - start
 
     def warcinfo(self, out: IO[bytes], filename: str, when: dt.datetime, user_agent: str) -> RecordInfo:

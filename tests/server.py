@@ -237,6 +237,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 class TestServer:
+    __test__ = False  # not a test class, despite the name
     class _Server(http.server.ThreadingHTTPServer):
         daemon_threads = True
         allow_reuse_address = True

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from click.testing import CliRunner, Result
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from server import TestServer  # noqa: E402
+
+from archiver.cli import cli  # noqa: E402
+from archiver.config import Settings  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+ARCHIVER = str(Path(sys.executable).with_name("archiver"))
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[TestServer]:
+    with TestServer("127.0.0.1") as srv:
+        yield srv
+
+
+@pytest.fixture()
+def fresh_server() -> Iterator[TestServer]:
+    """A server of the test's own, for request-log and state assertions."""
+    with TestServer("127.0.0.1") as srv:
+        yield srv
+
+
+@pytest.fixture()
+def storage(tmp_path: Path) -> Path:
+    return tmp_path / "storage"
+
+
+# Fast but still real: no politeness pause unless a test asks for one, short retry backoff.
+FAST = ["--per-host-delay", "0", "--timeout", "2", "--total-timeout", "6"]
+
+
+@pytest.fixture()
+def settings(storage: Path) -> Settings:
+    return Settings(storage=storage, per_host_delay=0, timeout=2, total_timeout=6, backoff=0.05)
+
+
+def invoke(storage: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    """Run the CLI in-process through click, as a user would type it."""
+    runner = CliRunner()
+    return runner.invoke(cli, ["--storage", str(storage), *args], env={"ARCHIVER_BACKOFF": "0.05", **(env or {})},
+                         catch_exceptions=False)
+
+
+def run(storage: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60,
+        **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script as a real process."""
+    full_env = {**os.environ, "ARCHIVER_BACKOFF": "0.05", **(env or {})}
+    return subprocess.run([ARCHIVER, "--storage", str(storage), *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout, **kwargs)
