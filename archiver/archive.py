@@ -14,6 +14,7 @@ from .db import ArchiveDB
 from .errors import ArchiverError, InvalidURL, StorageError
 from .storage import WarcStore
 from .urls import normalize_url
+from .warc import RecordBuilder
 
 
 class Archive:
@@ -22,7 +23,8 @@ class Archive:
         self.db = ArchiveDB(settings.db_path)
         try:
             self.store = WarcStore(settings.storage, self.db, max_size=settings.warc_max_size,
-                                   user_agent=settings.user_agent)
+                                   user_agent=settings.user_agent,
+                                   builder=RecordBuilder(gzip_level=settings.gzip_level))
             self.recovered = self.store.recover()
         except ArchiverError:
             self.db.close()

@@ -17,7 +17,7 @@ import click
 from . import __version__
 from .archive import Archive
 from .config import Settings, load_settings
-from .errors import ArchiverError, StorageError, UsageError
+from .errors import ArchiverError, NotArchived, StorageError
 from .snapshot import Outcome, snapshot
 
 
@@ -157,7 +157,7 @@ def history_command(ctx: click.Context, url: str, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        raise UsageError(f"{url}: never captured in {archive.settings.db_path}")
+        raise NotArchived(f"{url}: never captured in {archive.settings.db_path}")
     for row in rows:
         status = row["outcome"] if row["outcome"] != "ok" else f"{row['http_status']}"
         kind = row["record_type"] or "-"
@@ -191,7 +191,7 @@ def show_command(ctx: click.Context, url: str, at: str | None, output: Path | No
     with Archive(_settings(ctx)) as archive:
         capture = archive.capture_at(url, when)
         if capture is None:
-            raise UsageError(f"{url}: no archived copy in {archive.settings.db_path}")
+            raise NotArchived(f"{url}: no archived copy in {archive.settings.db_path}")
         click.echo(f"capture {capture['id']} of {capture['captured_at']} (HTTP {capture['http_status']},"
                    f" {capture['record_type']}) from {capture['warc']}", err=True)
         target = output.with_name(output.name + ".part") if output else None

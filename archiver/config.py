@@ -34,6 +34,7 @@ class Settings:
     max_retry_after: float = 60.0
     user_agent: str = DEFAULT_USER_AGENT
     warc_max_size: int = 1024**3
+    gzip_level: int = 3  # zlib level of WARC records (0-9); already-compressed bodies always get 1
     quiet: bool = False
 
     @property
@@ -45,6 +46,7 @@ class Settings:
 
 
 _POSITIVE_INT = {"concurrency", "per_host", "max_size", "max_redirects", "warc_max_size"}
+_INT = _POSITIVE_INT | {"retries", "gzip_level"}
 _NON_NEGATIVE = {"per_host_delay", "retries", "backoff", "max_retry_after"}
 _POSITIVE_FLOAT = {"connect_timeout", "timeout", "total_timeout"}
 
@@ -60,11 +62,13 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return str(value)
         if name == "quiet":
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
-        number: float = int(value) if name in _POSITIVE_INT | {"retries"} else float(value)
+        number: float = int(value) if name in _INT else float(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{origin}: {name} must be a number, got {value!r}") from exc
     if name in _POSITIVE_INT | _POSITIVE_FLOAT and number <= 0:
         raise ConfigError(f"{origin}: {name} must be greater than 0, got {value!r}")
+    if name == "gzip_level" and not 0 <= number <= 9:
+        raise ConfigError(f"{origin}: gzip_level must be 0-9, got {value!r}")
     if name in _NON_NEGATIVE and number < 0:
         raise ConfigError(f"{origin}: {name} must not be negative, got {value!r}")
     return number

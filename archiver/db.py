@@ -165,17 +165,26 @@ class ArchiveDB:
 
     def add_records(self, rows: list[dict[str, Any]]) -> None:
         with self.transaction():
-            self.db["records"].insert_all(rows)
+            self._insert_records(rows, None)
 
     def add_capture(self, capture: dict[str, Any], records: list[dict[str, Any]]) -> int:
-        """One capture and its WARC records, atomically."""
+        """One capture and its WARC records, atomically. Plain prepared INSERTs: this runs once
+        per URL, and sqlite-utils' per-call table introspection cost more than the fetch."""
         with self.transaction():
-            table = self.db["captures"]
-            table.insert(capture)
-            capture_id = int(table.last_pk)
-            if records:
-                self.db["records"].insert_all([{**r, "capture_id": capture_id} for r in records])
+            columns = ", ".join(f'"{k}"' for k in capture)
+            marks = ", ".join(f":{k}" for k in capture)
+            cursor = self.db.execute(f"INSERT INTO captures ({columns}) VALUES ({marks})", capture)
+            capture_id = int(cursor.lastrowid or 0)
+            self._insert_records(records, capture_id)
         return capture_id
+
+    def _insert_records(self, rows: list[dict[str, Any]], capture_id: int | None) -> None:
+        self.db.conn.executemany(
+            'INSERT INTO records (capture_id, warc, "offset", length, rec_type, uri, record_id, date,'
+            " payload_digest, refers_to) VALUES (:capture_id, :warc, :offset, :length, :rec_type, :uri,"
+            " :record_id, :date, :payload_digest, :refers_to)",
+            [{**row, "capture_id": capture_id} for row in rows],
+        )
 
     def previous_payloads(self, fetch_urls: Iterable[str]) -> dict[str, Previous]:
         """For each URL, its newest capture with a payload, resolved to the full response record."""

@@ -35,6 +35,12 @@ class ManifestError(ArchiverError):
         self.problem = problem
 
 
+class NotArchived(ArchiverError):
+    """The archive holds nothing for what was asked (history/show of an unknown URL)."""
+
+    exit_code = 1
+
+
 class ConfigError(ArchiverError):
     exit_code = 3
 

@@ -275,6 +275,20 @@ _POOL_CLASSES = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
 class _RecordingAdapter(requests.adapters.HTTPAdapter):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pool_keys: dict[tuple[str, str, bool | str, Any], tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None) -> Any:
+        # requests stats the CA bundle path on every request; on sandboxed kernels that costs more
+        # than the request. The answer only depends on scheme, host and the TLS settings.
+        parts = urlsplit(request.url)
+        key = (parts.scheme, parts.netloc, verify, cert)
+        cached = self._pool_keys.get(key)
+        if cached is None:
+            cached = self._pool_keys[key] = super().build_connection_pool_key_attributes(request, verify, cert)
+        return dict(cached[0]), dict(cached[1])
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = _POOL_CLASSES
@@ -360,11 +374,13 @@ class _Watchdog:
     def watch(self, deadline: float, recording: _Recording) -> None:
         with self._cond:
             self._seq += 1
+            earliest = not self._heap or deadline < self._heap[0][0]
             heapq.heappush(self._heap, (deadline, self._seq, recording))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="archiver-watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if earliest:  # the watchdog sleeps until the earliest deadline; only a new one wakes it
+                self._cond.notify()
 
     def _run(self) -> None:
         with self._cond:
@@ -429,6 +445,9 @@ def classify(url: str, exc: BaseException) -> FetchFailure:
             type(item).__module__ == "ssl"
         ):
             return TLSFailure(url, detail)
+        # urllib3's NewConnectionError subclasses ConnectTimeoutError: a refusal is no timeout.
+        if isinstance(item, (urllib3.exceptions.NewConnectionError, ConnectionRefusedError, ConnectionResetError)):
+            return ConnectionFailure(url, detail)
         if isinstance(item, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, socket.timeout)):
             return FetchTimeout(url, detail)
         if isinstance(
@@ -467,6 +486,7 @@ class Fetcher:
         self._dns_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="archiver-dns")
         self._dns_cache: dict[tuple[str, int], FetchFailure | None] = {}
         self._dns_lock = threading.Lock()
+        self._proxy_cache: dict[tuple[str, str], dict[str, str]] = {}
         self.stopping = threading.Event()
         self._active: set[_Recording] = set()
         self._active_lock = threading.Lock()
@@ -494,6 +514,9 @@ class Fetcher:
             # make one capture depend on another.
             session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
             session.headers.clear()
+            # Proxies and CA bundles are read from our own copy of the environment (see _send);
+            # ~/.netrc credentials must never be sent to cited sites.
+            session.trust_env = False
             self._local.session = session
         return session
 
@@ -509,7 +532,7 @@ class Fetcher:
             return
         except ValueError:
             pass
-        if requests.utils.get_environ_proxies(url, no_proxy=self.env.get("NO_PROXY") or self.env.get("no_proxy")):
+        if self._proxies(url):
             return
         port = parts.port or (443 if parts.scheme == "https" else 80)
         key = (host, port)
@@ -603,9 +626,18 @@ class Fetcher:
         session = self._session()
         request = session.prepare_request(requests.Request("GET", url, headers=REQUEST_HEADERS | {
             "User-Agent": self.settings.user_agent}, cookies=cookies))
-        env = session.merge_environment_settings(url, {}, True, self.verify, None)
         adapter = session.get_adapter(url)
-        return adapter.send(request, stream=True, timeout=timeout, verify=env["verify"], proxies=env["proxies"])
+        return adapter.send(request, stream=True, timeout=timeout, verify=self.verify, proxies=self._proxies(url))
+
+    def _proxies(self, url: str) -> dict[str, str]:
+        """HTTP(S)_PROXY / NO_PROXY as requests reads them, looked up once per scheme and host."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        proxies = self._proxy_cache.get(key)
+        if proxies is None:
+            no_proxy = self.env.get("NO_PROXY", self.env.get("no_proxy"))
+            proxies = self._proxy_cache[key] = requests.utils.get_environ_proxies(url, no_proxy=no_proxy)
+        return proxies
 
     def _read_body(
         self, response: requests.Response, recording: _Recording, deadline: float

@@ -98,7 +98,8 @@ def load_manifest(path: Path | str) -> Manifest:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
+        bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0  # the decoder's offsets skip the BOM
+        line = raw[: exc.start + bom].count(b"\n") + 1
         raise ManifestError(path, line, "not valid UTF-8") from exc
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
@@ -128,13 +129,8 @@ def _validated(path: Path, entries: list[tuple[int, dict[str, Any]]]) -> tuple[l
                 raise ManifestError(path, line, f"duplicate id {cid!r} (first at line {seen_ids[cid]})")
             seen_ids[cid] = line
         accessed = entry.get("accessed")
-        if accessed is not None and not isinstance(accessed, dt.date):
-            try:
-                accessed = dt.date.fromisoformat(str(accessed).strip())
-            except ValueError:
-                raise ManifestError(path, line, f"accessed: {accessed!r} is not a date (YYYY-MM-DD)") from None
-        if isinstance(accessed, dt.datetime):
-            accessed = accessed.date()
+        if accessed is not None:
+            accessed = _parse_date(path, line, accessed)
         url = entry.get("url")
         if url is None:
             printed = str(entry.get("invalid", ""))
@@ -157,9 +153,22 @@ def _validated(path: Path, entries: list[tuple[int, dict[str, Any]]]) -> tuple[l
     return citations, problems
 
 
+def _parse_date(path: Path, line: int, value: Any) -> dt.date:
+    text = str(value).strip()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+    except ValueError:
+        raise ManifestError(path, line, f"accessed: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
 def _load_txt(path: Path, text: str) -> Manifest:
     entries = []
-    for number, raw_line in enumerate(text.splitlines(), start=1):
+    # Only \n ends a line (as in editors); str.splitlines would also split on \f, \x85, U+2028.
+    for number, raw_line in enumerate(text.split("\n"), start=1):
         line = raw_line.strip()
         if not line or line.startswith("#"):
             continue
@@ -182,16 +191,29 @@ def _load_csv(path: Path, text: str) -> Manifest:
     entries = []
     try:
         for row in reader:
+            # line_num is the row's last line after reading; a quoted field may span several.
+            line = reader.line_num - sum(v.count("\n") for v in row.values() if isinstance(v, str))
             if None in row:
-                raise ManifestError(path, reader.line_num, "row has more fields than the header")
+                raise ManifestError(path, line, "row has more fields than the header")
             entry = {k: v.strip() for k, v in row.items() if k in CITATION_KEYS and v and v.strip()}
             if not any(entry.values()):
                 continue
-            entries.append((reader.line_num, entry))
+            entries.append((line, entry))
     except csv.Error as exc:
         raise ManifestError(path, reader.line_num, f"bad CSV: {exc}") from exc
     citations, problems = _validated(path, entries)
     return Manifest(str(path), citations, problems)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that keeps dates as text, so a bad date is our error with its line, not a
+    ValueError from deep inside PyYAML."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def _line(node: yaml.Node) -> int:
@@ -199,7 +221,11 @@ def _line(node: yaml.Node) -> int:
 
 
 def _load_yaml(path: Path, text: str) -> Manifest:
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise ManifestError(path, line, f"character {exc.character!r} not allowed in YAML") from exc
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
@@ -207,8 +233,14 @@ def _load_yaml(path: Path, text: str) -> Manifest:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise ManifestError(path, line, f"YAML syntax: {exc.problem or exc.context}") from exc
+    except yaml.reader.ReaderError as exc:
+        raise ManifestError(path, text[: exc.position].count("\n") + 1, f"YAML: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ManifestError(path, None, f"YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise ManifestError(path, None, "YAML nested too deeply") from exc
+    except (ValueError, TypeError) as exc:  # an explicit tag such as !!int on text that is no int
+        raise ManifestError(path, None, f"YAML value: {exc}") from exc
     finally:
         loader.dispose()
     if root is None:
@@ -216,10 +248,7 @@ def _load_yaml(path: Path, text: str) -> Manifest:
     if isinstance(data, list):  # a bare list of citations is accepted too
         data, citations_node = {"citations": data}, root
     elif isinstance(data, dict) and isinstance(root, yaml.MappingNode):
-        _reject_duplicate_keys(path, root)
-        unknown = [k for k in data if k not in TOP_KEYS]
-        if unknown:
-            raise ManifestError(path, _key_line(root, unknown[0]), f"unknown key {unknown[0]!r}")
+        _reject_unknown_keys(path, root, TOP_KEYS, "key")
         citations_node = _value_node(root, "citations")
     else:
         raise ManifestError(path, _line(root), "expected a mapping with a 'citations' list")
@@ -235,10 +264,7 @@ def _load_yaml(path: Path, text: str) -> Manifest:
             raise ManifestError(path, _line(node), "each citation must be a URL or a mapping with 'url'")
         assert isinstance(node, (yaml.MappingNode, yaml.ScalarNode))
         if isinstance(node, yaml.MappingNode):
-            _reject_duplicate_keys(path, node)
-            unknown = [k for k in item if k not in CITATION_KEYS]
-            if unknown:
-                raise ManifestError(path, _key_line(node, unknown[0]), f"unknown citation key {unknown[0]!r}")
+            _reject_unknown_keys(path, node, CITATION_KEYS, "citation key")
             if "url" not in item and "invalid" not in item:
                 raise ManifestError(path, _line(node), "citation has no 'url'")
         entries.append((_line(node), dict(item)))
@@ -256,17 +282,18 @@ def _load_yaml(path: Path, text: str) -> Manifest:
 def _schedule(path: Path, root: yaml.Node, value: Any) -> dict[str, str]:
     if value is None:
         return {}
-    line = _key_line(root, "schedule") if isinstance(root, yaml.MappingNode) else None
-    if not isinstance(value, dict):
+    node = _value_node(root, "schedule") if isinstance(root, yaml.MappingNode) else None
+    if not isinstance(value, dict) or not isinstance(node, yaml.MappingNode):
+        line = _key_line(root, "schedule") if isinstance(root, yaml.MappingNode) else None
         raise ManifestError(path, line, "schedule must be a mapping like {snapshot: 7d, check: 1d}")
+    _reject_unknown_keys(path, node, SCHEDULE_KEYS, "schedule key")
     out = {}
-    for key, spec in value.items():
-        if key not in SCHEDULE_KEYS:
-            raise ManifestError(path, line, f"unknown schedule key {key!r} (expected snapshot, check)")
-        reason = _check_schedule_value(str(spec))
+    for key_node, value_node in node.value:
+        spec = str(value.get(key_node.value, ""))
+        reason = _check_schedule_value(spec)
         if reason:
-            raise ManifestError(path, line, f"schedule.{key}: {spec!r}: {reason}")
-        out[key] = str(spec).strip()
+            raise ManifestError(path, _line(value_node), f"schedule.{key_node.value}: {spec!r}: {reason}")
+        out[key_node.value] = spec.strip()
     return out
 
 
@@ -284,9 +311,13 @@ def _key_line(mapping: yaml.MappingNode, key: str) -> int:
     return _line(mapping)
 
 
-def _reject_duplicate_keys(path: Path, mapping: yaml.MappingNode) -> None:
+def _reject_unknown_keys(path: Path, mapping: yaml.MappingNode, known: set[str], what: str) -> None:
+    """Duplicate and unknown keys, judged on the text of each key node so the line is exact."""
     seen: set[str] = set()
     for key_node, _ in mapping.value:
-        if key_node.value in seen:
-            raise ManifestError(path, _line(key_node), f"duplicate key {key_node.value!r}")
-        seen.add(key_node.value)
+        text = key_node.value if isinstance(key_node, yaml.ScalarNode) else "<complex key>"
+        if text in seen:
+            raise ManifestError(path, _line(key_node), f"duplicate key {text!r}")
+        seen.add(text)
+        if text not in known:
+            raise ManifestError(path, _line(key_node), f"unknown {what} {text!r}")

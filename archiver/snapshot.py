@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import queue
+import signal
 import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
@@ -146,10 +147,17 @@ class SnapshotRun:
         self.on_outcome = on_outcome or (lambda outcome: None)
         self.gate: HostGate[Job] = HostGate(settings.per_host, settings.per_host_delay)
         self.fetcher = Fetcher(settings, self.gate, spool_dir=archive.store.spool_dir)
-        self.done: queue.Queue[_Done] = queue.Queue(maxsize=max(2 * settings.concurrency, 4))
+        self.done: queue.Queue[_Done | None] = queue.Queue(maxsize=max(2 * settings.concurrency, 4))
         self.outcomes: list[Outcome] = []
+        self.interrupted = False
 
     def _work(self) -> None:
+        try:
+            self._work_loop()
+        finally:
+            self.done.put(None)  # this worker is finished: no more jobs, or interrupted
+
+    def _work_loop(self) -> None:
         while (picked := self.gate.next_job()) is not None:
             _, job = picked
             done = _Done(job)
@@ -180,17 +188,14 @@ class SnapshotRun:
                    for i in range(min(self.settings.concurrency, len(jobs)))]
         for worker in workers:
             worker.start()
-        pending = len(jobs)
-        interrupted = False
+        running = len(workers)
+        restore = self._catch_signals()
         try:
-            while pending:
-                try:
-                    done = self.done.get()
-                except KeyboardInterrupt:
-                    interrupted = True
-                    self._stop()
+            while running:
+                done = self.done.get()
+                if done is None:
+                    running -= 1
                     continue
-                pending -= 1
                 try:
                     if done.error is not None:
                         if isinstance(done.error, Interrupted):
@@ -204,10 +209,33 @@ class SnapshotRun:
             self._stop()
             raise
         finally:
+            restore()
             self.fetcher.close()
-        if interrupted:
+        if self.interrupted:
             raise Interrupted("interrupted: captures finished so far are saved")
         return outcomes
+
+    def _catch_signals(self) -> Callable[[], None]:
+        """Ctrl-C and SIGTERM stop the run between two steps, never in the middle of writing a
+        record or a row: the handler only flags and cuts fetches; the loop above drains."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def handler(signum: int, frame: object) -> None:
+            self.interrupted = True
+            self._stop()
+            for sig in saved:  # a second signal aborts at once
+                signal.signal(sig, signal.default_int_handler)
+
+        for sig in saved:
+            signal.signal(sig, handler)
+
+        def restore() -> None:
+            for sig, previous in saved.items():
+                signal.signal(sig, previous)
+
+        return restore
 
     def _stop(self) -> None:
         self.gate.close()
@@ -301,7 +329,7 @@ def snapshot(
         try:
             runner.run(jobs, invalid, run_id)
             status = "done"
-        except Interrupted:
+        except (Interrupted, KeyboardInterrupt):
             status = "interrupted"
             raise
         finally:

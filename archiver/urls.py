@@ -51,6 +51,8 @@ def _normalize_host(url: str, parts: SplitResult) -> str:
         raise InvalidURL(url, "no host name")
     if ":" in host:  # IPv6 literal; urlsplit already checked the brackets
         return f"[{host.lower()}]"
+    if "[" in parts.netloc:
+        raise InvalidURL(url, f"unsupported IP literal [{host}]")
     try:
         ascii_host = host.encode("idna").decode("ascii").lower()
     except UnicodeError as exc:

@@ -211,6 +211,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=900, help="per run, seconds")
     ap.add_argument("--archiver", help="archiver executable (default: next to python)")
     ap.add_argument("--skip-gib", action="store_true", help="skip the 1 GiB RSS run")
+    ap.add_argument("--skip-wget", action="store_true", help="skip wget (it takes ~90 s)")
     ap.add_argument("--gib-only", action="store_true", help="only the 1 GiB RSS run")
     a = ap.parse_args()
 
@@ -284,7 +285,9 @@ def bench_pages(a, work, urls, wire, archiver):
                               str(a.concurrency), "--per-host-delay", "0", "--quiet"], d)
 
     print("[b] wget --warc-file (sequential)")
-    if shutil.which("wget") is None:
+    if args.skip_wget:
+        print("  skipped (--skip-wget)")
+    elif shutil.which("wget") is None:
         print("  wget not installed, skipped")
         report("wget", None, None, "not installed")
     else:

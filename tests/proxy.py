@@ -103,6 +103,8 @@ def _pump(a: socket.socket, b: socket.socket) -> None:
 
 
 class TestProxy:
+    __test__ = False  # not a test class, for pytest's collector
+
     class _Server(http.server.ThreadingHTTPServer):
         daemon_threads = True
         allow_reuse_address = True

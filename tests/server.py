@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import http.server
 import json
+import random
 import socket
 import ssl
 import struct
@@ -167,6 +168,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
             n = min(left, len(block))
             self.wfile.write(block[:n])
             left -= n
+
+    def route_random(self, rest: list[str], q: dict[str, str]) -> None:
+        """Incompressible bytes, slowly if asked: fills disks and keeps a writer busy."""
+        size, seed = int(q.get("size", 1_000_000)), int(q.get("seed", 0))
+        pause = float(q.get("pause", 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        rng = random.Random(seed)
+        left = size
+        while left > 0:
+            n = min(left, 65536)
+            self.wfile.write(rng.randbytes(n))
+            left -= n
+            if pause:
+                time.sleep(pause)
 
     def route_drip(self, rest: list[str], q: dict[str, str]) -> None:
         """Headers, then one byte every `interval` seconds for `n` bytes: never silent, never done."""
