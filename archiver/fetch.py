@@ -481,7 +481,7 @@ class Fetcher:
         self.now = now
         self.env = dict(os.environ) if env is None else env
         self.verify = _ca_bundle(self.env)
-        self._local = threading.local()
+        self._session = self._new_session()
         self._watchdog = _Watchdog(clock)
         self._dns_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="archiver-dns")
         self._dns_cache: dict[tuple[str, int], FetchFailure | None] = {}
@@ -501,23 +501,22 @@ class Fetcher:
 
     def close(self) -> None:
         self._dns_pool.shutdown(wait=False, cancel_futures=True)
+        self._session.close()
 
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            adapter = _RecordingAdapter(pool_connections=8, pool_maxsize=self.settings.per_host,
-                                        max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            # Cookies live for one fetch only (see fetch): sharing them across citations would
-            # make one capture depend on another.
-            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-            session.headers.clear()
-            # Proxies and CA bundles are read from our own copy of the environment (see _send);
-            # ~/.netrc credentials must never be sent to cited sites.
-            session.trust_env = False
-            self._local.session = session
+    def _new_session(self) -> requests.Session:
+        """One session and connection pool for all workers: a host's keep-alive connection is
+        reused whichever worker fetches from it next (with per_host 1, one connection per host)."""
+        session = requests.Session()
+        adapter = _RecordingAdapter(pool_connections=256, pool_maxsize=self.settings.per_host, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        # Cookies live for one fetch only (see fetch): sharing them across citations would make
+        # one capture depend on another.
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        session.headers.clear()
+        # Proxies and CA bundles come from our own copy of the environment (see _send); ~/.netrc
+        # credentials must never be sent to cited sites.
+        session.trust_env = False
         return session
 
     # -- DNS ------------------------------------------------------------------------------------
@@ -623,7 +622,7 @@ class Fetcher:
     def _send(self, url: str, cookies: RequestsCookieJar, timeout: tuple[float, float]) -> requests.Response:
         """Send one GET through the adapter directly: Session.send would read (and decode) the
         body of a redirect before we could record it."""
-        session = self._session()
+        session = self._session
         request = session.prepare_request(requests.Request("GET", url, headers=REQUEST_HEADERS | {
             "User-Agent": self.settings.user_agent}, cookies=cookies))
         adapter = session.get_adapter(url)

@@ -62,15 +62,25 @@ class HostGate(Generic[T]):
             while not self.closed and self._pending:
                 now = self.clock()
                 soonest = None
+                best: tuple[int, int] | None = None
+                chosen = None
                 for name, state in self._hosts.items():
                     if not state.pending:
                         continue
                     if self._free(state, now):
-                        state.active += 1
-                        self._pending -= 1
-                        return name, state.pending.popleft()
-                    if state.active < self.per_host:
+                        # Spread work over hosts (fewest requests in flight first), and among
+                        # those favour the host with most left: under a per-host delay the
+                        # biggest host bounds the run, so it must never wait for a worker.
+                        rank = (state.active, -len(state.pending))
+                        if best is None or rank < best:
+                            best, chosen = rank, name
+                    elif state.active < self.per_host:
                         soonest = state.ready_at if soonest is None else min(soonest, state.ready_at)
+                if chosen is not None:
+                    state = self._hosts[chosen]
+                    state.active += 1
+                    self._pending -= 1
+                    return chosen, state.pending.popleft()
                 self._cond.wait(None if soonest is None else max(soonest - now, 0.001))
             return None
 

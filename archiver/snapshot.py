@@ -28,6 +28,7 @@ from .urls import host_of, normalize_url
 from .warc import Original, RecordInfo
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".txt", ".csv")
+BATCH = 32  # captures whose database rows are committed together, at most
 
 
 @dataclass
@@ -192,19 +193,14 @@ class SnapshotRun:
         restore = self._catch_signals()
         try:
             while running:
-                done = self.done.get()
-                if done is None:
-                    running -= 1
-                    continue
-                try:
-                    if done.error is not None:
-                        if isinstance(done.error, Interrupted):
-                            continue
-                        raise done.error
-                    outcomes.append(self._store(done, run_id))
-                finally:
-                    if done.spool is not None:
-                        done.spool.close()
+                batch = [self.done.get()]
+                while len(batch) < BATCH:
+                    try:
+                        batch.append(self.done.get_nowait())
+                    except queue.Empty:
+                        break
+                running -= sum(1 for done in batch if done is None)
+                self._store_batch([done for done in batch if done is not None], run_id)
         except BaseException:
             self._stop()
             raise
@@ -236,6 +232,29 @@ class SnapshotRun:
                 signal.signal(sig, previous)
 
         return restore
+
+    def _store_batch(self, batch: list[_Done], run_id: int) -> None:
+        """Store what workers finished, committing the rows of a batch together: one commit per
+        capture cost more than the capture on slow file systems. A failure commits the rows of
+        the captures stored before it, then propagates."""
+        failure: BaseException | None = None
+        try:
+            with self.archive.db.transaction():
+                for done in batch:
+                    if failure is None and done.error is not None and not isinstance(done.error, Interrupted):
+                        failure = done.error
+                    if failure is not None or done.error is not None:
+                        continue
+                    try:
+                        self.outcomes.append(self._store(done, run_id))
+                    except BaseException as exc:
+                        failure = exc
+        finally:
+            for done in batch:
+                if done.spool is not None:
+                    done.spool.close()
+        if failure is not None:
+            raise failure
 
     def _stop(self) -> None:
         self.gate.close()

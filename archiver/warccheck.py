@@ -15,7 +15,7 @@ import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Iterator
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import ChunkedDataReader
@@ -62,23 +62,39 @@ def _label(digest: "hashlib._Hash") -> str:
     return "sha1:" + base64.b32encode(digest.digest()).decode("ascii")
 
 
-def _one_member(handle: IO[bytes], offset: int, length: int) -> bool:
-    """True when exactly `length` bytes at `offset` form one complete gzip member."""
-    handle.seek(offset)
-    z = zlib.decompressobj(31)
-    left = length
-    while left > 0:
-        data = handle.read(min(left, 1 << 20))
-        if not data:
-            return False
-        left -= len(data)
-        try:
-            z.decompress(data, 0)
-        except zlib.error:
-            return False
-        if z.eof and (z.unused_data or left):
-            return False
-    return z.eof
+def _members(handle: IO[bytes]) -> Iterator[tuple[int, int, str | None, IO[bytes]]]:
+    """Walk the gzip members of a file: (offset, length, problem or None, decompressed bytes).
+    Done by hand rather than by warcio, which carries on past a member holding two records and
+    reads a truncated last member as a short record without complaint."""
+    offset = 0
+    leftover = b""
+    while True:
+        z = zlib.decompressobj(31)
+        length = 0
+        out: IO[bytes] = tempfile.SpooledTemporaryFile(8 << 20)
+        problem = None
+        while not z.eof:
+            data = leftover or handle.read(1 << 20)
+            leftover = b""
+            if not data:
+                problem = "truncated gzip member (file ends inside a record)" if length else None
+                break
+            try:
+                out.write(z.decompress(data))
+            except zlib.error as exc:
+                problem = f"corrupt gzip data: {exc}"
+                break
+            length += len(data) - len(z.unused_data)
+            leftover = z.unused_data
+        if length == 0 and problem is None:
+            out.close()
+            return
+        out.seek(0)
+        yield offset, length, problem, out
+        if problem is not None:
+            out.close()
+            return
+        offset += length
 
 
 def _digests(stream: IO[bytes], is_http: bool) -> tuple[str, str | None]:
@@ -106,6 +122,15 @@ def _digests(stream: IO[bytes], is_http: bool) -> tuple[str, str | None]:
     return _label(block), _label(payload)
 
 
+def _records_in(member: IO[bytes]) -> Iterator[tuple[dict[str, str], str, str, str | None]]:
+    """(WARC headers, version, block digest, payload digest) of each record in a decompressed member."""
+    for record in ArchiveIterator(member, no_record_parse=True):
+        headers = {k: v for k, v in record.rec_headers.headers}
+        is_http = headers.get("Content-Type", "").startswith("application/http")
+        block_label, payload_label = _digests(record.raw_stream, is_http)
+        yield headers, record.rec_headers.protocol, block_label, payload_label
+
+
 def check_warcs(paths: list[Path]) -> Report:
     report = Report()
     records: dict[str, _Record] = {}
@@ -117,21 +142,24 @@ def check_warcs(paths: list[Path]) -> Report:
         name = str(path)
         with open(path, "rb") as handle:
             first = True
-            try:
-                iterator = ArchiveIterator(handle, no_record_parse=True)
-                for record in iterator:
-                    headers = {k: v for k, v in record.rec_headers.headers}
-                    rec_type = record.rec_type
-                    content_type = headers.get("Content-Type", "")
-                    block_label, payload_label = _digests(record.raw_stream, content_type.startswith("application/http"))
-                    # warcio reads the record to its end to tell offset and length: only now.
-                    offset = iterator.get_record_offset()
-                    length = iterator.get_record_length()
+            for offset, length, broken, member in _members(handle):
+                with member:
+                    if broken:
+                        problem(name, offset, f"unreadable: {broken}")
+                        break
+                    try:
+                        found = list(_records_in(member))
+                    except (ArchiveLoadFailed, zlib.error, EOFError, ValueError) as exc:
+                        problem(name, offset, f"unreadable record: {exc}")
+                        continue
+                if len(found) != 1:
+                    problem(name, offset, f"gzip member holds {len(found)} records: each record must be its own member")
+                for headers, protocol, block_label, payload_label in found:
                     report.records += 1
+                    rec_type = headers.get("WARC-Type", "")
                     rid = headers.get("WARC-Record-ID", "")
-                    entry = _Record(name, offset, length, rec_type, headers, payload_label)
-                    if record.rec_headers.protocol != "WARC/1.1":
-                        problem(name, offset, f"version {record.rec_headers.protocol}, expected WARC/1.1")
+                    if protocol != "WARC/1.1":
+                        problem(name, offset, f"version {protocol}, expected WARC/1.1")
                     if first and rec_type != "warcinfo":
                         problem(name, offset, "first record is not warcinfo")
                     first = False
@@ -139,7 +167,7 @@ def check_warcs(paths: list[Path]) -> Report:
                         problem(name, offset, "no WARC-Record-ID")
                     elif rid in records:
                         problem(name, offset, f"duplicate WARC-Record-ID {rid}")
-                    records[rid] = entry
+                    records[rid] = _Record(name, offset, length, rec_type, headers, payload_label)
                     if not _DATE.match(headers.get("WARC-Date", "")):
                         problem(name, offset, f"bad WARC-Date {headers.get('WARC-Date')!r}")
                     if headers.get("WARC-Block-Digest") != block_label:
@@ -149,12 +177,6 @@ def check_warcs(paths: list[Path]) -> Report:
                         problem(name, offset, f"payload digest {stated} != {payload_label} (de-chunked body)")
                     if rec_type in ("response", "revisit", "request") and not headers.get("WARC-IP-Address"):
                         problem(name, offset, "no WARC-IP-Address")
-            except (ArchiveLoadFailed, zlib.error, EOFError, ValueError) as exc:
-                problem(name, None, f"unreadable: {exc}")
-                continue
-            for entry in records.values():
-                if entry.warc == name and not _one_member(handle, entry.offset, entry.length):
-                    problem(name, entry.offset, "record is not exactly one gzip member")
 
     for rid, entry in records.items():
         h = entry.headers

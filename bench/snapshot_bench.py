@@ -285,7 +285,7 @@ def bench_pages(a, work, urls, wire, archiver):
                               str(a.concurrency), "--per-host-delay", "0", "--quiet"], d)
 
     print("[b] wget --warc-file (sequential)")
-    if args.skip_wget:
+    if a.skip_wget:
         print("  skipped (--skip-wget)")
     elif shutil.which("wget") is None:
         print("  wget not installed, skipped")
