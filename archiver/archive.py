@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
@@ -30,7 +31,7 @@ class Archive:
             self.db.close()
             raise
 
-    def __enter__(self) -> "Archive":
+    def __enter__(self) -> Archive:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -58,7 +59,7 @@ class Archive:
             return None
         if at is None:
             return rows[0]
-        target = at.astimezone(dt.timezone.utc)
+        target = at.astimezone(dt.UTC)
         return min(rows, key=lambda r: abs((_parse_time(r["captured_at"]) - target).total_seconds()))
 
     def payload_record(self, capture: dict[str, Any]) -> dict[str, Any]:

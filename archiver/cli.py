@@ -9,8 +9,9 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -97,7 +98,7 @@ def fetch_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @fetch_options
 @click.pass_context
-def snapshot_command(ctx: click.Context, targets: tuple[str, ...], as_json: bool, **flags: Any) -> None:
+def snapshot_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool, **flags: Any) -> None:
     """Fetch every URL of the TARGETs (manifest files or URLs) once and keep it as WARC.
 
     Exit status: 0 all captured, 1 some failed (dead, HTTP error, unreachable, invalid URL),
@@ -175,7 +176,7 @@ def _parse_at(text: str | None) -> dt.datetime | None:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise click.BadParameter(f"{text!r} is not an ISO date or date-time", param_hint="--at") from None
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 @cli.command("show")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, cast
 
 import sqlite_utils
 
@@ -15,28 +16,28 @@ from .errors import StorageError
 
 
 def _v1(db: sqlite_utils.Database) -> None:
-    db["runs"].create(
+    db.table("runs").create(
         {"id": int, "command": str, "started_at": str, "finished_at": str, "targets": str,
          "captured": int, "unchanged": int, "failed": int, "status": str},
         pk="id",
     )
-    db["manifests"].create(
+    db.table("manifests").create(
         {"path": str, "name": str, "title": str, "source": str, "schedule": str, "loaded_at": str},
         pk="path",
     )
-    db["citations"].create(
+    db.table("citations").create(
         {"id": int, "manifest": str, "key": str, "citation_id": str, "url": str, "fetch_url": str,
          "cited_as": str, "context": str, "accessed": str, "line": int, "extra": str,
          "first_seen": str, "last_seen": str},
         pk="id",
     )
-    db["citations"].create_index(["manifest", "key"], unique=True)
-    db["citations"].create_index(["fetch_url"])
-    db["warc_files"].create(
+    db.table("citations").create_index(["manifest", "key"], unique=True)
+    db.table("citations").create_index(["fetch_url"])
+    db.table("warc_files").create(
         {"name": str, "created_at": str, "closed_at": str, "size": int, "sha256": str, "state": str},
         pk="name",
     )
-    db["captures"].create(
+    db.table("captures").create(
         {"id": int, "run_id": int, "url": str, "fetch_url": str, "manifest": str, "citation_id": str,
          "captured_at": str, "outcome": str, "error": str, "http_status": int, "final_url": str,
          "content_type": str, "payload_size": int, "payload_sha256": str, "payload_sha1": str,
@@ -46,15 +47,15 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("run_id", "runs", "id"), ("refers_to", "captures", "id")],
     )
-    db["captures"].create_index(["fetch_url", "captured_at"])
-    db["captures"].create_index(["url"])
-    db["records"].create(
+    db.table("captures").create_index(["fetch_url", "captured_at"])
+    db.table("captures").create_index(["url"])
+    db.table("records").create(
         {"id": int, "capture_id": int, "warc": str, "offset": int, "length": int, "rec_type": str,
          "uri": str, "record_id": str, "date": str, "payload_digest": str, "refers_to": str},
         pk="id",
         foreign_keys=[("capture_id", "captures", "id")],
     )
-    db["records"].create_index(["warc", "offset"])
+    db.table("records").create_index(["warc", "offset"])
 
 
 # Append-only: a released schema step is never edited, only followed by another.
@@ -63,7 +64,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -101,29 +102,31 @@ class ArchiveDB:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise StorageError(
-                f"{self.path}: database schema v{version} is newer than this archiver (v{SCHEMA_VERSION}); upgrade archiver"
+                f"{self.path}: database schema v{version} is newer than this archiver (v{SCHEMA_VERSION});"
+                " upgrade archiver"
             )
         for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
             with self.transaction():
                 step(self.db)
                 self.db.execute(f"PRAGMA user_version = {number}")
 
-    def transaction(self) -> "_Transaction":
+    def transaction(self) -> _Transaction:
         return _Transaction(self.db.conn, self.path)
 
     # -- runs ---------------------------------------------------------------------------------
 
     def start_run(self, command: str, targets: list[str]) -> int:
         with self.transaction():
-            table = self.db["runs"]
+            table = self.db.table("runs")
             table.insert({"command": command, "started_at": now_iso(), "targets": json.dumps(targets),
                           "status": "running"})
-            return int(table.last_pk)
+            # insert() into a table with an integer primary key always sets last_pk.
+            return int(cast(int, table.last_pk))
 
     def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None:
         with self.transaction():
-            self.db["runs"].update(run_id, {"finished_at": now_iso(), "status": status,
-                                            **{k: counts.get(k, 0) for k in ("captured", "unchanged", "failed")}})
+            self.db.table("runs").update(run_id, {"finished_at": now_iso(), "status": status,
+                                                  **{k: counts.get(k, 0) for k in ("captured", "unchanged", "failed")}})
 
     # -- manifests and citations -----------------------------------------------------------------
 
@@ -131,8 +134,8 @@ class ArchiveDB:
                         schedule: dict[str, str], citations: Iterable[dict[str, Any]]) -> None:
         stamp = now_iso()
         with self.transaction():
-            self.db["manifests"].upsert({"path": path, "name": name, "title": title, "source": source,
-                                         "schedule": json.dumps(schedule), "loaded_at": stamp}, pk="path")
+            self.db.table("manifests").upsert({"path": path, "name": name, "title": title, "source": source,
+                                               "schedule": json.dumps(schedule), "loaded_at": stamp}, pk="path")
             for row in citations:
                 self.db.execute(
                     """INSERT INTO citations (manifest, key, citation_id, url, fetch_url, cited_as, context,
@@ -150,13 +153,13 @@ class ArchiveDB:
 
     def open_warc(self, name: str) -> None:
         with self.transaction():
-            self.db["warc_files"].insert({"name": name, "created_at": now_iso(), "state": "open"}, pk="name",
-                                         replace=True)
+            self.db.table("warc_files").insert({"name": name, "created_at": now_iso(), "state": "open"}, pk="name",
+                                               replace=True)
 
     def close_warc(self, name: str, size: int, sha256: str) -> None:
         with self.transaction():
-            self.db["warc_files"].upsert({"name": name, "closed_at": now_iso(), "size": size,
-                                          "sha256": sha256, "state": "closed"}, pk="name")
+            self.db.table("warc_files").upsert({"name": name, "closed_at": now_iso(), "size": size,
+                                                "sha256": sha256, "state": "closed"}, pk="name")
 
     def committed_end(self, warc: str) -> int:
         """End of the last record the database knows in `warc`: the file's valid length."""

@@ -24,13 +24,14 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
 from ipaddress import ip_address
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -43,7 +44,6 @@ from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 
 from .config import Settings
 from .errors import (
-    ArchiverError,
     ConnectionFailure,
     DNSFailure,
     FetchFailure,
@@ -80,7 +80,9 @@ class _Recording:
 
     def __init__(self, spool_dir: Path | None) -> None:
         self.request = bytearray()
-        self.response: IO[bytes] = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, dir=spool_dir)
+        self.response: IO[bytes] = tempfile.SpooledTemporaryFile(
+            SPOOL_IN_MEMORY, dir=str(spool_dir) if spool_dir is not None else None
+        )
         self.response_length = 0
         self.header_length = 0
         self.block_sha1 = hashlib.sha1()
@@ -220,7 +222,7 @@ class _RecordingResponse(http.client.HTTPResponse):
         self._recording = recording
         if recording is not None:
             recording.attach(sock)
-            self.fp = _TeeReader(self.fp, recording)  # type: ignore[assignment]
+            self.fp = _TeeReader(self.fp, recording)  # type: ignore[assignment]  # duck-typed BufferedReader
 
     def begin(self) -> None:
         super().begin()
@@ -230,16 +232,16 @@ class _RecordingResponse(http.client.HTTPResponse):
 
 class _RecordingMixin:
     sock: socket.socket | None
-    response_class = _RecordingResponse
+    response_class: type[http.client.HTTPResponse] = _RecordingResponse
 
     def putrequest(self, *args: Any, **kwargs: Any) -> None:
         recording = _current()
         if recording is not None:
             recording.reset()
-        super().putrequest(*args, **kwargs)  # type: ignore[misc]
+        super().putrequest(*args, **kwargs)  # type: ignore[misc]  # mixin: the HTTPConnection base has it
 
     def send(self, data: Any) -> None:
-        super().send(data)  # type: ignore[misc]
+        super().send(data)  # type: ignore[misc]  # mixin: the HTTPConnection base has it
         recording = _current()
         if recording is not None:
             recording.attach(self.sock)
@@ -250,7 +252,7 @@ class _RecordingMixin:
         # The CONNECT exchange with a proxy is not part of the archived request.
         _local.suspended = True
         try:
-            super()._tunnel()  # type: ignore[misc]
+            super()._tunnel()  # type: ignore[misc]  # mixin: the HTTPConnection base has it
         finally:
             _local.suspended = False
 
@@ -277,7 +279,7 @@ _POOL_CLASSES = {"http": _HTTPPool, "https": _HTTPSPool}
 class _RecordingAdapter(requests.adapters.HTTPAdapter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._pool_keys: dict[tuple[str, str, bool | str, Any], tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._pool_keys: dict[tuple[str, str, bool | str, Any], tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
 
     def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None) -> Any:
         # requests stats the CA bundle path on every request; on sandboxed kernels that costs more
@@ -421,7 +423,7 @@ def _retry_after(value: str | None, now: dt.datetime) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
+        when = when.replace(tzinfo=dt.UTC)
     return max((when - now).total_seconds(), 0.0)
 
 
@@ -470,7 +472,7 @@ class Fetcher:
         spool_dir: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         env: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings
@@ -542,7 +544,7 @@ class Fetcher:
                     raise DNSFailure(url, failure.detail)
                 return
         future = self._dns_pool.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
-        failure: FetchFailure | None = None
+        failure = None
         try:
             future.result(timeout=max(min(self.settings.connect_timeout, remaining), 0.1))
         except FutureTimeout:
@@ -590,7 +592,8 @@ class Fetcher:
                 response.raw.close()
                 raise FetchTimeout(url, f"headers not complete within the {self.settings.total_timeout:g} s cap")
             sha1, sha256, size, truncated = self._read_body(response, recording, deadline)
-            extract_cookies_to_jar(cookies, response.request, response.raw)
+            # requests-stubs leave extract_cookies_to_jar unannotated.
+            extract_cookies_to_jar(cookies, response.request, response.raw)  # type: ignore[no-untyped-call]
             return Hop(
                 url=url,
                 started_at=started_at,

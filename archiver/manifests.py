@@ -231,8 +231,8 @@ def _load_yaml(path: Path, text: str) -> Manifest:
         data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise ManifestError(path, line, f"YAML syntax: {exc.problem or exc.context}") from exc
+        mark_line = mark.line + 1 if mark else None
+        raise ManifestError(path, mark_line, f"YAML syntax: {exc.problem or exc.context}") from exc
     except yaml.reader.ReaderError as exc:
         raise ManifestError(path, text[: exc.position].count("\n") + 1, f"YAML: {exc}") from exc
     except yaml.YAMLError as exc:
@@ -245,6 +245,7 @@ def _load_yaml(path: Path, text: str) -> Manifest:
         loader.dispose()
     if root is None:
         raise ManifestError(path, None, "manifest is empty")
+    citations_node: yaml.Node | None
     if isinstance(data, list):  # a bare list of citations is accepted too
         data, citations_node = {"citations": data}, root
     elif isinstance(data, dict) and isinstance(root, yaml.MappingNode):
@@ -257,7 +258,7 @@ def _load_yaml(path: Path, text: str) -> Manifest:
         raise ManifestError(path, line, "'citations' must be a list")
     assert isinstance(citations_node, yaml.SequenceNode)
     entries = []
-    for item, node in zip(data["citations"], citations_node.value):
+    for item, node in zip(data["citations"], citations_node.value, strict=False):
         if isinstance(item, str):
             item = {"url": item}
         if not isinstance(item, dict):
@@ -298,6 +299,8 @@ def _schedule(path: Path, root: yaml.Node, value: Any) -> dict[str, str]:
 
 
 def _value_node(mapping: yaml.MappingNode, key: str) -> yaml.Node | None:
+    key_node: yaml.Node
+    value_node: yaml.Node
     for key_node, value_node in mapping.value:
         if key_node.value == key:
             return value_node

@@ -12,9 +12,10 @@ import queue
 import signal
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 from .archive import Archive
 from .config import Settings
@@ -165,7 +166,7 @@ class SnapshotRun:
             try:
                 done.result = self.fetcher.fetch(job.fetch_url, host_slot_held=True)
                 if done.result.hops:
-                    done.spool = tempfile.SpooledTemporaryFile(4 * 1024 * 1024, dir=self.archive.store.spool_dir)
+                    done.spool = tempfile.SpooledTemporaryFile(4 * 1024 * 1024, dir=str(self.archive.store.spool_dir))
                     original = None
                     if job.previous is not None:
                         p = job.previous
@@ -280,7 +281,7 @@ class SnapshotRun:
             rows = record_rows(warc, done.records, base)
             if final is not None:
                 last = next(r for r in reversed(rows) if r["rec_type"] in ("response", "revisit"))
-                outcome.warc, outcome.offset, outcome.length = warc, int(last["offset"]), int(last["length"])  # type: ignore[call-overload]
+                outcome.warc, outcome.offset, outcome.length = warc, int(last["offset"]), int(last["length"])
         record_type = None
         if final is not None:
             record_type = next(r.rec_type for r in reversed(done.records) if r.rec_type in ("response", "revisit"))
@@ -300,7 +301,9 @@ class SnapshotRun:
         return outcome
 
     @staticmethod
-    def _capture_row(outcome: Outcome, run_id: int, result: FetchResult | None, record_type: str | None) -> dict[str, Any]:
+    def _capture_row(
+        outcome: Outcome, run_id: int, result: FetchResult | None, record_type: str | None
+    ) -> dict[str, Any]:
         from .db import now_iso
 
         final = result.final if result is not None else None

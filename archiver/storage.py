@@ -15,8 +15,9 @@ import hashlib
 import itertools
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Any
 
 from .db import ArchiveDB
 from .errors import StorageError
@@ -61,7 +62,7 @@ class WarcStore:
         max_size: int,
         user_agent: str,
         builder: RecordBuilder | None = None,
-        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         prefix: str = "archiver",
     ) -> None:
         self.root = root
@@ -139,7 +140,7 @@ class WarcStore:
             raise _storage_error(warc.path, "write WARC", exc) from exc
         return warc.name, base
 
-    def _cut_back(self, warc: _OpenWarc, base: int, digest: "hashlib._Hash") -> None:
+    def _cut_back(self, warc: _OpenWarc, base: int, digest: hashlib._Hash) -> None:
         try:
             warc.handle.flush()
         except OSError:
@@ -225,7 +226,7 @@ class _HashingWriter:
         pass
 
 
-def _record_row(warc: str, info: RecordInfo, base: int) -> dict[str, object]:
+def _record_row(warc: str, info: RecordInfo, base: int) -> dict[str, Any]:
     return {
         "warc": warc, "offset": base + info.offset, "length": info.length, "rec_type": info.rec_type,
         "uri": info.uri, "record_id": info.record_id, "date": info.date,
@@ -233,7 +234,7 @@ def _record_row(warc: str, info: RecordInfo, base: int) -> dict[str, object]:
     }
 
 
-def record_rows(warc: str, records: list[RecordInfo], base: int) -> list[dict[str, object]]:
+def record_rows(warc: str, records: list[RecordInfo], base: int) -> list[dict[str, Any]]:
     return [_record_row(warc, info, base) for info in records]
 
 

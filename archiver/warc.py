@@ -16,8 +16,9 @@ import socket
 import threading
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Callable
+from typing import IO, Protocol
 
 import requests
 import warcio
@@ -45,7 +46,7 @@ def sha1_label(hex_digest: str) -> str:
 
 
 def warc_date(when: dt.datetime) -> str:
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # One OS-seeded generator per process: uuid4() asks the kernel for entropy on every call, which
@@ -93,6 +94,14 @@ def gzip_level(hop: Hop, text_level: int) -> int:
     return text_level
 
 
+class RecordOutput(Protocol):
+    """Where records are written: a file or spool, or a writer such as storage's hashing one."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+    def tell(self) -> int: ...
+
+
 class _GzipMembers:
     """File-like target for WARCWriter(gzip=False): each flush() closes one gzip member, and
     WARCWriter flushes once per record, so every record becomes its own member. Writes are
@@ -101,10 +110,10 @@ class _GzipMembers:
 
     BLOCK = 1024 * 1024
 
-    def __init__(self, out: IO[bytes], level: int = GZIP_LEVEL) -> None:
+    def __init__(self, out: RecordOutput, level: int = GZIP_LEVEL) -> None:
         self.out = out
         self.level = level
-        self._z: "zlib._Compress | None" = None
+        self._z: zlib._Compress | None = None
         self._pending = bytearray()
 
     def write(self, data: bytes) -> None:
@@ -125,7 +134,7 @@ class _GzipMembers:
         self._z = None
 
 
-class _RawHead(StatusAndHeaders):  # type: ignore[misc]
+class _RawHead(StatusAndHeaders):  # type: ignore[misc]  # warcio is untyped: subclassing Any
     """HTTP headers kept as the exact bytes received. WARCWriter writes only the headers of a
     revisit, and would otherwise re-serialise (and so alter) them."""
 
@@ -146,7 +155,7 @@ class RecordBuilder:
         self.gzip_level = gzip_level
         self._local = threading.local()
 
-    def _writer(self, out: IO[bytes], level: int) -> WARCWriter:
+    def _writer(self, out: RecordOutput, level: int) -> WARCWriter:
         """One WARCWriter per thread, pointed at this record's output: building one per record
         cost a gethostname() system call each time."""
         writer: WARCWriter | None = getattr(self._local, "writer", None)
@@ -157,7 +166,7 @@ class RecordBuilder:
         return writer
 
     def _write(
-        self, out: IO[bytes], rec_type: str, headers: list[tuple[str, str]], block: IO[bytes],
+        self, out: RecordOutput, rec_type: str, headers: list[tuple[str, str]], block: IO[bytes],
         length: int, content_type: str, level: int | None = None,
     ) -> tuple[int, int]:
         start = out.tell()
@@ -171,7 +180,7 @@ class RecordBuilder:
         writer.write_record(record)
         return start, out.tell() - start
 
-    def warcinfo(self, out: IO[bytes], filename: str, when: dt.datetime, user_agent: str) -> RecordInfo:
+    def warcinfo(self, out: RecordOutput, filename: str, when: dt.datetime, user_agent: str) -> RecordInfo:
         fields = (
             f"software: archiver/{__version__} (warcio/{_version(warcio)}; requests/{requests.__version__};"
             f" Python/{platform.python_version()})\r\n"
@@ -180,7 +189,7 @@ class RecordBuilder:
             f"hostname: {socket.gethostname()}\r\n"
             f"http-header-user-agent: {user_agent}\r\n"
             f"robots: ignore (citations are archived as evidence)\r\n"
-        ).encode("utf-8")
+        ).encode()
         record_id, date = self.make_id(), warc_date(when)
         headers = [
             ("WARC-Type", "warcinfo"),

@@ -13,9 +13,10 @@ import hashlib
 import re
 import tempfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import ChunkedDataReader
@@ -58,7 +59,7 @@ class Report:
         return not self.findings
 
 
-def _label(digest: "hashlib._Hash") -> str:
+def _label(digest: hashlib._Hash) -> str:
     return "sha1:" + base64.b32encode(digest.digest()).decode("ascii")
 
 
@@ -202,5 +203,6 @@ def check_warcs(paths: list[Path]) -> Report:
             for mine, theirs in (("WARC-Refers-To-Target-URI", "WARC-Target-URI"), ("WARC-Refers-To-Date", "WARC-Date"),
                                  ("WARC-Payload-Digest", "WARC-Payload-Digest")):
                 if h.get(mine) != oh.get(theirs):
-                    problem(entry.warc, entry.offset, f"{mine} {h.get(mine)!r} != original's {theirs} {oh.get(theirs)!r}")
+                    problem(entry.warc, entry.offset,
+                            f"{mine} {h.get(mine)!r} != original's {theirs} {oh.get(theirs)!r}")
     return report

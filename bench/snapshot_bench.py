@@ -10,8 +10,19 @@ then (unless --skip-gib) archives one 1 GiB response and reports archiver's
 peak RSS.  Stdlib + requests only; needs root (adds names to /etc/hosts).
 See bench/README.md.
 """
-import argparse, gzip, multiprocessing, os, random, re, shutil, signal, subprocess
-import sys, tempfile, threading, time
+import argparse
+import gzip
+import multiprocessing
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path

@@ -21,7 +21,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriza
 
 class ProxyHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "TestProxy._Server"
+    server: TestProxy._Server
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -120,7 +120,7 @@ class TestProxy:
         self.url = f"http://{host}:{self.port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "TestProxy":
+    def __enter__(self) -> TestProxy:
         self.thread.start()
         return self
 

@@ -44,7 +44,7 @@ class Hit:
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "TestServer._Server"
+    server: TestServer._Server
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -280,7 +280,7 @@ class TestServer:
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "TestServer":
+    def __enter__(self) -> TestServer:
         self.thread.start()
         return self
 

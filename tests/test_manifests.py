@@ -11,7 +11,6 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import REPO, invoke
 
 from archiver.errors import InvalidURL, ManifestError

@@ -30,7 +30,7 @@ def test_one_request_at_a_time_per_host_with_the_delay_between(fresh_server: Tes
     for hits in hosts.values():
         hits.sort(key=lambda h: h.started)
         assert len(hits) == 5
-        for before, after in zip(hits, hits[1:]):
+        for before, after in zip(hits, hits[1:], strict=False):
             assert after.started >= before.ended + 0.29, "requests to one host overlapped or came too soon"
     # the two hosts were served side by side, not one after the other
     first, second = (sorted(h.started for h in hits) for hits in hosts.values())
@@ -56,7 +56,7 @@ def test_redirect_to_another_host_waits_its_turn_there(fresh_server: TestServer,
     assert result.exit_code == 0, result.stderr
     local = sorted(by_host(fresh_server)["localhost"], key=lambda h: h.started)
     assert len(local) == 5
-    for before, after in zip(local, local[1:]):
+    for before, after in zip(local, local[1:], strict=False):
         assert after.started >= before.ended + 0.19
 
 

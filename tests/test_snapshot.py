@@ -158,7 +158,9 @@ def test_content_encoding_is_stored_as_sent_and_show_decodes_it(server: TestServ
     assert sha == hashlib.sha256(body).hexdigest()
 
 
-def test_unchanged_payload_becomes_a_revisit_and_changed_one_a_response(fresh_server: TestServer, storage: Path) -> None:
+def test_unchanged_payload_becomes_a_revisit_and_changed_one_a_response(
+    fresh_server: TestServer, storage: Path
+) -> None:
     url = fresh_server.url("state/doc")
     assert snap(storage, url)[0] == 0
     code, second = snap(storage, url)
@@ -238,7 +240,8 @@ def test_retry_after_longer_than_the_cap_is_not_waited_for(fresh_server: TestSer
 def test_duplicate_urls_are_fetched_once(fresh_server: TestServer, storage: Path, tmp_path: Path) -> None:
     manifest = tmp_path / "m.yaml"
     a = fresh_server.url("page/dup")
-    manifest.write_text(f"citations:\n  - url: {a}\n    id: one\n  - url: {a.upper().replace('/PAGE/DUP', '/page/dup')}\n"
+    shouted = a.upper().replace("/PAGE/DUP", "/page/dup")
+    manifest.write_text(f"citations:\n  - url: {a}\n    id: one\n  - url: {shouted}\n"
                         f"    id: two\n  - url: {a}#section\n    id: three\n")
     code, summary = snap(storage, str(manifest))
     assert code == 0

@@ -12,16 +12,16 @@ from __future__ import annotations
 import json
 import ssl
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import trustme
-from warcio.archiveiterator import ArchiveIterator
-
 from conftest import run
 from proxy import TestProxy, closed_port
 from server import TestServer, page
+from warcio.archiveiterator import ArchiveIterator
 
 CA_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
@@ -40,7 +40,9 @@ def environment(**values: str) -> dict[str, str]:
     return env
 
 
-def snapshot(storage: Path, url: str, env: dict[str, str], cwd: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def snapshot(
+    storage: Path, url: str, env: dict[str, str], cwd: Path
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     proc = run(storage, "snapshot", url, *FAST, env=env, cwd=cwd, timeout=30)
     assert "Traceback" not in proc.stderr, proc.stderr
     try:
