@@ -12,21 +12,28 @@ from warcio.exceptions import ArchiveLoadFailed
 
 from .config import Settings
 from .db import ArchiveDB
-from .errors import ArchiverError, InvalidURL, StorageError
+from .errors import ArchiverError, InvalidURL, NotArchived, StorageError
 from .storage import WarcStore
 from .urls import normalize_url
 from .warc import RecordBuilder
 
 
 class Archive:
-    def __init__(self, settings: Settings) -> None:
+    """Open with `writing=True` to add captures: that creates the storage folders and recovers WARC
+    files a crashed run left open. Readers (history, show) change nothing on disk."""
+
+    def __init__(self, settings: Settings, *, writing: bool = True) -> None:
         self.settings = settings
+        if not writing and not settings.db_path.exists():
+            raise NotArchived(f"nothing archived yet: no database at {settings.db_path}")
         self.db = ArchiveDB(settings.db_path)
+        self.recovered: list[str] = []
         try:
             self.store = WarcStore(settings.storage, self.db, max_size=settings.warc_max_size,
                                    user_agent=settings.user_agent,
-                                   builder=RecordBuilder(gzip_level=settings.gzip_level))
-            self.recovered = self.store.recover()
+                                   builder=RecordBuilder(gzip_level=settings.gzip_level), create=writing)
+            if writing:
+                self.recovered = self.store.recover()
         except ArchiverError:
             self.db.close()
             raise

@@ -152,13 +152,13 @@ def snapshot_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: b
 @click.pass_context
 def history_command(ctx: click.Context, url: str, as_json: bool) -> None:
     """Every capture of URL, newest first."""
-    with Archive(_settings(ctx)) as archive:
+    with Archive(_settings(ctx), writing=False) as archive:
         rows = archive.history(url)
+    if not rows:
+        raise NotArchived(f"{url}: never captured in {archive.settings.db_path}")
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    if not rows:
-        raise NotArchived(f"{url}: never captured in {archive.settings.db_path}")
     for row in rows:
         status = row["outcome"] if row["outcome"] != "ok" else f"{row['http_status']}"
         kind = row["record_type"] or "-"
@@ -189,7 +189,7 @@ def _parse_at(text: str | None) -> dt.datetime | None:
 def show_command(ctx: click.Context, url: str, at: str | None, output: Path | None, max_size: int) -> None:
     """The archived payload of URL as captured, decoded from its Content-Encoding."""
     when = _parse_at(at)
-    with Archive(_settings(ctx)) as archive:
+    with Archive(_settings(ctx), writing=False) as archive:
         capture = archive.capture_at(url, when)
         if capture is None:
             raise NotArchived(f"{url}: no archived copy in {archive.settings.db_path}")

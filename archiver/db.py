@@ -56,6 +56,7 @@ def _v1(db: sqlite_utils.Database) -> None:
         foreign_keys=[("capture_id", "captures", "id")],
     )
     db.table("records").create_index(["warc", "offset"])
+    db.table("records").create_index(["record_id"])
 
 
 # Append-only: a released schema step is never edited, only followed by another.
@@ -156,6 +157,14 @@ class ArchiveDB:
             self.db.table("warc_files").insert({"name": name, "created_at": now_iso(), "state": "open"}, pk="name",
                                                replace=True)
 
+    def open_warcs(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT name FROM warc_files WHERE state = 'open'").fetchall()]
+
+    def forget_warc(self, name: str) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM records WHERE warc = ?", [name])
+            self.db.execute("DELETE FROM warc_files WHERE name = ?", [name])
+
     def close_warc(self, name: str, size: int, sha256: str) -> None:
         with self.transaction():
             self.db.table("warc_files").upsert({"name": name, "closed_at": now_iso(), "size": size,
@@ -243,16 +252,22 @@ class _Transaction:
             self.depth = 1
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
-        if not self.depth:
-            return
-        if kind is None:
+        if self.depth and kind is None:
             try:
                 self.conn.execute("COMMIT")
                 return
             except sqlite3.Error as error:
-                self.conn.execute("ROLLBACK")
+                self._rollback()
                 raise StorageError(f"{self.path}: cannot write: {error}") from error
-        if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
+        if self.depth:
+            self._rollback()
+        # Nested or not, SQLite's own errors leave as StorageError (exit 4), never as a traceback.
         if isinstance(exc, sqlite3.Error):
             raise StorageError(f"{self.path}: cannot write: {exc}") from exc
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite already rolled back (it does on some errors, e.g. disk full)

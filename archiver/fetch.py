@@ -146,11 +146,13 @@ class _Recording:
         self.block_sha1.update(data)
         self.response_length += len(data)
 
-    def finish(self) -> None:
-        """The exchange is over: the socket may go back to the pool, so it must not be cut."""
+    def finish(self) -> bool:
+        """The exchange is over: from now on the socket may go back to the pool, so it must never
+        be cut. Returns whether it was cut before that (decided under the same lock as abort)."""
         with self._lock:
             self.finished = True
             self.sock = None
+            return self.aborted
 
     def abort(self) -> None:
         """Called from the watchdog thread when the fetch's total time is up."""
@@ -158,9 +160,8 @@ class _Recording:
             if self.finished:
                 return
             self.aborted = True
-            sock = self.sock
-        if sock is not None:
-            self._shutdown(sock)
+            if self.sock is not None:
+                self._shutdown(self.sock)
 
     @staticmethod
     def _shutdown(sock: socket.socket) -> None:
@@ -312,7 +313,7 @@ class Hop:
     url: str
     started_at: dt.datetime
     request: bytes
-    response: IO[bytes]  # raw bytes received: status line, headers, body as framed on the wire
+    response: IO[bytes]  # status line and headers as received, then the body de-chunked (see top)
     response_length: int
     header_length: int
     status: int
@@ -471,7 +472,6 @@ class Fetcher:
         *,
         spool_dir: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         env: dict[str, str] | None = None,
     ) -> None:
@@ -479,7 +479,6 @@ class Fetcher:
         self.gate = gate
         self.spool_dir = spool_dir
         self.clock = clock
-        self.sleep = sleep
         self.now = now
         self.env = dict(os.environ) if env is None else env
         self.verify = _ca_bundle(self.env)
@@ -549,12 +548,11 @@ class Fetcher:
             future.result(timeout=max(min(self.settings.connect_timeout, remaining), 0.1))
         except FutureTimeout:
             failure = DNSFailure(url, f"resolving {host} timed out")
-        except (socket.gaierror, UnicodeError) as exc:
+        except (OSError, UnicodeError) as exc:
             failure = DNSFailure(url, f"cannot resolve {host}: {exc}")
-        except OSError as exc:
-            failure = DNSFailure(url, f"cannot resolve {host}: {exc}")
-        with self._dns_lock:
-            self._dns_cache[key] = failure
+        if future.done():  # an answer (name or error) holds for the run; a slow resolver may recover
+            with self._dns_lock:
+                self._dns_cache[key] = failure
         if failure is not None:
             raise failure
 
@@ -672,7 +670,7 @@ class Fetcher:
                 raise Interrupted(f"{response.url}: abandoned on interrupt") from exc
             timed_out = recording.aborted or isinstance(exc, (urllib3.exceptions.ReadTimeoutError, socket.timeout))
             truncated = "time" if timed_out else "disconnect"
-        if recording.aborted and not truncated:
+        if recording.finish() and not truncated:
             truncated = "time"  # a body without a length ends at EOF, which the cut also produces
         if truncated:
             raw.close()  # the connection is mid-body: never hand it back to the pool
@@ -688,6 +686,8 @@ class Fetcher:
         while True:
             attempt += 1
             if not held and not self.gate.acquire(host, timeout=max(deadline - self.clock(), 0)):
+                if self.gate.closed:
+                    raise Interrupted(f"{url}: abandoned on interrupt")
                 raise FetchTimeout(url, f"waited past the {self.settings.total_timeout:g} s cap for a turn at {host}")
             held = False
             hop: Hop | None = None
@@ -716,7 +716,8 @@ class Fetcher:
                 return hop, attempt
             if hop is not None:
                 hop.close()
-            self.sleep(wait)
+            if self.stopping.wait(wait):  # Ctrl-C must not wait out a long Retry-After
+                raise Interrupted(f"{url}: abandoned on interrupt")
 
     def fetch(self, url: str, *, host_slot_held: bool = False) -> FetchResult:
         """Fetch `url`, following redirects hop by hop. Transport failures are in the result;
@@ -745,9 +746,12 @@ class Fetcher:
                 if hop.location is None or hop.truncated:
                     break
                 try:
-                    current = normalize_url(urljoin(current, hop.location))
+                    # Browsers send spaces in a Location as %20; so do we.
+                    current = normalize_url(urljoin(current, hop.location.strip().replace(" ", "%20")))
                 except InvalidURL as exc:
-                    raise InvalidURL(url, f"bad redirect Location {hop.location!r}: {exc.detail}") from exc
+                    # The redirect itself was received and is archived: it is the capture.
+                    result.error = f"redirect not followed: Location {hop.location!r}: {exc.detail}"
+                    break
             else:
                 raise TooManyRedirects(url, f"more than {self.settings.max_redirects} redirects")
         except FetchFailure as exc:
@@ -757,8 +761,8 @@ class Fetcher:
             result.close()
             raise
         finally:
-            if held_host is not None:
-                self.gate.release(held_host)
+            if held_host is not None:  # no request was sent (bad URL, DNS): no pause is owed
+                self.gate.release(held_host, contacted=False)
         result.elapsed = self.clock() - start
         return result
 

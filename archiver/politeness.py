@@ -17,6 +17,7 @@ T = TypeVar("T")
 class _Host(Generic[T]):
     pending: deque[T] = field(default_factory=deque)
     active: int = 0
+    waiting: int = 0  # redirects and retries waiting in acquire(): they go before new jobs
     ready_at: float = 0.0
 
 
@@ -68,7 +69,7 @@ class HostGate(Generic[T]):
                 for name, state in self._hosts.items():
                     if not state.pending:
                         continue
-                    if self._free(state, now):
+                    if self._free(state, now) and not state.waiting:
                         # Spread work over hosts (fewest requests in flight first), and among
                         # those favour the host with most left: under a per-host delay the
                         # biggest host bounds the run, so it must never wait for a worker.
@@ -86,24 +87,34 @@ class HostGate(Generic[T]):
             return None
 
     def acquire(self, host: str, timeout: float | None = None) -> bool:
-        """Take a slot for one more request to `host`; False if `timeout` passed first."""
+        """Take a slot for one more request to `host`; False if `timeout` passed or the gate was
+        closed first."""
         with self._cond:
             limit = None if timeout is None else self.clock() + timeout
             state = self._host(host)
-            while True:
-                now = self.clock()
-                if self._free(state, now):
-                    state.active += 1
-                    return True
-                if limit is not None and now >= limit:
-                    return False
-                waits = [w for w in (state.ready_at - now if state.active < self.per_host else None,
-                                     None if limit is None else limit - now) if w is not None]
-                self._cond.wait(max(min(waits), 0.001) if waits else None)
+            state.waiting += 1
+            try:
+                while not self.closed:
+                    now = self.clock()
+                    if self._free(state, now):
+                        state.active += 1
+                        return True
+                    if limit is not None and now >= limit:
+                        return False
+                    waits = [limit - now] if limit is not None else []
+                    if state.active < self.per_host:
+                        waits.append(state.ready_at - now)
+                    self._cond.wait(max(min(waits), 0.001) if waits else None)
+                return False
+            finally:
+                state.waiting -= 1
 
-    def release(self, host: str) -> None:
+    def release(self, host: str, contacted: bool = True) -> None:
+        """Give a slot back; the pause before the host's next request starts now, unless no
+        request was sent (a name that did not resolve costs the host nothing)."""
         with self._cond:
             state = self._host(host)
             state.active -= 1
-            state.ready_at = max(state.ready_at, self.clock() + self.delay)
+            if contacted:
+                state.ready_at = max(state.ready_at, self.clock() + self.delay)
             self._cond.notify_all()

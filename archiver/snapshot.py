@@ -12,6 +12,7 @@ import queue
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import IO, Any
 from .archive import Archive
 from .config import Settings
 from .db import Previous
-from .errors import ArchiverError, Interrupted, InvalidURL, UsageError
+from .errors import ArchiverError, Interrupted, InvalidURL, StorageError, UsageError
 from .fetch import Fetcher, FetchResult
 from .manifests import Manifest, Problem, load_manifest
 from .politeness import HostGate
@@ -30,6 +31,7 @@ from .warc import Original, RecordInfo
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".txt", ".csv")
 BATCH = 32  # captures whose database rows are committed together, at most
+BUILDERS = 2  # threads compressing WARC records; zlib and hashlib run outside the GIL
 
 
 @dataclass
@@ -122,9 +124,14 @@ def plan_jobs(manifests: list[Manifest], urls: list[str]) -> tuple[list[Job], li
 
 def _citation_rows(manifest: Manifest) -> list[dict[str, Any]]:
     rows = []
+    seen: dict[str, int] = {}
     for c in manifest.citations:
+        # Without an id, a citation is known by its URL and which occurrence of that URL it is:
+        # stable when unrelated lines are edited, and two citations of one URL stay two rows.
+        seen[c.url] = seen.get(c.url, 0) + 1
+        key = c.id or (c.url if seen[c.url] == 1 else f"{c.url} #{seen[c.url]}")
         rows.append({
-            "key": c.id or c.url, "citation_id": c.id, "url": c.url, "fetch_url": normalize_url(c.url),
+            "key": key, "citation_id": c.id, "url": c.url, "fetch_url": normalize_url(c.url),
             "cited_as": c.cited_as, "context": c.context,
             "accessed": c.accessed.isoformat() if c.accessed else None, "line": c.line,
             "extra": json.dumps(c.extra, default=str) if c.extra else None,
@@ -149,35 +156,58 @@ class SnapshotRun:
         self.on_outcome = on_outcome or (lambda outcome: None)
         self.gate: HostGate[Job] = HostGate(settings.per_host, settings.per_host_delay)
         self.fetcher = Fetcher(settings, self.gate, spool_dir=archive.store.spool_dir)
+        self.fetched: queue.Queue[_Done | None] = queue.Queue(maxsize=max(2 * settings.concurrency, 4))
         self.done: queue.Queue[_Done | None] = queue.Queue(maxsize=max(2 * settings.concurrency, 4))
+        self.builders = BUILDERS
+        self._fetching = 0
+        self._fetching_lock = threading.Lock()
         self.outcomes: list[Outcome] = []
         self.interrupted = False
 
-    def _work(self) -> None:
-        try:
-            self._work_loop()
-        finally:
-            self.done.put(None)  # this worker is finished: no more jobs, or interrupted
+    # Three stages, so that `concurrency` requests really are in flight: fetch workers only fetch;
+    # builder threads turn fetched responses into compressed WARC records; the calling thread
+    # appends records and writes the database.
 
-    def _work_loop(self) -> None:
-        while (picked := self.gate.next_job()) is not None:
-            _, job = picked
-            done = _Done(job)
-            try:
-                done.result = self.fetcher.fetch(job.fetch_url, host_slot_held=True)
-                if done.result.hops:
-                    done.spool = tempfile.SpooledTemporaryFile(4 * 1024 * 1024, dir=str(self.archive.store.spool_dir))
-                    original = None
-                    if job.previous is not None:
-                        p = job.previous
-                        original = Original(p.payload_sha1, p.record_id, p.uri, p.date)
-                    done.records = self.archive.store.builder.capture(done.spool, done.result, original)
-            except BaseException as exc:  # handed to the writer thread, which decides what it means
-                done.error = exc
-            finally:
-                if done.result is not None:
-                    done.result.close()
-            self.done.put(done)
+    def _fetch_worker(self) -> None:
+        try:
+            while (picked := self.gate.next_job()) is not None:
+                done = _Done(picked[1])
+                try:
+                    done.result = self.fetcher.fetch(done.job.fetch_url, host_slot_held=True)
+                except BaseException as exc:  # handed on: the writer thread decides what it means
+                    done.error = exc
+                self.fetched.put(done)
+        finally:
+            with self._fetching_lock:
+                self._fetching -= 1
+                last = self._fetching == 0
+            if last:  # no more fetches: tell every builder to finish
+                for _ in range(self.builders):
+                    self.fetched.put(None)
+
+    def _build_worker(self) -> None:
+        try:
+            while (done := self.fetched.get()) is not None:
+                try:
+                    if done.result is not None and done.result.hops:
+                        spool_dir = str(self.archive.store.spool_dir)
+                        done.spool = tempfile.SpooledTemporaryFile(4 * 1024 * 1024, dir=spool_dir)
+                        previous = done.job.previous
+                        original = None
+                        if previous is not None:
+                            original = Original(previous.payload_sha1, previous.record_id, previous.uri,
+                                                previous.date)
+                        done.records = self.archive.store.builder.capture(done.spool, done.result, original)
+                except OSError as exc:  # the spool's disk is full: a storage failure, exit 4
+                    done.error = StorageError(f"{self.archive.store.spool_dir}: cannot spool WARC records: {exc}")
+                except BaseException as exc:
+                    done.error = exc
+                finally:
+                    if done.result is not None:
+                        done.result.close()
+                self.done.put(done)
+        finally:
+            self.done.put(None)  # this builder is finished
 
     def run(self, jobs: list[Job], invalid: list[Job], run_id: int) -> list[Outcome]:
         outcomes = self.outcomes
@@ -186,11 +216,15 @@ class SnapshotRun:
         for job in jobs:
             job.previous = previous.get(job.fetch_url)
             self.gate.add(host_of(job.fetch_url), job)
-        workers = [threading.Thread(target=self._work, name=f"archiver-fetch-{i}", daemon=True)
-                   for i in range(min(self.settings.concurrency, len(jobs)))]
+        fetchers = min(self.settings.concurrency, len(jobs))
+        self._fetching = fetchers
+        workers = [threading.Thread(target=self._fetch_worker, name=f"archiver-fetch-{i}", daemon=True)
+                   for i in range(fetchers)]
+        workers += [threading.Thread(target=self._build_worker, name=f"archiver-build-{i}", daemon=True)
+                    for i in range(self.builders if fetchers else 0)]
         for worker in workers:
             worker.start()
-        running = len(workers)
+        running = self.builders if fetchers else 0
         restore = self._catch_signals()
         try:
             while running:
@@ -204,6 +238,7 @@ class SnapshotRun:
                 self._store_batch([done for done in batch if done is not None], run_id)
         except BaseException:
             self._stop()
+            self._drain(workers)
             raise
         finally:
             restore()
@@ -236,9 +271,10 @@ class SnapshotRun:
 
     def _store_batch(self, batch: list[_Done], run_id: int) -> None:
         """Store what workers finished, committing the rows of a batch together: one commit per
-        capture cost more than the capture on slow file systems. A failure commits the rows of
-        the captures stored before it, then propagates."""
+        capture cost more than the capture on slow file systems. Outcomes are published only once
+        their rows are committed. A failure commits the captures stored before it, then propagates."""
         failure: BaseException | None = None
+        stored: list[Outcome] = []
         try:
             with self.archive.db.transaction():
                 for done in batch:
@@ -247,15 +283,37 @@ class SnapshotRun:
                     if failure is not None or done.error is not None:
                         continue
                     try:
-                        self.outcomes.append(self._store(done, run_id))
+                        stored.append(self._store(done, run_id))
                     except BaseException as exc:
                         failure = exc
         finally:
             for done in batch:
                 if done.spool is not None:
                     done.spool.close()
+        self.outcomes.extend(stored)
+        for outcome in stored:
+            self.on_outcome(outcome)
         if failure is not None:
             raise failure
+
+    def _drain(self, workers: list[threading.Thread], limit: float = 30.0) -> None:
+        """After a failure: discard what the stages still hold so that no worker stays blocked
+        on a full queue (a daemon would leak the threads), until they have all ended."""
+        deadline = time.monotonic() + limit
+        while any(w.is_alive() for w in workers) and time.monotonic() < deadline:
+            for stage in (self.fetched, self.done):
+                while True:
+                    try:
+                        left = stage.get_nowait()
+                    except queue.Empty:
+                        break
+                    if left is not None:
+                        if left.result is not None:
+                            left.result.close()
+                        if left.spool is not None:
+                            left.spool.close()
+            for worker in workers:
+                worker.join(0.01)
 
     def _stop(self) -> None:
         self.gate.close()
@@ -275,16 +333,17 @@ class SnapshotRun:
         outcome = Outcome(job.url, job.fetch_url, job.manifest, job.citation_id, "captured", result.outcome,
                           error=result.error)
         rows: list[dict[str, Any]] = []
+        # The record holding what the URL finally answered: the last response or revisit.
+        last = next((i for i in range(len(done.records) - 1, -1, -1)
+                     if done.records[i].rec_type in ("response", "revisit")), None) if final is not None else None
         if done.spool is not None and done.records:
             length = done.spool.seek(0, 2)
             warc, base = self.archive.store.append(done.spool, length)
             rows = record_rows(warc, done.records, base)
-            if final is not None:
-                last = next(r for r in reversed(rows) if r["rec_type"] in ("response", "revisit"))
-                outcome.warc, outcome.offset, outcome.length = warc, int(last["offset"]), int(last["length"])
-        record_type = None
+            if last is not None:
+                outcome.warc, outcome.offset, outcome.length = warc, rows[last]["offset"], rows[last]["length"]
+        record_type = done.records[last].rec_type if last is not None else None
         if final is not None:
-            record_type = next(r.rec_type for r in reversed(done.records) if r.rec_type in ("response", "revisit"))
             outcome.http_status, outcome.final_url = final.status, final.url
             outcome.sha256, outcome.truncated = final.payload_sha256, final.truncated
             if record_type == "revisit":
@@ -293,11 +352,8 @@ class SnapshotRun:
             outcome.result = "failed"
         capture = self._capture_row(outcome, run_id, result, record_type)
         capture["refers_to"] = job.previous.capture_id if record_type == "revisit" and job.previous else None
-        if final is not None:
-            capture["record_id"] = next(r.record_id for r in reversed(done.records)
-                                        if r.rec_type in ("response", "revisit"))
+        capture["record_id"] = done.records[last].record_id if last is not None else None
         outcome.capture_id = self.archive.db.add_capture(capture, rows)
-        self.on_outcome(outcome)
         return outcome
 
     @staticmethod
@@ -310,7 +366,8 @@ class SnapshotRun:
         return {
             "run_id": run_id, "url": outcome.url, "fetch_url": outcome.fetch_url, "manifest": outcome.manifest,
             "citation_id": outcome.citation_id,
-            "captured_at": result.started_at.isoformat().replace("+00:00", "Z") if result else now_iso(),
+            "captured_at": result.started_at.isoformat(timespec="microseconds").replace("+00:00", "Z")
+            if result else now_iso(),
             "outcome": outcome.outcome, "error": outcome.error, "http_status": outcome.http_status,
             "final_url": outcome.final_url, "content_type": final.header("Content-Type") if final else None,
             "payload_size": final.payload_size if final else None, "payload_sha256": outcome.sha256,

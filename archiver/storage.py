@@ -8,6 +8,7 @@ partial record is never visible in a `.warc.gz` and every database row points at
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import fcntl
@@ -15,7 +16,7 @@ import hashlib
 import itertools
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,6 +31,14 @@ COPY_CHUNK = 1024 * 1024
 def _storage_error(path: Path, action: str, exc: OSError) -> StorageError:
     reason = "disk full" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else (exc.strerror or str(exc))
     return StorageError(f"{path}: cannot {action}: {reason}")
+
+
+def _write_all(handle: IO[bytes], data: bytes) -> None:
+    """An unbuffered file may take part of a write (a signal, a nearly full disk): loop."""
+    view = memoryview(data)
+    while view:
+        written = handle.write(view)
+        view = view[written or 0 :]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -64,6 +73,7 @@ class WarcStore:
         builder: RecordBuilder | None = None,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         prefix: str = "archiver",
+        create: bool = True,
     ) -> None:
         self.root = root
         self.dir = root / "warcs"
@@ -74,6 +84,8 @@ class WarcStore:
         self.now = now
         self.prefix = prefix
         self.current: _OpenWarc | None = None
+        if not create:
+            return
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             (root / "tmp").mkdir(exist_ok=True)
@@ -99,24 +111,23 @@ class WarcStore:
         host = socket.gethostname().split(".")[0] or "host"
         name = f"warcs/{self.prefix}-{stamp}-{next(self._serial):05d}-{os.getpid()}-{host}.warc.gz"
         path = self.root / (name + OPEN_SUFFIX)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            handle = os.fdopen(fd, "wb")
-        except OSError as exc:
-            raise _storage_error(path, "create WARC file", exc) from exc
+        with self._directory_lock():
+            # The database learns of the file before it exists, and the file is locked before the
+            # directory lock is let go: recovery (which takes that lock too) never sees a file it
+            # cannot account for, nor takes one that is being born.
+            self.db.open_warc(name)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                # Unbuffered: a failed write must leave no bytes behind in a buffer that a later
+                # flush or close would put back past the cut.
+                handle = os.fdopen(fd, "wb", buffering=0)
+            except OSError as exc:
+                raise _storage_error(path, "create WARC file", exc) from exc
         warc = _OpenWarc(name, path, handle)
-        self.db.open_warc(name)
         info = self.builder.warcinfo(_HashingWriter(warc), Path(name).name, when, self.user_agent)
-        self._flush(warc)
         self.db.add_records([_record_row(name, info, 0)])
         return warc
-
-    def _flush(self, warc: _OpenWarc) -> None:
-        try:
-            warc.handle.flush()
-        except OSError as exc:
-            raise _storage_error(warc.path, "write WARC", exc) from exc
 
     def append(self, spool: IO[bytes], length: int) -> tuple[str, int]:
         """Copy a spool of complete gzip members to the current WARC; return (name, base offset).
@@ -131,22 +142,19 @@ class WarcStore:
         spool.seek(0)
         try:
             while chunk := spool.read(COPY_CHUNK):
-                warc.handle.write(chunk)
+                _write_all(warc.handle, chunk)
                 warc.sha256.update(chunk)
                 warc.size += len(chunk)
-            warc.handle.flush()
-        except OSError as exc:
+        except BaseException as exc:  # disk full, or a second Ctrl-C in the middle of a copy
             self._cut_back(warc, base, before)
-            raise _storage_error(warc.path, "write WARC", exc) from exc
+            if isinstance(exc, OSError):
+                raise _storage_error(warc.path, "write WARC", exc) from exc
+            raise
         return warc.name, base
 
     def _cut_back(self, warc: _OpenWarc, base: int, digest: hashlib._Hash) -> None:
         try:
-            warc.handle.flush()
-        except OSError:
-            pass  # the buffered tail is what we are discarding anyway
-        try:
-            os.truncate(warc.path, base)
+            os.ftruncate(warc.handle.fileno(), base)
             warc.handle.seek(base)
         except OSError:
             pass  # recovery at the next start cuts the file back to the last committed record
@@ -160,7 +168,6 @@ class WarcStore:
             return
         final = self.root / warc.name
         try:
-            warc.handle.flush()
             os.fsync(warc.handle.fileno())
             os.replace(warc.path, final)
             _fsync_dir(final.parent)
@@ -173,36 +180,62 @@ class WarcStore:
     # -- recovery -------------------------------------------------------------------------------
 
     def recover(self) -> list[str]:
-        """Close `.open` files left by a crashed run (those no live process holds locked)."""
-        recovered = []
-        for path in sorted(self.dir.glob("*.warc.gz" + OPEN_SUFFIX)):
-            try:
-                fd = os.open(path, os.O_RDWR)
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                raise _storage_error(path, "open WARC for recovery", exc) from exc
-            try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # a running archiver is writing it
-                name = str(path.relative_to(self.root))[: -len(OPEN_SUFFIX)]
-                end = self.db.committed_end(name)
-                if end == 0:
-                    path.unlink()  # not even its warcinfo record was committed
-                    continue
-                os.ftruncate(fd, end)
-                os.fsync(fd)
-                digest = _sha256_of(path)
-                os.replace(path, self.root / name)
-                self.db.close_warc(name, end, digest)
-                recovered.append(name)
-            except OSError as exc:
-                raise _storage_error(path, "recover WARC", exc) from exc
-            finally:
-                os.close(fd)
+        """Close the WARC files this database lists as still open and no live process holds: cut
+        each back to the end of its last committed record (never past its real size) and close it.
+        Files the database does not know are left alone: they may belong to another database."""
+        recovered: list[str] = []
+        with self._directory_lock():
+            for name in self.db.open_warcs():
+                self._recover_one(name, recovered)
         return recovered
+
+    def _recover_one(self, name: str, recovered: list[str]) -> None:
+        path, final = self.root / (name + OPEN_SUFFIX), self.root / name
+        if not path.exists():
+            if final.exists():  # renamed, but the crash came before the database heard of it
+                self.db.close_warc(name, final.stat().st_size, _sha256_of(final))
+                recovered.append(name)
+            else:  # the crash came between the database row and the file
+                self.db.forget_warc(name)
+            return
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError as exc:
+            raise _storage_error(path, "open WARC for recovery", exc) from exc
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # a running archiver is writing it
+            end = min(self.db.committed_end(name), os.fstat(fd).st_size)
+            if end == 0:
+                path.unlink()  # not even its warcinfo record was committed
+                self.db.forget_warc(name)
+                return
+            os.ftruncate(fd, end)
+            os.fsync(fd)
+            digest = _sha256_of(path)
+            os.replace(path, final)
+            self.db.close_warc(name, end, digest)
+            recovered.append(name)
+        except OSError as exc:
+            raise _storage_error(path, "recover WARC", exc) from exc
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def _directory_lock(self) -> Iterator[None]:
+        """Serialises creating WARC files with recovering them, across processes."""
+        path = self.dir / ".lock"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise _storage_error(path, "open lock file", exc) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
 
 class _HashingWriter:
@@ -213,7 +246,7 @@ class _HashingWriter:
 
     def write(self, data: bytes) -> None:
         try:
-            self.warc.handle.write(data)
+            _write_all(self.warc.handle, data)
         except OSError as exc:
             raise _storage_error(self.warc.path, "write WARC", exc) from exc
         self.warc.sha256.update(data)

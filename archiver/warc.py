@@ -116,6 +116,10 @@ class _GzipMembers:
         self._z: zlib._Compress | None = None
         self._pending = bytearray()
 
+    def reset(self) -> None:
+        self._z = None
+        self._pending.clear()
+
     def write(self, data: bytes) -> None:
         self._pending += data
         if len(self._pending) >= self.BLOCK:
@@ -163,6 +167,7 @@ class RecordBuilder:
             writer = self._local.writer = WARCWriter(_GzipMembers(out), gzip=False, warc_version="1.1")
         members: _GzipMembers = writer.out
         members.out, members.level = out, level
+        members.reset()  # a record abandoned by an exception must not leak into the next one
         return writer
 
     def _write(

@@ -76,8 +76,13 @@ def test_database_from_a_newer_archiver_is_refused(storage: Path, server: TestSe
     assert "newer than this archiver" in one_error_line(result.stderr)
 
 
-def test_history_and_show_of_an_unknown_url_exit_1(storage: Path) -> None:
+def test_history_and_show_of_an_unknown_url_exit_1(storage: Path, server: TestServer) -> None:
+    empty = invoke(storage, "history", "https://never.example/")
+    assert empty.exit_code == 1 and "nothing archived yet" in one_error_line(empty.stderr)
+    assert not storage.exists()  # reading creates nothing
+    invoke(storage, "snapshot", server.url("page/known"), *FAST)
     assert invoke(storage, "history", "https://never.example/").exit_code == 1
+    assert invoke(storage, "history", "https://never.example/", "--json").exit_code == 1
     shown = invoke(storage, "show", "https://never.example/")
     assert shown.exit_code == 1
     assert "no archived copy" in one_error_line(shown.stderr)
