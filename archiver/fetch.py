@@ -748,9 +748,10 @@ class Fetcher:
                 try:
                     # Browsers send spaces in a Location as %20; so do we.
                     current = normalize_url(urljoin(current, hop.location.strip().replace(" ", "%20")))
-                except InvalidURL as exc:
+                except (InvalidURL, ValueError) as exc:
                     # The redirect itself was received and is archived: it is the capture.
-                    result.error = f"redirect not followed: Location {hop.location!r}: {exc.detail}"
+                    detail = exc.detail if isinstance(exc, InvalidURL) else str(exc)
+                    result.error = f"redirect not followed: Location {hop.location!r}: {detail}"
                     break
             else:
                 raise TooManyRedirects(url, f"more than {self.settings.max_redirects} redirects")

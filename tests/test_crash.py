@@ -181,3 +181,64 @@ def test_a_second_writer_does_not_touch_a_live_open_file(fresh_server: TestServe
     visible_warcs_read_cleanly(storage)
     rows_point_at_whole_records(storage)
     os.sync()
+
+
+def test_interrupted_append_is_cut_back(tmp_path: Path) -> None:
+    """A second Ctrl-C in the middle of copying a capture must not leave half a record."""
+    import io
+
+    from archiver.db import ArchiveDB
+    from archiver.storage import WarcStore
+
+    class Exploding(io.BytesIO):
+        def read(self, n: int = -1) -> bytes:
+            if self.tell() > 0:
+                raise KeyboardInterrupt
+            return super().read(1000)
+
+    db = ArchiveDB(tmp_path / "a.db")
+    store = WarcStore(tmp_path, db, max_size=10**9, user_agent="t")
+    store.append(io.BytesIO(b""), 0)  # opens the file and writes its warcinfo
+    assert store.current is not None
+    size = store.current.path.stat().st_size
+    with pytest.raises(KeyboardInterrupt):
+        store.append(Exploding(b"x" * 5000), 5000)
+    assert store.current.path.stat().st_size == size
+    store.close()
+    db.close()
+    visible_warcs_read_cleanly(tmp_path)
+
+
+def test_another_database_never_touches_a_crashed_runs_file(fresh_server: TestServer, tmp_path: Path) -> None:
+    storage = tmp_path / "storage"
+    proc = start(storage, busy_manifest(fresh_server, tmp_path))
+    wait_for_open_warc(storage)
+    time.sleep(0.3)
+    proc.kill()
+    proc.wait(timeout=10)
+    left = list((storage / "warcs").glob("*.open"))
+    assert left
+    sizes = {p: p.stat().st_size for p in left}
+    other = run(storage, "--db", str(tmp_path / "other.db"), "snapshot", fresh_server.url("page/o"),
+                "--per-host-delay", "0")
+    assert other.returncode == 0, other.stderr
+    assert {p: p.stat().st_size for p in left if p.exists()} == sizes  # untouched
+    own = run(storage, "snapshot", fresh_server.url("page/own"), "--per-host-delay", "0")
+    assert own.returncode == 0
+    assert not list((storage / "warcs").glob("*.open"))
+
+
+def test_ctrl_c_does_not_wait_out_a_long_retry_after(fresh_server: TestServer, tmp_path: Path) -> None:
+    storage = tmp_path / "storage"
+    proc = subprocess.Popen(
+        [ARCHIVER, "--storage", str(storage), "snapshot", fresh_server.url("flaky?key=w&n=5&code=503&retry_after=50")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 10
+    while not fresh_server.hits and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=10) == 130
+    assert time.monotonic() - started < 5

@@ -311,3 +311,34 @@ def test_large_body_streams_without_loss(server: TestServer, storage: Path, rout
     size = db_rows(storage, "SELECT payload_size FROM captures")[0][0]
     assert size == 5000000
     assert_warcs_valid(storage)
+
+
+@pytest.mark.parametrize("location", ["mailto:someone@example.org", "http://[bad"])
+def test_unfollowable_redirect_keeps_the_redirect_as_the_capture(server: TestServer, storage: Path,
+                                                                  location: str) -> None:
+    from urllib.parse import quote
+
+    url = server.url(f"redirect-to?code=302&url={quote(location)}")
+    code, summary = snap(storage, url)
+    row = summary["urls"][0]
+    assert (row["outcome"], row["http_status"], row["result"]) == ("ok", 302, "captured")
+    assert "redirect not followed" in row["error"]
+    assert_warcs_valid(storage)
+
+
+def test_redirect_location_with_a_space_is_followed(server: TestServer, storage: Path) -> None:
+    from urllib.parse import quote
+
+    code, summary = snap(storage, server.url(f"redirect-to?code=302&url={quote('/page/with space')}"))
+    row = summary["urls"][0]
+    assert (row["outcome"], row["http_status"]) == ("ok", 200)
+    assert row["final_url"].endswith("/page/with%20space")
+
+
+def test_two_citations_of_one_url_stay_two_citations(server: TestServer, storage: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "twice.yaml"
+    url = server.url("page/twice")
+    manifest.write_text(f"citations:\n  - url: {url}\n    context: first\n  - url: {url}\n    context: second\n")
+    snap(storage, str(manifest))
+    contexts = sorted(r["context"] for r in db_rows(storage, "SELECT context FROM citations"))
+    assert contexts == ["first", "second"]
