@@ -132,7 +132,10 @@ def snapshot_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: b
     if not quiet:
         for problem in summary.problems:
             click.echo(f"warning: {problem}", err=True)
+        skipped = {(p.path, p.text) for p in summary.problems}
         for failed in failures:
+            if (failed.manifest, failed.url) in skipped:
+                continue  # already reported, with its line, as a skipped manifest entry
             what = failed.outcome if failed.outcome != "ok" else f"HTTP {failed.http_status}"
             detail = f" ({failed.error})" if failed.error else ""
             click.echo(f"failed: {failed.url}: {what}{detail}", err=True)
