@@ -578,10 +578,7 @@ class Fetcher:
                 response = self._send(url, cookies, timeout)
             except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError,
                     http.client.HTTPException, ValueError) as exc:
-                if recording.disk_error is not None:
-                    raise StorageError(f"cannot spool {url}: {recording.disk_error}") from exc
-                if self.stopping.is_set():
-                    raise Interrupted(f"{url}: abandoned on interrupt") from exc
+                self._raise_if_ours(recording, url, exc)
                 if recording.aborted:
                     raise FetchTimeout(url, f"no response within the {self.settings.total_timeout:g} s cap") from exc
                 raise classify(url, exc) from exc
@@ -639,6 +636,14 @@ class Fetcher:
             proxies = self._proxy_cache[key] = requests.utils.get_environ_proxies(url, no_proxy=no_proxy)
         return proxies
 
+    def _raise_if_ours(self, recording: _Recording, url: str, exc: BaseException) -> None:
+        """A full disk and Ctrl-C surface as I/O errors inside the HTTP stack too: they are not
+        the server's doing, so they leave as what they are, never as a fetch outcome."""
+        if recording.disk_error is not None:
+            raise StorageError(f"cannot spool {url}: {recording.disk_error}") from exc
+        if self.stopping.is_set():
+            raise Interrupted(f"{url}: abandoned on interrupt") from exc
+
     def _read_body(
         self, response: requests.Response, recording: _Recording, deadline: float
     ) -> tuple[str, str, int, str | None]:
@@ -664,10 +669,7 @@ class Fetcher:
                     break
         except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError,
                 http.client.HTTPException, ValueError) as exc:
-            if recording.disk_error is not None:
-                raise StorageError(f"cannot spool {response.url}: {recording.disk_error}") from exc
-            if self.stopping.is_set():
-                raise Interrupted(f"{response.url}: abandoned on interrupt") from exc
+            self._raise_if_ours(recording, response.url, exc)
             timed_out = recording.aborted or isinstance(exc, (urllib3.exceptions.ReadTimeoutError, socket.timeout))
             truncated = "time" if timed_out else "disconnect"
         if recording.finish() and not truncated:

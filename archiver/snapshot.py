@@ -276,6 +276,7 @@ class SnapshotRun:
         failure: BaseException | None = None
         stored: list[Outcome] = []
         try:
+            self.archive.store.prepare(sum(d.spool.seek(0, 2) for d in batch if d.spool is not None))
             with self.archive.db.transaction():
                 for done in batch:
                     if failure is None and done.error is not None and not isinstance(done.error, Interrupted):

@@ -129,14 +129,20 @@ class WarcStore:
         self.db.add_records([_record_row(name, info, 0)])
         return warc
 
-    def append(self, spool: IO[bytes], length: int) -> tuple[str, int]:
-        """Copy a spool of complete gzip members to the current WARC; return (name, base offset).
-        On failure the file is cut back to where it was, so it never ends in a partial record."""
-        if self.current is not None and self.current.size + length > self.max_size and self.current.size > 0:
+    def prepare(self, length: int) -> _OpenWarc:
+        """Make sure a WARC file with room for `length` more bytes is open, rotating if needed.
+        Call it outside any database transaction: a new file's row must be committed before the
+        file exists, or a crash would leave a file that recovery cannot account for."""
+        if self.current is not None and self.current.size + length > self.max_size:
             self.close()
         if self.current is None:
             self.current = self._new_file()
-        warc = self.current
+        return self.current
+
+    def append(self, spool: IO[bytes], length: int) -> tuple[str, int]:
+        """Copy a spool of complete gzip members to the current WARC; return (name, base offset).
+        On failure the file is cut back to where it was, so it never ends in a partial record."""
+        warc = self.prepare(length)
         base = warc.size
         before = warc.sha256.copy()
         spool.seek(0)

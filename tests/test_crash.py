@@ -72,14 +72,20 @@ def wait_for_open_warc(storage: Path) -> None:
         time.sleep(0.02)
 
 
+def start_busy_run(server: TestServer, tmp_path: Path, after: float = 0.3) -> tuple[Path, subprocess.Popen[str]]:
+    """A snapshot that has been writing for `after` seconds."""
+    storage = tmp_path / "storage"
+    proc = start(storage, busy_manifest(server, tmp_path))
+    wait_for_open_warc(storage)
+    time.sleep(after)
+    return storage, proc
+
+
 @pytest.mark.parametrize("delay", [0.0, 0.3, 0.8])
 def test_kill_9_mid_write_leaves_readable_warcs_and_a_consistent_database(
     fresh_server: TestServer, tmp_path: Path, delay: float
 ) -> None:
-    storage = tmp_path / "storage"
-    proc = start(storage, busy_manifest(fresh_server, tmp_path))
-    wait_for_open_warc(storage)
-    time.sleep(delay)
+    storage, proc = start_busy_run(fresh_server, tmp_path, delay)
     proc.kill()  # SIGKILL: no handler, no cleanup
     proc.wait(timeout=10)
     visible_warcs_read_cleanly(storage)
@@ -105,10 +111,7 @@ def test_kill_9_mid_write_leaves_readable_warcs_and_a_consistent_database(
 
 
 def test_ctrl_c_finishes_cleanly_with_exit_130(fresh_server: TestServer, tmp_path: Path) -> None:
-    storage = tmp_path / "storage"
-    proc = start(storage, busy_manifest(fresh_server, tmp_path))
-    wait_for_open_warc(storage)
-    time.sleep(0.3)
+    storage, proc = start_busy_run(fresh_server, tmp_path)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=20) == 130
     stderr = proc.stderr.read()  # type: ignore[union-attr]
@@ -122,10 +125,7 @@ def test_ctrl_c_finishes_cleanly_with_exit_130(fresh_server: TestServer, tmp_pat
 
 
 def test_sigterm_is_a_clean_stop_too(fresh_server: TestServer, tmp_path: Path) -> None:
-    storage = tmp_path / "storage"
-    proc = start(storage, busy_manifest(fresh_server, tmp_path))
-    wait_for_open_warc(storage)
-    time.sleep(0.3)
+    storage, proc = start_busy_run(fresh_server, tmp_path)
     proc.terminate()
     assert proc.wait(timeout=20) == 130
     assert not list((storage / "warcs").glob("*.open"))
@@ -210,10 +210,7 @@ def test_interrupted_append_is_cut_back(tmp_path: Path) -> None:
 
 
 def test_another_database_never_touches_a_crashed_runs_file(fresh_server: TestServer, tmp_path: Path) -> None:
-    storage = tmp_path / "storage"
-    proc = start(storage, busy_manifest(fresh_server, tmp_path))
-    wait_for_open_warc(storage)
-    time.sleep(0.3)
+    storage, proc = start_busy_run(fresh_server, tmp_path)
     proc.kill()
     proc.wait(timeout=10)
     left = list((storage / "warcs").glob("*.open"))
