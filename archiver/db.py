@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -230,9 +230,6 @@ class ArchiveDB:
     def capture(self, capture_id: int) -> dict[str, Any] | None:
         rows = list(self.db.query("SELECT * FROM captures WHERE id = ?", [capture_id]))
         return rows[0] if rows else None
-
-    def rows(self, sql: str, params: Any = None) -> Iterator[dict[str, Any]]:
-        return self.db.query(sql, params or [])
 
 
 class _Transaction:

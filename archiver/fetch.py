@@ -24,7 +24,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -770,16 +770,4 @@ class Fetcher:
         return result
 
 
-def iter_stream(stream: IO[bytes], start: int, length: int) -> Iterator[bytes]:
-    """Read `length` bytes of a spool from `start` in CHUNK pieces."""
-    stream.seek(start)
-    left = length
-    while left > 0:
-        data = stream.read(min(CHUNK, left))
-        if not data:
-            break
-        left -= len(data)
-        yield data
-
-
-__all__ = ["Fetcher", "FetchResult", "Hop", "classify", "iter_stream"]
+__all__ = ["Fetcher", "FetchResult", "Hop", "classify"]
