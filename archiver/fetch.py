@@ -404,7 +404,7 @@ class _Watchdog:
 # Fetcher
 
 
-def _ca_bundle(env: dict[str, str] | os._Environ[str]) -> str | bool:
+def _ca_bundle(env: Mapping[str, str]) -> str | bool:
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
         if env.get(name):
             return env[name]
@@ -463,7 +463,8 @@ def classify(url: str, exc: BaseException) -> FetchFailure:
 
 
 class Fetcher:
-    """Fetches URLs politely; thread-safe, one requests.Session per worker thread."""
+    """Fetches URLs politely; thread-safe, one session and connection pool shared by all workers.
+    Proxy and CA settings are read from the environment when it is built."""
 
     def __init__(
         self,
@@ -473,15 +474,13 @@ class Fetcher:
         spool_dir: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-        env: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings
         self.gate = gate
         self.spool_dir = spool_dir
         self.clock = clock
         self.now = now
-        self.env = dict(os.environ) if env is None else env
-        self.verify = _ca_bundle(self.env)
+        self.verify = _ca_bundle(os.environ)
         self._session = self._new_session()
         self._watchdog = _Watchdog(clock)
         self._dns_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="archiver-dns")
@@ -515,7 +514,7 @@ class Fetcher:
         # one capture depend on another.
         session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         session.headers.clear()
-        # Proxies and CA bundles come from our own copy of the environment (see _send); ~/.netrc
+        # Proxies and CA bundles are looked up by us, once (see _send, _proxies); ~/.netrc
         # credentials must never be sent to cited sites.
         session.trust_env = False
         return session
@@ -632,7 +631,7 @@ class Fetcher:
         key = (parts.scheme, parts.netloc)
         proxies = self._proxy_cache.get(key)
         if proxies is None:
-            no_proxy = self.env.get("NO_PROXY", self.env.get("no_proxy"))
+            no_proxy = os.environ.get("NO_PROXY", os.environ.get("no_proxy"))
             proxies = self._proxy_cache[key] = requests.utils.get_environ_proxies(url, no_proxy=no_proxy)
         return proxies
 
