@@ -156,3 +156,30 @@ def test_json_summary_is_machine_readable(server: TestServer, storage: Path) -> 
 def test_every_command_has_help(command: str, storage: Path) -> None:
     result = invoke(storage, command, "--help")
     assert result.exit_code == 0 and "Usage:" in result.stdout
+
+
+def test_progress_bar_on_a_terminal_only(server: TestServer, storage: Path) -> None:
+    import os
+    import pty
+    import subprocess
+
+    from conftest import ARCHIVER
+    urls = [server.url(f"page/bar{i}") for i in range(3)]
+    primary, secondary = pty.openpty()
+    proc = subprocess.run([ARCHIVER, "--storage", str(storage), "snapshot", *urls, *FAST],
+                          stdout=subprocess.PIPE, stderr=secondary, timeout=60)
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(primary)
+    assert proc.returncode == 0
+    assert b"snapshot" in shown and b"3/3" in shown  # the bar, with its count
+    quiet = run(storage, "snapshot", *urls, *FAST)  # stderr is a pipe here: no bar
+    assert "3/3" not in quiet.stderr and "0 captured, 3 unchanged, 0 failed" in quiet.stderr
