@@ -124,6 +124,11 @@ def snapshot_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: b
 
     try:
         summary = snapshot(settings, list(targets), on_outcome=each, on_plan=plan)
+    except (ArchiverError, KeyboardInterrupt) as exc:
+        partial = getattr(exc, "summary", None)
+        if as_json and partial is not None:
+            click.echo(partial.to_json())  # scripts still learn what was saved before the stop
+        raise
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

@@ -71,6 +71,7 @@ class Summary:
     outcomes: list[Outcome] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
+    status: str = "running"  # done, interrupted or failed once the run is over
 
     def count(self, result: str) -> int:
         return sum(1 for o in self.outcomes if o.result == result)
@@ -84,7 +85,8 @@ class Summary:
         return 1 if self.count("failed") else 0
 
     def to_json(self) -> str:
-        return json.dumps({"run_id": self.run_id, **self.counts, "skipped": len(self.problems),
+        return json.dumps({"run_id": self.run_id, "status": self.status, **self.counts,
+                           "skipped": len(self.problems),
                            "recovered_warcs": self.recovered,
                            "problems": [str(p) for p in self.problems],
                            "urls": [asdict(o) for o in self.outcomes]}, indent=2)
@@ -409,10 +411,15 @@ def snapshot(
         try:
             runner.run(jobs, invalid, run_id)
             status = "done"
-        except (Interrupted, KeyboardInterrupt):
+        except (Interrupted, KeyboardInterrupt) as exc:
             status = "interrupted"
+            exc.summary = summary  # type: ignore[union-attr]  # what was saved, for --json
+            raise
+        except ArchiverError as exc:
+            exc.summary = summary  # type: ignore[attr-defined]
             raise
         finally:
+            summary.status = status
             try:
                 archive.store.close()
             finally:

@@ -3,6 +3,7 @@ pointing at an incomplete record."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -72,10 +73,11 @@ def wait_for_open_warc(storage: Path) -> None:
         time.sleep(0.02)
 
 
-def start_busy_run(server: TestServer, tmp_path: Path, after: float = 0.3) -> tuple[Path, subprocess.Popen[str]]:
+def start_busy_run(server: TestServer, tmp_path: Path, after: float = 0.3,
+                   *extra: str) -> tuple[Path, subprocess.Popen[str]]:
     """A snapshot that has been writing for `after` seconds."""
     storage = tmp_path / "storage"
-    proc = start(storage, busy_manifest(server, tmp_path))
+    proc = start(storage, busy_manifest(server, tmp_path), *extra)
     wait_for_open_warc(storage)
     time.sleep(after)
     return storage, proc
@@ -111,11 +113,15 @@ def test_kill_9_mid_write_leaves_readable_warcs_and_a_consistent_database(
 
 
 def test_ctrl_c_finishes_cleanly_with_exit_130(fresh_server: TestServer, tmp_path: Path) -> None:
-    storage, proc = start_busy_run(fresh_server, tmp_path)
+    storage, proc = start_busy_run(fresh_server, tmp_path, 0.3, "--json")
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=20) == 130
     stderr = proc.stderr.read()  # type: ignore[union-attr]
     assert "interrupted" in stderr and "Traceback" not in stderr
+    partial = json.loads(proc.stdout.read())  # type: ignore[union-attr]
+    assert partial["status"] == "interrupted"
+    saved = sqlite3.connect(storage / "archiver.db").execute("SELECT count(*) FROM captures").fetchone()[0]
+    assert partial["captured"] + partial["unchanged"] + partial["failed"] == saved
     assert not list((storage / "warcs").glob("*.open"))  # closed and renamed on the way out
     visible_warcs_read_cleanly(storage)
     rows_point_at_whole_records(storage)
