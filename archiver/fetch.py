@@ -119,8 +119,6 @@ class _Recording:
 
     def received(self, data: bytes | memoryview) -> None:
         """Bytes of the status line and headers, as http.client consumes them."""
-        if self.header_length:
-            return  # the body is recorded de-framed, by body()
         self._write(data)
 
     def headers_done(self, chunked: bool) -> None:
@@ -215,6 +213,9 @@ class _TeeReader:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._fp, name)
 
+    def unwrap(self) -> Any:
+        return self._fp
+
 
 class _RecordingResponse(http.client.HTTPResponse):
     def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
@@ -229,6 +230,9 @@ class _RecordingResponse(http.client.HTTPResponse):
         super().begin()
         if self._recording is not None:
             self._recording.headers_done(bool(self.chunked))
+            if isinstance(self.fp, _TeeReader):
+                # The body is recorded de-framed by Fetcher._read_body: stop teeing every read.
+                self.fp = self.fp.unwrap()
 
 
 class _RecordingMixin:

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from .archive import Archive
 from .config import Settings
-from .db import Previous
+from .db import Previous, now_iso
 from .errors import ArchiverError, Interrupted, InvalidURL, StorageError, UsageError
 from .fetch import Fetcher, FetchResult
 from .manifests import Manifest, Problem, load_manifest
@@ -363,8 +363,6 @@ class SnapshotRun:
     def _capture_row(
         outcome: Outcome, run_id: int, result: FetchResult | None, record_type: str | None
     ) -> dict[str, Any]:
-        from .db import now_iso
-
         final = result.final if result is not None else None
         return {
             "run_id": run_id, "url": outcome.url, "fetch_url": outcome.fetch_url, "manifest": outcome.manifest,
