@@ -44,12 +44,17 @@ class Found:
     suspect: bool = False
     memento: dict[str, str] | None = None
     note: str | None = None
+    printed_url: str | None = None  # the printed form with only certain repairs (see urls.Repaired)
+    truncated: bool = False
+    confirmed: str | None = None  # what settled the URL: "link" (annotation/hyperlink) or "probe"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Invalid:
     printed: str
     reason: str
+    id: str | None = None
+    context: str | None = None
 
 
 @dataclass
@@ -89,7 +94,8 @@ def extract_text(text: str, *, source: str) -> ExtractResult:
         try:
             repaired[order] = repair(raw.printed, evidence, words, truncated=raw.truncated, completions=completions)
         except InvalidURL as exc:
-            result.invalid.append(Invalid(join_lines(raw.printed)[0], exc.detail))
+            result.invalid.append(Invalid(join_lines(raw.printed)[0], exc.detail, ids[order],
+                                          _shorten(contexts[order]) or None))
     for order, raw in enumerate(raws):
         if order not in repaired:
             continue
@@ -99,7 +105,7 @@ def extract_text(text: str, *, source: str) -> ExtractResult:
         result.citations.append(Found(
             url=fix.url, cited_as=fix.cited_as, id=ids[order], context=_shorten(context) or None,
             accessed=_accessed(context), candidates=fix.candidates, suspect=fix.suspect, memento=fix.memento,
-            note=note))
+            note=note, printed_url=fix.printed_url, truncated=raw.truncated))
     return result
 
 
@@ -190,7 +196,7 @@ def _footnote_ids(text: str, raws: list[_Raw], lines: _LineIndex) -> list[str | 
                 number = value
         if number is None and after and lines.nonblank_between(last, after[0][0]) <= 1:
             guess = after[0][1] - 1
-            if guess not in printed_numbers and (not before or guess > before[-1][1]):
+            if guess >= 1 and guess not in printed_numbers and (not before or guess > before[-1][1]):
                 number = guess
         if number is None:
             window = text[lines.starts[before[-1][0]] if before else 0:raw.start]

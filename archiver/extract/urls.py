@@ -61,6 +61,9 @@ class Repaired:
     suspect: bool = False
     memento: dict[str, str] | None = None
     note: str | None = None
+    # The URL as printed with only the certain repairs (lines joined, scheme, escapes, memento
+    # unwrapped); None when that form is not a valid URL. `url` differs from it only by guesses.
+    printed_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -265,8 +268,10 @@ def repair(printed: str, ev: Evidence, context_words: set[str], *, truncated: bo
         normalize_url(split_memento(absolute)[0])  # raises with the reason
     url = originals[0]
     same = absolute[len("https://"):] if added else absolute
+    printed_url = split_memento(absolute)[0]
     return Repaired(url=url, cited_as=None if cited == same and url == absolute else cited,
-                    candidates=originals[1:_MAX_CANDIDATES + 1], suspect=suspect, memento=mementos[0], note=note)
+                    candidates=originals[1:_MAX_CANDIDATES + 1], suspect=suspect, memento=mementos[0], note=note,
+                    printed_url=printed_url if printed_url in originals else None)
 
 
 def _common_form(urls: list[str]) -> str:

@@ -1,0 +1,147 @@
+"""HTML papers (and saved web pages): the text a browser shows, and the targets of their <a href> links."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import lxml.html  # type: ignore[import-untyped]  # no stubs; lxml-stubs is not a dependency
+from lxml import etree
+
+from ..errors import UsageError
+from .document import Document, Link, one_line, read_bytes
+
+_BLOCK = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "footer", "header",
+          "blockquote", "main", "nav", "aside", "ul", "ol", "dl", "dt", "dd", "table", "thead", "tbody", "tfoot",
+          "caption", "pre", "hr", "figure", "figcaption", "address", "details", "summary", "form", "fieldset",
+          "body"}
+_CELL = {"td", "th"}
+_DROP = {"script", "style", "noscript", "template", "head", "title", "meta", "link", "svg", "math", "object",
+         "iframe", "button", "select", "textarea"}
+_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+_XML_ENCODING = re.compile(rb"""^<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9._-]+)""")
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+# Footnote list items (Pandoc "fn1", Wikipedia "cite_note-1", Hugo "fn:1"): their number is the list's.
+_NOTE_ID = re.compile(r"fn|note", re.IGNORECASE)
+_EMPTY_HREF = re.compile(r"^(?:#?|javascript:.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def read_html(path: Path) -> Document:
+    data = read_bytes(path)
+    if not data.strip():
+        return Document("html", "")
+    encoding = _encoding(data)
+    try:
+        parser = lxml.html.HTMLParser(encoding=encoding)
+        root = lxml.html.document_fromstring(data, parser=parser)
+    except (etree.LxmlError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable HTML file ({one_line(str(exc))})") from exc
+    base = _base(root)
+    body = root.find("body")
+    text = _text(body if body is not None else root)
+    links: list[Link] = []
+    stripped = 0
+    for anchor in (body if body is not None else root).iter("a", "area"):
+        href = anchor.get("href")
+        if href is None:
+            continue  # a named anchor, not a link
+        href = href.strip()
+        if _EMPTY_HREF.match(href):
+            stripped += 1
+            continue
+        if href.startswith("#"):
+            continue  # a jump within the page
+        if base:
+            href = urljoin(base, href)
+        elif href.startswith("//"):
+            href = "https:" + href
+        if urlsplit(href).scheme.lower() not in ("http", "https"):
+            continue  # mailto:, relative links with no base to resolve them: not citations
+        label = one_line(anchor.text_content()) or one_line(" ".join(anchor.xpath(".//img/@alt")))
+        links.append(Link(url=href, text=label))
+    return Document("html", text, links, stripped)
+
+
+def _encoding(data: bytes) -> str:
+    """The declared encoding, else UTF-8 when the bytes are UTF-8, else Windows-1252 as browsers assume."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name
+    head = data[:4096]
+    declared = _XML_ENCODING.match(head) or _CHARSET.search(head)
+    if declared:
+        try:
+            return codecs.lookup(declared.group(1).decode("ascii")).name
+        except LookupError:
+            pass
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "cp1252"
+
+
+def _base(root: Any) -> str | None:
+    for base in root.iter("base"):
+        href = (base.get("href") or "").strip()
+        if urlsplit(href).scheme.lower() in ("http", "https"):
+            return href
+    return None
+
+
+def _text(root: Any) -> str:
+    """Visible text, block elements on lines of their own; iterative, as pages can nest very deep."""
+    out: list[str] = []
+    pre = 0
+    numbers: list[int] = []  # the next item number of each open <ol>
+
+    def add(text: str | None) -> None:
+        if text:
+            out.append(text if pre else re.sub(r"\s+", " ", text))
+
+    walker = etree.iterwalk(root, events=("start", "end", "comment", "pi"))
+    for event, element in walker:
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if event in ("comment", "pi"):
+            add(element.tail)
+        elif event == "start":
+            if tag in _DROP:
+                walker.skip_subtree()
+                continue
+            if tag == "ol":
+                numbers.append(_int(element.get("start"), 1))
+            if tag in _BLOCK:
+                out.append("\n")
+            if tag == "li" and element.getparent() is not None and element.getparent().tag == "ol" and numbers:
+                number = _int(element.get("value"), numbers[-1])
+                numbers[-1] = number + 1
+                if _NOTE_ID.search(element.get("id") or ""):
+                    out.append(f"{number}\n")  # alone on its line, where the text extractor looks for it
+            if tag == "br":
+                out.append("\n")
+            if tag == "pre":
+                pre += 1
+            add(element.text)
+        else:
+            if tag == "ol" and numbers:
+                numbers.pop()
+            if tag == "pre":
+                pre -= 1
+            if tag in _BLOCK:
+                out.append("\n")
+            elif tag in _CELL:
+                out.append("\t")
+            add(element.tail)
+    lines = [line.strip(" ") for line in "".join(out).replace("\xa0", " ").split("\n")]
+    text = "\n".join(re.sub(r" {2,}", " ", line) for line in lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
