@@ -18,7 +18,7 @@ import click
 from . import __version__
 from .archive import Archive
 from .config import Settings, load_settings
-from .errors import ArchiverError, NotArchived, StorageError
+from .errors import ArchiverError, NotArchived, StorageError, UsageError
 from .snapshot import Outcome, snapshot
 
 
@@ -71,27 +71,104 @@ def _settings(ctx: click.Context, **flags: Any) -> Settings:
     return load_settings(obj.get("config_file"), storage=obj.get("storage"), db=obj.get("db"), **flags)
 
 
-def fetch_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by every command that fetches (snapshot now, check later)."""
-    options = [
-        click.option("--concurrency", type=click.IntRange(1, 512), help="Requests in flight.  [default 16]"),
-        click.option("--per-host", type=click.IntRange(1, 64), help="Requests in flight per host.  [default 1]"),
-        click.option("--per-host-delay", type=click.FloatRange(0), metavar="SECONDS",
-                     help="Pause between requests to one host; 0 turns it off.  [default 1]"),
-        click.option("--timeout", type=click.FloatRange(0, min_open=True), metavar="SECONDS",
-                     help="Longest silence tolerated from a server.  [default 30]"),
-        click.option("--total-timeout", type=click.FloatRange(0, min_open=True), metavar="SECONDS",
-                     help="Cap on one URL, redirects and retries included.  [default 120]"),
-        click.option("--max-size", type=click.IntRange(1), metavar="BYTES",
-                     help="Body size cap; longer bodies are kept truncated.  [default 100 MB]"),
-        click.option("--retries", type=click.IntRange(0, 10), help="Retries on 408/429/5xx/timeouts.  [default 2]"),
-        click.option("--user-agent", metavar="TEXT", help="User-Agent header.  [default archiver/VERSION ...]"),
-        click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout."),
-        click.option("--quiet", "-q", is_flag=True, default=None, help="No progress bar or per-URL lines."),
-    ]
-    for option in reversed(options):
-        func = option(func)
+# Options shared by every command that fetches, by parameter name.
+_FETCH_OPTIONS: list[tuple[str, Callable[[Any], Any]]] = [
+    ("concurrency", click.option("--concurrency", type=click.IntRange(1, 512),
+                                 help="Requests in flight.  [default 16]")),
+    ("per_host", click.option("--per-host", type=click.IntRange(1, 64),
+                              help="Requests in flight per host.  [default 1]")),
+    ("per_host_delay", click.option("--per-host-delay", type=click.FloatRange(0), metavar="SECONDS",
+                                    help="Pause between requests to one host; 0 turns it off.  [default 1]")),
+    ("timeout", click.option("--timeout", type=click.FloatRange(0, min_open=True), metavar="SECONDS",
+                             help="Longest silence tolerated from a server.  [default 30]")),
+    ("total_timeout", click.option("--total-timeout", type=click.FloatRange(0, min_open=True), metavar="SECONDS",
+                                   help="Cap on one URL, redirects and retries included.  [default 120]")),
+    ("max_size", click.option("--max-size", type=click.IntRange(1), metavar="BYTES",
+                              help="Body size cap; longer bodies are kept truncated.  [default 100 MB]")),
+    ("retries", click.option("--retries", type=click.IntRange(0, 10),
+                             help="Retries on 408/429/5xx/timeouts.  [default 2]")),
+    ("user_agent", click.option("--user-agent", metavar="TEXT",
+                                help="User-Agent header.  [default archiver/VERSION ...]")),
+    ("as_json", click.option("--json", "as_json", is_flag=True,
+                             help="Print a machine-readable summary on stdout.")),
+    ("quiet", click.option("--quiet", "-q", is_flag=True, default=None,
+                           help="No progress bar or per-URL lines.")),
+]
+
+
+def fetch_options(func: Callable[..., Any], only: tuple[str, ...] | None = None) -> Callable[..., Any]:
+    """The shared fetch options (snapshot, check); `only` picks some of them by name."""
+    for name, option in reversed(_FETCH_OPTIONS):
+        if only is None or name in only:
+            func = option(func)
     return func
+
+
+def probe_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    return fetch_options(func, only=("concurrency", "per_host_delay", "timeout", "total_timeout", "retries",
+                                     "user_agent", "quiet"))
+
+
+@cli.command("extract")
+@click.argument("papers", nargs=-1, required=True, metavar="PAPER...",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Manifest file to write (e.g. manifests/NAME.yaml); default stdout.")
+@click.option("--probe/--offline", default=True, show_default=True,
+              help="Fetch repair candidates to keep the one that resolves, or flag them as suspect.")
+@click.option("--title", help="Manifest title.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@probe_options
+@click.pass_context
+def extract_command(ctx: click.Context, /, papers: tuple[Path, ...], output: Path | None, probe: bool,
+                    title: str | None, force: bool, **flags: Any) -> None:
+    """Find the URLs the PAPERs cite (.txt .md .html .pdf .docx .tex .bib) and write a manifest.
+
+    Exit status: 0 written, 1 no cited URL found, 2 usage (unreadable or unknown input, output
+    exists), 4 the output cannot be written, 130 interrupted.
+    """
+    from .extract import extract_papers, manifest_yaml, tally
+
+    settings = _settings(ctx, **flags)
+    if output is not None and output.exists() and not force:
+        raise UsageError(f"{output}: exists; pass --force to overwrite it")
+    results = extract_papers(list(papers), probe=probe, settings=settings)
+    if not settings.quiet:
+        for result in results:
+            for found in result.citations:
+                if found.suspect:
+                    label = found.id or found.url
+                    click.echo(f"suspect: {result.source}: {label}: {found.url}"
+                               f" ({len(found.candidates)} candidates)", err=True)
+            for invalid in result.invalid:
+                click.echo(f"invalid: {result.source}: {invalid.id or '-'}: {invalid.printed}: {invalid.reason}",
+                           err=True)
+    for result in results:
+        click.echo(f"{result.source}: {tally(result)}", err=True)
+    if not any(r.citations for r in results):
+        click.echo("archiver: no cited URL found; no manifest written", err=True)
+        ctx.exit(1)
+    text = manifest_yaml(results, title=title)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    write_atomically(output, text.encode())
+    click.echo(f"wrote {output}", err=True)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write next to the target and rename, so a failure never leaves a half-written file."""
+    part = path.with_name(path.name + ".part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(part, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(part, path)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise StorageError(f"{path}: cannot write: {exc.strerror or exc}") from exc
 
 
 @cli.command("snapshot")
@@ -152,6 +229,81 @@ def snapshot_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: b
             err=True,
         )
     ctx.exit(summary.exit_code)
+
+
+def policy_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--confirm-days", type=click.FloatRange(0), default=3, show_default=True, metavar="D",
+                        help="...spanning at least D days.")(func)
+    return click.option("--confirm-checks", type=click.IntRange(1), default=3, show_default=True, metavar="N",
+                        help="Dead after N consecutive failed checks...")(func)
+
+
+@cli.command("check")
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
+@fetch_options
+@policy_options
+@click.pass_context
+def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool, confirm_checks: int,
+                  confirm_days: float, **flags: Any) -> None:
+    """Check every URL of the TARGETs: availability, soft-404, drift; record and archive what is seen.
+
+    Prints the citations that are not alive. Exit status: 0 none failing or dead (blocked and
+    drifted citations do not fail a run), 1 some failing or dead, 2 usage, 3 bad manifest or
+    config, 4 storage failure, 130 interrupted.
+    """
+    from .check import check
+    from .verdict import Policy
+
+    settings = _settings(ctx, **flags)
+    show_bar = not settings.quiet and not as_json and sys.stderr.isatty()
+    bar: Any = None
+
+    def plan(total: int) -> None:
+        nonlocal bar
+        if show_bar:
+            bar = click.progressbar(length=total, label="check", file=sys.stderr, show_pos=True)
+            bar.__enter__()
+
+    try:
+        result = check(settings, list(targets), policy=Policy(confirm_checks, confirm_days), on_plan=plan,
+                       on_outcome=lambda outcome: bar.update(1) if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    if as_json:
+        click.echo(json.dumps([_verdict_json(c) for c in result.citations], indent=2))
+    else:
+        for line in _verdict_table([c for c in result.citations if c.verdict.verdict != "alive"]):
+            click.echo(line)
+    counts = ", ".join(f"{n} {word}" for word, n in sorted(result.counts.items()))
+    click.echo(f"{len(result.citations)} citations: {counts} (run {result.summary.run_id}, {settings.storage})",
+               err=True)
+    ctx.exit(result.exit_code)
+
+
+def _verdict_json(c: Any) -> dict[str, Any]:
+    v = c.verdict
+
+    def iso(t: dt.datetime | None) -> str | None:
+        return t.isoformat().replace("+00:00", "Z") if t else None
+
+    return {"manifest": c.manifest, "id": c.id, "url": c.url, "verdict": v.verdict, "status": v.status,
+            "reason": c.reason, "http_status": c.http_status, "checked_at": iso(v.checked_at),
+            "failing_since": iso(v.failing_since), "dead_since": iso(v.dead_since), "last_ok_at": iso(v.last_ok_at),
+            "drift": c.drift, "drift_level": c.drift_level}
+
+
+def _verdict_table(rows: list[Any]) -> list[str]:
+    """Fits 80 columns: verdict, status, id, then as much of the URL as is left."""
+    lines = []
+    for c in rows:
+        ident = (c.id or "-")[:10]
+        status = c.verdict.status or "-"
+        if c.drift_level and c.verdict.verdict == "drifted":
+            status = f"drift {c.drift:.2f}"
+        url = c.url if len(c.url) <= 44 else c.url[:43] + "…"
+        lines.append(f"{c.verdict.verdict:<9} {status:<18} {ident:<10} {url}")
+    return lines
 
 
 @cli.command("history")

@@ -59,8 +59,23 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.table("records").create_index(["record_id"])
 
 
+def _v2(db: sqlite_utils.Database) -> None:
+    """Checks: one row per URL per check run, with the capture that holds what it saw."""
+    db.table("checks").create(
+        {"id": int, "run_id": int, "checked_at": str, "url": str, "fetch_url": str, "manifest": str,
+         "citation_id": str, "status": str, "reason": str, "http_status": int, "final_url": str,
+         "redirects": str, "elapsed": float, "attempts": int, "error": str, "drift": float, "drift_level": str,
+         "baseline_capture": int, "capture_id": int, "payload_sha1": str},
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id"), ("capture_id", "captures", "id"),
+                      ("baseline_capture", "captures", "id")],
+    )
+    db.table("checks").create_index(["fetch_url", "checked_at"])
+    db.table("runs").add_column("checked", int)
+
+
 # Append-only: a released schema step is never edited, only followed by another.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -127,7 +142,8 @@ class ArchiveDB:
     def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None:
         with self.transaction():
             self.db.table("runs").update(run_id, {"finished_at": now_iso(), "status": status,
-                                                  **{k: counts.get(k, 0) for k in ("captured", "unchanged", "failed")}})
+                                                  **{k: counts.get(k, 0) for k in ("captured", "unchanged", "failed",
+                                                                                   "checked")}})
 
     # -- manifests and citations -----------------------------------------------------------------
 
@@ -217,6 +233,45 @@ class ArchiveDB:
             for fetch_url, sha1, capture_id, record_id, uri, date in self.db.execute(sql, chunk).fetchall():
                 out[fetch_url] = Previous(fetch_url, sha1, capture_id, record_id, uri, date)
         return out
+
+    # -- checks ----------------------------------------------------------------------------------
+
+    def add_check(self, row: dict[str, Any]) -> int:
+        with self.transaction():
+            columns = ", ".join(f'"{k}"' for k in row)
+            marks = ", ".join(f":{k}" for k in row)
+            cursor = self.db.execute(f"INSERT INTO checks ({columns}) VALUES ({marks})", row)
+            return int(cursor.lastrowid or 0)
+
+    def _by_url(self, sql: str, fetch_urls: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """Rows of `sql` (with `{marks}` for the URL list, a fetch_url column) grouped by URL."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        urls = list(dict.fromkeys(fetch_urls))
+        for i in range(0, len(urls), 500):
+            chunk = urls[i : i + 500]
+            for row in self.db.query(sql.format(marks=",".join("?" * len(chunk))), chunk):
+                out.setdefault(row["fetch_url"], []).append(row)
+        return out
+
+    def last_checks(self, fetch_urls: Iterable[str]) -> dict[str, dict[str, Any]]:
+        rows = self._by_url(
+            """SELECT c.* FROM checks c JOIN (SELECT fetch_url, MAX(id) AS id FROM checks
+                   WHERE fetch_url IN ({marks}) GROUP BY fetch_url) newest ON c.id = newest.id""", fetch_urls)
+        return {url: found[0] for url, found in rows.items()}
+
+    def good_captures(self, fetch_urls: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """Captures that hold a whole 2xx payload (a revisit resolved to its original), oldest first."""
+        return self._by_url(
+            """SELECT c.fetch_url, c.id, c.captured_at, c.payload_sha1, COALESCE(c.refers_to, c.id) AS payload_id
+               FROM captures c
+               WHERE c.fetch_url IN ({marks}) AND c.record_type IN ('response', 'revisit')
+                 AND c.truncated IS NULL AND c.http_status BETWEEN 200 AND 299
+               ORDER BY c.captured_at, c.id""", fetch_urls)
+
+    def check_history(self, fetch_urls: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        return self._by_url(
+            """SELECT fetch_url, checked_at, status, drift_level FROM checks WHERE fetch_url IN ({marks})
+               ORDER BY checked_at, id""", fetch_urls)
 
     # -- reading ---------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ import socket
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -342,6 +343,21 @@ class Hop:
 
     def close(self) -> None:
         self.response.close()
+
+    def body(self, limit: int) -> bytes:
+        """Up to `limit` bytes of the body decoded from its Content-Encoding, for reading the page.
+        A decompression cap (not the wire size) bounds memory: gzip bombs stop at `limit`."""
+        self.response.seek(self.header_length)
+        raw = self.response.read(limit)
+        self.response.seek(0)
+        encoding = (self.header("Content-Encoding") or "").strip().lower()
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            wbits = 47 if encoding != "deflate" else (15 if raw[:1] == b"\x78" else -15)
+            try:
+                return zlib.decompressobj(wbits).decompress(raw, limit)
+            except zlib.error:
+                return b""
+        return raw
 
 
 @dataclass

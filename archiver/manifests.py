@@ -44,6 +44,7 @@ class Problem:
     line: int
     text: str
     reason: str
+    id: str | None = None
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: skipped {self.text!r}: {self.reason}"
@@ -134,14 +135,14 @@ def _validated(path: Path, entries: list[tuple[int, dict[str, Any]]]) -> tuple[l
         url = entry.get("url")
         if url is None:
             printed = str(entry.get("invalid", ""))
-            problems.append(Problem(str(path), line, printed, str(entry.get("reason") or "marked invalid")))
+            problems.append(Problem(str(path), line, printed, str(entry.get("reason") or "marked invalid"), cid))
             continue
         if not isinstance(url, str):
             raise ManifestError(path, line, f"url must be text, got {type(url).__name__}")
         try:
             normalize_url(url)
         except InvalidURL as exc:
-            problems.append(Problem(str(path), line, url, exc.detail))
+            problems.append(Problem(str(path), line, url, exc.detail, cid))
             continue
         for key in ("cited_as", "context"):
             if entry.get(key) is not None and not isinstance(entry[key], str):

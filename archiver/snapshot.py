@@ -7,6 +7,7 @@ which keeps a WARC record and its database row in one well-defined order: bytes 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import queue
 import signal
@@ -42,6 +43,7 @@ class Job:
     citation_id: str | None
     previous: Previous | None = None
     invalid_reason: str | None = None
+    accessed: dt.date | None = None  # of the first citation of this URL: the checker's baseline date
 
 
 @dataclass
@@ -113,14 +115,16 @@ def plan_jobs(manifests: list[Manifest], urls: list[str]) -> tuple[list[Job], li
     """Jobs to fetch (each URL once, first citation wins) and jobs that are invalid as given."""
     jobs: dict[str, Job] = {}
     invalid: list[Job] = []
-    entries = [(c.url, m.path, c.id) for m in manifests for c in m.citations] + [(u, None, None) for u in urls]
-    for url, manifest, citation_id in entries:
+    entries: list[tuple[str, str | None, str | None, dt.date | None]]
+    entries = [(c.url, m.path, c.id, c.accessed) for m in manifests for c in m.citations]
+    entries += [(u, None, None, None) for u in urls]
+    for url, manifest, citation_id, accessed in entries:
         try:
             fetch_url = normalize_url(url)
         except InvalidURL as exc:
             invalid.append(Job(url, url, manifest, citation_id, invalid_reason=exc.detail))
             continue
-        jobs.setdefault(fetch_url, Job(fetch_url, url, manifest, citation_id))
+        jobs.setdefault(fetch_url, Job(fetch_url, url, manifest, citation_id, accessed=accessed))
     return list(jobs.values()), invalid
 
 
@@ -148,6 +152,7 @@ class _Done:
     spool: IO[bytes] | None = None
     records: list[RecordInfo] = field(default_factory=list)
     error: BaseException | None = None
+    extra: Any = None  # what a subclass learned about the fetch (the checker's findings)
 
 
 class SnapshotRun:
@@ -176,6 +181,7 @@ class SnapshotRun:
                 done = _Done(picked[1])
                 try:
                     done.result = self.fetcher.fetch(done.job.fetch_url, host_slot_held=True)
+                    self.inspect(done)
                 except BaseException as exc:  # handed on: the writer thread decides what it means
                     done.error = exc
                 self.fetched.put(done)
@@ -186,6 +192,12 @@ class SnapshotRun:
             if last:  # no more fetches: tell every builder to finish
                 for _ in range(self.builders):
                     self.fetched.put(None)
+
+    def inspect(self, done: _Done) -> None:
+        """Hook for runs that read what was fetched (the checker), on the fetch worker's thread."""
+
+    def stored(self, done: _Done, outcome: Outcome, run_id: int) -> None:
+        """Hook called inside the transaction that stores a capture: rows added here commit with it."""
 
     def _build_worker(self) -> None:
         try:
@@ -325,7 +337,9 @@ class SnapshotRun:
     def _record_invalid(self, job: Job, run_id: int) -> Outcome:
         outcome = Outcome(job.url, job.fetch_url, job.manifest, job.citation_id, "failed", "invalid_url",
                           error=job.invalid_reason)
-        outcome.capture_id = self.archive.db.add_capture(self._capture_row(outcome, run_id, None, None), [])
+        with self.archive.db.transaction():
+            outcome.capture_id = self.archive.db.add_capture(self._capture_row(outcome, run_id, None, None), [])
+            self.stored(_Done(job), outcome, run_id)
         self.on_outcome(outcome)
         return outcome
 
@@ -357,6 +371,7 @@ class SnapshotRun:
         capture["refers_to"] = job.previous.capture_id if record_type == "revisit" and job.previous else None
         capture["record_id"] = done.records[last].record_id if last is not None else None
         outcome.capture_id = self.archive.db.add_capture(capture, rows)
+        self.stored(done, outcome, run_id)
         return outcome
 
     @staticmethod
@@ -390,21 +405,37 @@ def snapshot(
 ) -> Summary:
     """Snapshot manifests and/or URLs. Raises ManifestError/UsageError before any fetch; returns a
     Summary whose exit_code is 1 when any capture failed."""
+    return execute("snapshot", SnapshotRun, settings, targets, on_outcome=on_outcome, on_plan=on_plan)
+
+
+def execute(
+    command: str,
+    runner_class: Callable[[Settings, Archive, Callable[[Outcome], None] | None], SnapshotRun],
+    settings: Settings,
+    targets: list[str],
+    *,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    on_plan: Callable[[int], None] | None = None,
+    on_runner: Callable[[SnapshotRun], None] | None = None,
+) -> Summary:
+    """One fetching run over TARGETs (snapshot or check): plan, record the manifests, fetch, store."""
     manifests, urls = load_targets(targets)
     jobs, invalid = plan_jobs(manifests, urls)
     problems = [p for m in manifests for p in m.problems]
-    invalid += [Job(p.text, p.text, p.path, None, invalid_reason=f"line {p.line}: {p.reason}") for p in problems]
+    invalid += [Job(p.text, p.text, p.path, p.id, invalid_reason=f"line {p.line}: {p.reason}") for p in problems]
     if not jobs and not invalid and not problems:
-        raise UsageError("nothing to snapshot")
+        raise UsageError(f"nothing to {command}")
     with Archive(settings) as archive:
         for m in manifests:
             archive.db.record_manifest(m.path, m.name, m.title, m.source, m.schedule, _citation_rows(m))
-        run_id = archive.db.start_run("snapshot", targets)
+        run_id = archive.db.start_run(command, targets)
         summary = Summary(run_id, problems=problems, recovered=archive.recovered)
         if on_plan:
             on_plan(len(jobs) + len(invalid))
         status = "failed"
-        runner = SnapshotRun(settings, archive, on_outcome)
+        runner = runner_class(settings, archive, on_outcome)
+        if on_runner:
+            on_runner(runner)
         summary.outcomes = runner.outcomes
         try:
             runner.run(jobs, invalid, run_id)

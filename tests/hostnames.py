@@ -35,3 +35,19 @@ def loopback_names(*names: str) -> None:
         resolved = socket.gethostbyname(name)
         if resolved != "127.0.0.1":
             raise RuntimeError(f"{name} resolves to {resolved}, not loopback; check {HOSTS}")
+
+
+def forget_loopback_names(*names: str) -> None:
+    """Drop names that `loopback_names` added: real domains must not stay mapped to loopback."""
+    drop = set(names)
+    with _lock:
+        kept = []
+        for line in HOSTS.read_text().splitlines(keepends=True):
+            if line.rstrip().endswith("# archiver tests"):
+                fields = line.split("#", 1)[0].split()
+                left = [f for f in fields[1:] if f not in drop]
+                if not left:
+                    continue
+                line = f"{fields[0]} {' '.join(left)}  # archiver tests\n"
+            kept.append(line)
+        HOSTS.write_text("".join(kept))

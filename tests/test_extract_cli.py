@@ -17,7 +17,7 @@ import pytest
 import trustme
 import yaml
 from conftest import REPO, invoke
-from hostnames import loopback_names
+from hostnames import forget_loopback_names, loopback_names
 
 from archiver.manifests import load_manifest
 from archiver.urls import normalize_url
@@ -86,6 +86,7 @@ def cited_web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CitedWeb]:
     for server in servers:
         server.shutdown()
         server.server_close()
+    forget_loopback_names(*hosts)
 
 
 def extract(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[Any, Path]:
