@@ -301,7 +301,7 @@ def _verdict_table(rows: list[Any]) -> list[str]:
         status = c.verdict.status or "-"
         if c.drift_level and c.verdict.verdict == "drifted":
             status = f"drift {c.drift:.2f}"
-        url = c.url if len(c.url) <= 44 else c.url[:43] + "…"
+        url = c.url if len(c.url) <= 40 else c.url[:39] + "…"
         lines.append(f"{c.verdict.verdict:<9} {status:<18} {ident:<10} {url}")
     return lines
 

@@ -1,0 +1,290 @@
+"""`archiver check`: is each cited URL still there, and does it still say what was cited?
+
+A check is a snapshot that also reads what it fetched: the same fetcher, politeness and WARC writing
+(content that changed becomes a new capture, unchanged content a revisit), plus a status word from
+the answer (classify.py), a random-sibling probe for soft-404s, and drift against the baseline capture
+(drift.py). Each check is one row in `checks`, committed with the capture that holds what it saw.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from .archive import Archive
+from .classify import Seen, classify, needs_sibling, sibling_key, sibling_url
+from .config import Settings
+from .content import PageText, page_text
+from .drift import Drift, compare
+from .errors import InvalidURL
+from .fetch import FetchResult, Hop
+from .snapshot import Job, Outcome, SnapshotRun, Summary, _Done, execute, load_targets
+from .urls import normalize_url
+from .verdict import ALIVE_STATUSES, CheckPoint, Policy, Verdict, judge
+
+# Enough of a page to read it; the whole body is archived regardless.
+READ_LIMIT = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Finding:
+    status: str
+    reason: str | None = None
+    drift: float | None = None
+    drift_level: str | None = None
+    baseline: int | None = None  # capture id of the baseline
+
+
+@dataclass(frozen=True)
+class Baseline:
+    capture_id: int  # the capture chosen (may be a revisit)
+    payload_id: int  # the capture whose record holds the payload
+    payload_sha1: str
+
+
+def pick_baseline(good: list[dict[str, Any]], accessed: dt.date | None) -> Baseline | None:
+    """The capture nearest the date the author saw the page, else the first good one."""
+    if not good:
+        return None
+    row = good[0]
+    if accessed is not None:
+        seen = dt.datetime.combine(accessed, dt.time(12), dt.UTC)
+        row = min(good, key=lambda r: abs((_parse_time(r["captured_at"]) - seen).total_seconds()))
+    return Baseline(row["id"], row["payload_id"], row["payload_sha1"])
+
+
+def _parse_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _seen(url: str, result: FetchResult, final: Hop) -> Seen:
+    body = final.body(READ_LIMIT)
+    return Seen(url=url, final_url=final.url, chain=tuple((h.url, h.status) for h in result.hops),
+                status=final.status, headers={k.lower(): v for k, v in final.headers},
+                page=page_text(body, final.header("Content-Type"), final.url), body_size=len(body))
+
+
+class CheckRun(SnapshotRun):
+    def __init__(self, settings: Settings, archive: Archive,
+                 on_outcome: Callable[[Outcome], None] | None = None) -> None:
+        super().__init__(settings, archive, on_outcome)
+        self.last: dict[str, dict[str, Any]] = {}
+        self.baselines: dict[str, Baseline] = {}
+        self._payload_rows: dict[int, dict[str, Any]] = {}
+        self._baseline_pages: dict[int, Future[PageText]] = {}
+        self._siblings: dict[str, Future[Seen | None]] = {}
+        self._lock = threading.Lock()
+        self.rng = random.Random()
+        self.findings: list[dict[str, Any]] = []  # check rows, as committed
+
+    def run(self, jobs: list[Job], invalid: list[Job], run_id: int) -> list[Outcome]:
+        urls = [job.fetch_url for job in jobs]
+        db = self.archive.db
+        self.last = db.last_checks(urls)
+        good = db.good_captures(urls)
+        for job in jobs:
+            baseline = pick_baseline(good.get(job.fetch_url, []), job.accessed)
+            if baseline is not None:
+                self.baselines[job.fetch_url] = baseline
+                # Read now, on this thread: workers never touch the database.
+                row = db.capture(baseline.payload_id)
+                if row is not None:
+                    self._payload_rows[baseline.payload_id] = row
+        return super().run(jobs, invalid, run_id)
+
+    # -- reading what was fetched (fetch worker threads) -------------------------------------------
+
+    def inspect(self, done: _Done) -> None:
+        result = done.result
+        assert result is not None
+        final = result.final
+        if final is None:
+            done.extra = Finding(result.outcome, result.error)
+            return
+        baseline = self.baselines.get(done.job.fetch_url)
+        previous = self.last.get(done.job.fetch_url)
+        if (previous is not None and previous["payload_sha1"] == final.payload_sha1
+                and previous["final_url"] == final.url and previous["http_status"] == final.status
+                and previous["baseline_capture"] == (baseline.capture_id if baseline else None)):
+            # The same bytes from the same place as last time read the same: no parsing.
+            done.extra = Finding(previous["status"], previous["reason"], previous["drift"], previous["drift_level"],
+                                 previous["baseline_capture"])
+            return
+        seen = _seen(done.job.fetch_url, result, final)
+        sibling = self._sibling(seen) if needs_sibling(seen) else None
+        verdict = classify(seen, sibling)
+        drift: Drift | None = None
+        if verdict.status in ALIVE_STATUSES and baseline is not None and not final.truncated:
+            if baseline.payload_sha1 == final.payload_sha1:
+                drift = Drift(0.0, "unchanged")
+            else:
+                drift = compare(self._baseline_page(baseline), seen.page)
+        done.extra = Finding(verdict.status, verdict.reason, drift.score if drift else None,
+                             drift.level if drift else None, baseline.capture_id if baseline else None)
+
+    def _sibling(self, seen: Seen) -> Seen | None:
+        """One probe per host and path pattern per run: what the site answers for a page that
+        cannot exist."""
+        key = sibling_key(seen.url)
+        with self._lock:
+            future = self._siblings.get(key)
+            owner = future is None
+            if future is None:
+                future = self._siblings[key] = Future()
+        if owner:
+            try:
+                future.set_result(self._probe(sibling_url(seen.url, self.rng)))
+            except BaseException as exc:
+                future.set_exception(exc)
+                raise
+        return future.result()
+
+    def _probe(self, url: str) -> Seen | None:
+        result = self.fetcher.fetch(url)
+        try:
+            final = result.final
+            return _seen(url, result, final) if final is not None else None
+        finally:
+            result.close()
+
+    def _baseline_page(self, baseline: Baseline) -> PageText:
+        with self._lock:
+            future = self._baseline_pages.get(baseline.payload_id)
+            owner = future is None
+            if future is None:
+                future = self._baseline_pages[baseline.payload_id] = Future()
+        if owner:
+            try:
+                future.set_result(self._read_baseline(baseline))
+            except BaseException as exc:
+                future.set_exception(exc)
+                raise
+        return future.result()
+
+    def _read_baseline(self, baseline: Baseline) -> PageText:
+        row = self._payload_rows.get(baseline.payload_id)
+        if row is None:
+            return PageText("", "", "other")
+        body = bytearray()
+        for chunk in self.archive.open_payload(row):
+            body += chunk[: READ_LIMIT - len(body)]
+            if len(body) >= READ_LIMIT:
+                break
+        return page_text(bytes(body), row["content_type"], row["final_url"])
+
+    # -- recording (writer thread, inside the capture's transaction) --------------------------------
+
+    def stored(self, done: _Done, outcome: Outcome, run_id: int) -> None:
+        result, job = done.result, done.job
+        finding = done.extra if isinstance(done.extra, Finding) else Finding(outcome.outcome, outcome.error)
+        final = result.final if result is not None else None
+        row = {
+            "run_id": run_id,
+            "checked_at": (result.started_at.isoformat(timespec="microseconds").replace("+00:00", "Z")
+                           if result else _now()),
+            "url": job.url, "fetch_url": job.fetch_url, "manifest": job.manifest, "citation_id": job.citation_id,
+            "status": finding.status, "reason": finding.reason, "http_status": outcome.http_status,
+            "final_url": outcome.final_url,
+            "redirects": json.dumps([[h.url, h.status] for h in result.hops]) if result else None,
+            "elapsed": round(result.elapsed, 3) if result else None, "attempts": result.attempts if result else 0,
+            "error": outcome.error, "drift": None if finding.drift is None else round(finding.drift, 4),
+            "drift_level": finding.drift_level, "baseline_capture": finding.baseline,
+            "capture_id": outcome.capture_id, "payload_sha1": final.payload_sha1 if final else None,
+        }
+        row["id"] = self.archive.db.add_check(row)
+        self.findings.append(row)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+# ------------------------------------------------------------------------------------------------
+# The run and its verdicts
+
+
+@dataclass(frozen=True)
+class CitationVerdict:
+    manifest: str | None
+    id: str | None
+    url: str
+    verdict: Verdict
+    reason: str | None = None
+    http_status: int | None = None
+    drift: float | None = None
+    drift_level: str | None = None
+
+
+@dataclass
+class CheckSummary:
+    summary: Summary
+    checks: list[dict[str, Any]]
+    citations: list[CitationVerdict] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for c in self.citations:
+            out[c.verdict.verdict] = out.get(c.verdict.verdict, 0) + 1
+        return out
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(c.verdict.verdict in ("failing", "dead") for c in self.citations) else 0
+
+
+def check(
+    settings: Settings,
+    targets: list[str],
+    *,
+    policy: Policy | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    on_plan: Callable[[int], None] | None = None,
+) -> CheckSummary:
+    """Check manifests and/or URLs; every check is recorded. Verdicts cover every citation of the targets."""
+    runners: list[CheckRun] = []
+
+    def keep(runner: SnapshotRun) -> None:
+        assert isinstance(runner, CheckRun)
+        runners.append(runner)
+
+    summary = execute("check", CheckRun, settings, targets, on_outcome=on_outcome, on_plan=on_plan, on_runner=keep)
+    result = CheckSummary(summary, runners[0].findings if runners else [])
+    result.citations = citation_verdicts(settings, targets, policy or Policy(), result.checks)
+    return result
+
+
+def citation_verdicts(settings: Settings, targets: list[str], policy: Policy,
+                      latest: list[dict[str, Any]]) -> list[CitationVerdict]:
+    manifests, urls = load_targets(targets)
+    cited: list[tuple[str | None, str | None, str, str]] = []
+    for m in manifests:
+        for c in m.citations:
+            cited.append((m.path, c.id, c.url, _fetch_url(c.url)))
+        for p in m.problems:
+            cited.append((m.path, p.id, p.text, p.text))  # checked (and recorded) as invalid_url
+    cited += [(None, None, u, _fetch_url(u)) for u in urls]
+    by_url = {row["fetch_url"]: row for row in latest}
+    with Archive(settings, writing=False) as archive:
+        history = archive.db.check_history([f for *_, f in cited])
+    out = []
+    for manifest, cid, url, fetch_url in cited:
+        points = [CheckPoint(_parse_time(r["checked_at"]), r["status"], r["drift_level"])
+                  for r in history.get(fetch_url, [])]
+        row = by_url.get(fetch_url, {})
+        out.append(CitationVerdict(manifest, cid, url, judge(points, policy), row.get("reason"),
+                                   row.get("http_status"), row.get("drift"), row.get("drift_level")))
+    return out
+
+
+def _fetch_url(url: str) -> str:
+    try:
+        return normalize_url(url)
+    except InvalidURL:
+        return url  # recorded under the text as given, with status invalid_url

@@ -1,0 +1,428 @@
+"""What an HTTP answer means for a cited URL: one availability status word and the reason.
+
+Pure functions over what the fetcher saw; transport failures never reach here. Status codes are a
+first guess only: sites answer 200 for missing pages (soft 404), login walls, parked domains and
+bot challenges, and 403 for pages that are there. Thresholds are the constants below; the tables of
+known hosts and wording (generic and per platform) live in platforms.py.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
+
+from . import platforms
+from .content import PageText
+from .platforms import fold, host_matches
+
+SHORT_WORDS = 80  # main text this short is an error page's or a wall's: wording anywhere in it counts
+LONG_WORDS = 300  # main text this long is an article: weak wording in its title or first line is the story's
+TINY_BODY = 256  # bytes of decoded HTML; less cannot hold a cited page
+TINY_TEXT = 40  # characters of main text, for an HTML page without a title
+START_CHARS = 160  # the "headline" part of the main text: its first line, at most this long
+SIBLING_SIMILARITY = 0.9  # token Jaccard at or above which a page is the site's made-up-URL answer
+SIBLING_MIN_TOKENS = 5  # fewer distinct tokens in both pages together tell nothing
+
+
+@dataclass(frozen=True)
+class Seen:
+    url: str  # as requested (absolute, normalised)
+    final_url: str  # after following redirects
+    chain: tuple[tuple[str, int], ...]  # every hop (url, status); the last is the final answer
+    status: int  # final HTTP status
+    headers: Mapping[str, str]  # final response headers, names lower-case
+    page: PageText  # from archiver.content.page_text(final decoded body, content type, url)
+    body_size: int  # bytes of the final decoded body
+
+
+@dataclass(frozen=True)
+class Classification:
+    status: str  # a status word (DESIGN.md section 2)
+    reason: str  # short human explanation
+
+
+_EXTENSION = re.compile(r"^(.+?)(\.[A-Za-z][A-Za-z0-9]{0,4})$")
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def _segments(path: str) -> list[str]:
+    return [unquote(s) for s in path.split("/") if s]
+
+
+def _stem(segment: str) -> str:
+    match = _EXTENSION.match(segment)
+    return match.group(1) if match else segment
+
+
+def _is_root(url: str) -> bool:
+    """A site's front page: '/', '/index.html', '/en/', '/home'. Only one segment can be root-like."""
+    segments = _segments(urlsplit(url).path)
+    return not segments or (len(segments) == 1 and bool(platforms.ROOT_STEM.fullmatch(_stem(segments[0]))))
+
+
+def _identifying_query(url: str) -> list[str]:
+    """Names of query parameters that pick the page (?p=123, article.php?id=7), not its presentation."""
+    parts = urlsplit(url)
+    segments = _segments(parts.path)
+    script = bool(segments) and _EXTENSION.match(segments[-1]) is not None and \
+        segments[-1].rsplit(".", 1)[-1].lower() in platforms.SCRIPT_EXTS
+    bare = script or _is_root(url)
+    return [k for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if v and (k.lower() in platforms.ID_KEYS or (bare and v.isdigit()))]
+
+
+def _same_place(a: str, b: str) -> bool:
+    """No material difference: scheme, default port, 'www.', a trailing slash, an index file or a query
+    that does not pick the page aside, the same host and path (a platform's hosts and short links count
+    as one place)."""
+    def key(url: str) -> tuple[str, str, list[tuple[str, str]]]:
+        plat = platforms.platform_for(url)
+        host = plat.hosts[0] if plat else _host(url).removeprefix("www.")
+        path = platforms.long_form_path(plat, url) if plat else urlsplit(url).path
+        path = re.sub(r"/(?:index|default)\.(?:html?|php|aspx?|jsp)$", "/", unquote(path))
+        ids = _identifying_query(url)
+        return host, path.rstrip("/"), sorted((k, v) for k, v in parse_qsl(urlsplit(url).query) if k in ids)
+    return key(a) == key(b)
+
+
+def _is_login_url(url: str) -> bool:
+    host = _host(url)
+    if host in platforms.LOGIN_HOSTS or host.startswith(platforms.LOGIN_HOST_PREFIXES):
+        return True
+    segments = [_stem(s).lower() for s in _segments(urlsplit(url).path)]
+    pairs = set(zip(segments, segments[1:], strict=False))
+    return bool(platforms.LOGIN_SEGMENTS.intersection(segments) or {("session", "new"), ("sessions", "new")} & pairs)
+
+
+def _returns_to(final_url: str, url: str) -> bool:
+    """The final URL's query asks to come back to the requested page afterwards (a wall, not a move)."""
+    target = urlsplit(url)
+    wanted = target.path.rstrip("/") if target.path.rstrip("/") else target.hostname or ""
+    for key, value in parse_qsl(urlsplit(final_url).query):
+        if key.lower() in platforms.RETURN_KEYS and wanted and wanted in unquote(value):
+            return True
+    return False
+
+
+def _login_url_reason(seen: Seen, target: str, platform: platforms.Platform | None) -> str | None:
+    if _is_login_url(seen.url) or (platform and platforms.is_platform_login(platform, seen.url)):
+        return None
+    if platform and platforms.is_platform_login(platform, target):
+        return f"{platform.name}: redirected to its login page"
+    if _is_login_url(target):
+        return "redirected to a sign-in page"
+    if _returns_to(target, seen.url) and urlsplit(target).path.rstrip("/") != urlsplit(seen.url).path.rstrip("/"):
+        return "redirected to a page that sends back here afterwards (a sign-in or consent gate)"
+    return None
+
+
+def _parking_host_reason(seen: Seen, urls: list[str]) -> str | None:
+    requested = _host(seen.url)
+    for url in urls:
+        host = _host(url)
+        for domain, prefix in platforms.PARKING_HOSTS.items():
+            if host_matches(host, (domain,)) and not host_matches(requested, (domain,)) \
+                    and (prefix is None or urlsplit(url).path.startswith(prefix)):
+                return f"redirected to the domain marketplace {domain}"
+        # Bodis/ParkingCrew send parked domains to ww<N>.<domain>/?subid1=...; GoDaddy to /lander.
+        if re.match(r"ww\d+\.", host) and "subid1=" in urlsplit(url).query:
+            return "redirected to a parking lander"
+        if urlsplit(url).path == "/lander" and urlsplit(seen.url).path != "/lander":
+            return "redirected to a parking lander"
+    return None
+
+
+def _url_verdict(seen: Seen, target: str, platform: platforms.Platform | None) -> Classification | None:
+    """What the URLs alone tell: walls, parking, and 'not found' redirects."""
+    reason = _login_url_reason(seen, target, platform)
+    if reason:
+        return Classification("login_wall", reason)
+    hops = [u for u, _ in seen.chain[1:]] + [target]
+    reason = _parking_host_reason(seen, hops)
+    if reason:
+        return Classification("parked", reason)
+    if _is_root(target) and not _is_root(seen.url):
+        return Classification("soft_404", "redirected to the site root")
+    if _is_root(target) and _identifying_query(seen.url) and not _identifying_query(target):
+        return Classification("soft_404", "redirected to the site root")
+    asked = {_stem(s).lower() for s in _segments(urlsplit(seen.url).path)}
+    for segment in _segments(urlsplit(target).path):
+        if platforms.ERROR_STEM.fullmatch(_stem(segment)) and _stem(segment).lower() not in asked:
+            return Classification("soft_404", f"redirected to an error page ({segment})")
+    return None
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Page:
+    title: str  # folded
+    text: str  # folded
+    start: str  # folded first line of the main text
+    words: int
+    shown: str  # the title as the page gives it, for reasons
+
+    @classmethod
+    def of(cls, page: PageText) -> _Page:
+        first = next((line for line in page.text.split("\n") if line.strip()), "")
+        return cls(fold(page.title), fold(page.text), fold(first)[:START_CHARS], len(page.text.split()),
+                   " ".join(page.title.split()))
+
+
+def _challenge(seen: Seen, page: _Page) -> str | None:
+    for name, value in platforms.CHALLENGE_HEADERS:
+        if seen.headers.get(name, "").strip().lower() == value:
+            return f"bot challenge ({name}: {value})"
+    for pattern in platforms.CHALLENGE_URLS:
+        if any(re.search(pattern, u) for u in [seen.final_url, *(u for u, _ in seen.chain)]):
+            return "redirected to a bot challenge"
+    if any(re.search(p, page.title) for p in platforms.CHALLENGE_TITLES):
+        return f"bot challenge page (title '{page.shown}')"
+    if page.words <= SHORT_WORDS and any(re.search(p, page.text) for p in platforms.CHALLENGE_TEXT):
+        return "bot challenge page"
+    return None
+
+
+def _says_missing(page: _Page, line: str) -> bool:
+    """`line` carries strong "missing" wording; on an article only as its lead ("Oops! Page not found"),
+    since a story may well be about one ("How to fix a 404 error")."""
+    found = platforms.MISSING_STRONG.search(line)
+    if found is None:
+        return False
+    return page.words < LONG_WORDS or not platforms.FILLER.sub(" ", line[:found.start()]).strip()
+
+
+def _title_says_missing(page: _Page) -> bool:
+    for segment in (s.strip() for s in platforms.TITLE_SPLIT.split(page.title)):
+        if not segment:
+            continue
+        if _says_missing(page, segment):
+            return True
+        weak = platforms.MISSING_WEAK.search(segment)
+        bare = not platforms.FILLER.sub(" ", platforms.MISSING_WEAK.sub(" ", segment)).strip()
+        if bare and (weak or (page.words < LONG_WORDS and re.search(rf"\b{platforms.ERROR_FILLER}\b", segment))):
+            return True  # the segment is only an error message: "Not Found", "Oops!", "Error 404"
+        if weak and len(segment.split()) <= 6 and page.words < LONG_WORDS:
+            return True
+    return False
+
+
+def _soft_404_wording(page: _Page) -> str | None:
+    if page.title and _title_says_missing(page):
+        return f"title says '{page.shown}'"
+    weak_start = page.words < LONG_WORDS and platforms.MISSING_WEAK.search(page.start)
+    if _says_missing(page, page.start) or weak_start:
+        return f"page starts '{page.start[:60]}'"
+    if page.words <= SHORT_WORDS:
+        found = platforms.MISSING_WEAK.search(page.text) or platforms.MISSING_STRONG.search(page.text)
+        if found:
+            return f"short page says '{found.group(0)}'"
+    return None
+
+
+def _login_wording(page: _Page) -> str | None:
+    if any(platforms.LOGIN_TITLE.search(s.strip()) for s in platforms.TITLE_SPLIT.split(page.title)):
+        return f"title says '{page.shown}'"
+    if page.words <= SHORT_WORDS:
+        found = platforms.LOGIN_TEXT.search(page.text) or platforms.PASSWORD_FORM.search(page.text)
+        if found:
+            return "short page is a sign-in form" if "password" in found.group(0) else f"page says '{found.group(0)}'"
+    return None
+
+
+def _parked_wording(page: _Page) -> str | None:
+    if page.words > LONG_WORDS:
+        return None
+    found = (platforms.PARKED_TEXT.search(page.title) or platforms.PARKED_TEXT.search(page.text)
+             or platforms.PARKING_NAMES.search(page.text))
+    return f"page says '{found.group(0)}'" if found else None
+
+
+def _tokens(page: PageText, *urls: str) -> set[str]:
+    path_words: set[str] = set()
+    for url in urls:
+        parts = urlsplit(url)
+        path_words.update(re.findall(r"[^\W_]+", unquote(parts.path + " " + parts.query).lower()))
+    # Tokens with digits are request ids, dates and counters: they differ between two copies of one page.
+    words = re.findall(r"[^\W_]+", fold(page.title + " " + page.text))
+    return {w for w in words if w not in path_words and not any(c.isdigit() for c in w)}
+
+
+def similarity(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 1.0
+
+
+def _sibling_verdict(seen: Seen, sibling: Seen) -> Classification | None:
+    if not 200 <= sibling.status < 300:
+        return None
+    if seen.final_url != seen.url and _same_place(seen.final_url, sibling.final_url):
+        return Classification("soft_404", "a made-up URL on this site lands on the same page")
+    mine, theirs = _tokens(seen.page, seen.url, sibling.url), _tokens(sibling.page, seen.url, sibling.url)
+    if len(mine | theirs) < SIBLING_MIN_TOKENS or platforms.JS_SHELL.search(fold(seen.page.text)):
+        return None  # blank or script-only shells look alike whether or not the page exists
+    score = similarity(mine, theirs)
+    if score >= SIBLING_SIMILARITY:
+        return Classification("soft_404", f"same text as a made-up URL on this site (similarity {score:.2f})")
+    return None
+
+
+def _classify_success(seen: Seen, sibling: Seen | None) -> Classification:
+    platform = platforms.platform_for(seen.final_url) or platforms.platform_for(seen.url)
+    page = _Page.of(seen.page)
+    if platform:
+        marker = platforms.page_marker(platform, seen.final_url, page.title, page.text)
+        if marker and not (marker.status == "login_wall" and platforms.is_platform_login(platform, seen.url)):
+            return Classification(marker.status, marker.reason)
+    verdict = _url_verdict(seen, seen.final_url, platform)
+    if verdict:
+        return verdict
+    login = None if _is_login_url(seen.url) else _login_wording(page)
+    if login:
+        return Classification("login_wall", login)
+    parked = _parked_wording(page)
+    if parked:
+        return Classification("parked", parked)
+    # A platform's titles are user content ("404 Not Found - YouTube" is a song): its table decides.
+    missing = None if platform else _soft_404_wording(page)
+    if missing:
+        return Classification("soft_404", missing)
+    if seen.body_size == 0:
+        return Classification("soft_404", "empty body")
+    if seen.page.kind == "html" and (seen.body_size < TINY_BODY or (not page.title and len(page.text) < TINY_TEXT)):
+        return Classification("soft_404", f"tiny page ({seen.body_size} bytes)")
+    if sibling is not None:
+        verdict = _sibling_verdict(seen, sibling)
+        if verdict:
+            return verdict
+    return _moved_or_ok(seen.url, seen.final_url)
+
+
+def _moved_or_ok(url: str, final_url: str) -> Classification:
+    if _same_place(url, final_url):
+        return Classification("ok", "")
+    return Classification("redirected", f"moved to {final_url}")
+
+
+def classify(seen: Seen, sibling: Seen | None = None) -> Classification:
+    """The availability status of `seen`; `sibling` is the answer for a made-up URL beside it (see
+    `needs_sibling`), which unmasks sites that answer 200 for everything."""
+    page = _Page.of(seen.page)
+    challenge = _challenge(seen, page)
+    if challenge:
+        return Classification("forbidden", challenge)
+    code = seen.status
+    platform = platforms.platform_for(seen.final_url) or platforms.platform_for(seen.url)
+    if 200 <= code < 300:
+        return _classify_success(seen, sibling)
+    if 300 <= code < 400:
+        location = seen.headers.get("location")
+        target = urljoin(seen.final_url, location) if location else seen.final_url
+        verdict = _url_verdict(seen, target, platform)
+        if verdict:
+            return verdict
+        moved = _moved_or_ok(seen.url, target)
+        return Classification(moved.status, f"{moved.reason} (HTTP {code}, not followed)" if moved.reason else "")
+    if code == 404:
+        return Classification("not_found", "HTTP 404")
+    if code == 410:
+        return Classification("gone", "HTTP 410")
+    if code in (401, 403):
+        login = _login_url_reason(seen, seen.final_url, platform)
+        return Classification("login_wall", login) if login else Classification("forbidden", f"HTTP {code}")
+    if code == 429:
+        return Classification("rate_limited", "HTTP 429")
+    if code == 999:  # LinkedIn and a few others answer crawlers with this instead of 403
+        return Classification("forbidden", "HTTP 999 (bot block)")
+    if 400 <= code < 500:
+        return Classification("client_error", f"HTTP {code}")
+    return Classification("server_error", f"HTTP {code}")
+
+
+def needs_sibling(seen: Seen) -> bool:
+    """Whether a made-up sibling URL is worth fetching: only for ordinary 2xx pages of ordinary sites,
+    where a 200 could still be the site's answer for anything."""
+    if not 200 <= seen.status < 300 or (_is_root(seen.url) and not _identifying_query(seen.url)):
+        return False
+    if platforms.platform_for(seen.url) or platforms.platform_for(seen.final_url):
+        return False
+    return classify(seen).status in ("ok", "redirected")
+
+
+# --- the made-up sibling -------------------------------------------------------------------------
+
+_MIN_RANDOM = 6  # shorter random parts (a 1-digit id) could name a page that exists
+
+
+def _random_like(text: str, rng: random.Random) -> str:
+    """Random text of the same shape: letters for letters (case kept), digits for digits, the rest kept."""
+    def one() -> str:
+        out = []
+        for ch in text:
+            if ch.isdigit():
+                out.append(rng.choice(string.digits))
+            elif ch.isalpha():
+                out.append(rng.choice(string.ascii_uppercase if ch.isupper() else string.ascii_lowercase))
+            else:
+                out.append(ch)
+        alnum = [c for c in out if c.isalnum()]
+        pool = string.digits if alnum and all(c.isdigit() for c in alnum) else string.ascii_lowercase
+        out.extend(rng.choice(pool) for _ in range(_MIN_RANDOM - len(alnum)))
+        return "".join(out)
+    for _ in range(20):
+        made = one()
+        if made != text:
+            return made
+    return made + rng.choice(string.ascii_lowercase) + rng.choice(string.ascii_lowercase)
+
+
+def sibling_url(url: str, rng: random.Random) -> str:
+    """A URL beside `url` that almost surely names no page: same scheme, host and directories, the
+    identifying part (last path segment, or the id in ?p=123) replaced by random text of its shape."""
+    parts = urlsplit(url)
+    ids = _identifying_query(url)
+    if ids:
+        query = urlencode([(k, _random_like(v, rng) if k in ids else v)
+                           for k, v in parse_qsl(parts.query, keep_blank_values=True)])
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    raw = [s for s in parts.path.split("/") if s]
+    trailing = "/" if parts.path.endswith("/") and raw else ""
+    last = unquote(raw[-1]) if raw else ""
+    match = _EXTENSION.match(last)
+    stem, ext = (match.group(1), match.group(2)) if match else (last, "")
+    made = quote(_random_like(stem, rng) + ext, safe="-._~!$&'()*+,;=:@")
+    path = "/" + "/".join([*raw[:-1], made]) + trailing
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def _shape(segment: str) -> str:
+    stem = _stem(segment)
+    ext = segment[len(stem):].lower()
+    if stem.isdigit():
+        kind = "{num}"
+    elif re.fullmatch(r"[^\W\d_]+", stem):
+        kind = "{word}"
+    elif re.search(r"[^\W_][-_+ ][^\W_]", stem):
+        kind = "{slug}"
+    else:
+        kind = "{id}"
+    return kind + ext
+
+
+def sibling_key(url: str) -> str:
+    """Host and path pattern: pages that one made-up sibling speaks for (one probe per pattern)."""
+    parts = urlsplit(url)
+    segments = _segments(parts.path)
+    dirs = [re.sub(r"\d+", "#", s.lower()) for s in segments[:-1]]
+    last = _shape(segments[-1]) if segments else ""
+    if _identifying_query(url):
+        last = (segments[-1].lower() if segments else "") + "?" + "&".join(sorted(f"{k}=" for k in
+                                                                                  _identifying_query(url)))
+    return (parts.hostname or "").lower() + "/" + "/".join([*dirs, last])
