@@ -22,7 +22,7 @@ from .classify import Seen, classify, needs_sibling, sibling_key, sibling_url
 from .config import Settings
 from .content import PageText, page_text
 from .drift import Drift, compare
-from .errors import InvalidURL
+from .errors import Interrupted, InvalidURL
 from .fetch import FetchResult, Hop
 from .snapshot import Job, Outcome, SnapshotRun, Summary, _Done, execute, load_targets
 from .urls import normalize_url
@@ -101,6 +101,19 @@ class CheckRun(SnapshotRun):
     # -- reading what was fetched (fetch worker threads) -------------------------------------------
 
     def inspect(self, done: _Done) -> None:
+        try:
+            self._inspect(done)
+        except Interrupted:
+            raise
+        except Exception as exc:  # a page we cannot read must not cost the capture: record why
+            final = done.result.final if done.result else None
+            status = final.status if final else 0
+            word = {404: "not_found", 410: "gone", 429: "rate_limited"}.get(status) or (
+                "ok" if 200 <= status < 400 else "forbidden" if status in (401, 403)
+                else "server_error" if status >= 500 else "client_error")
+            done.extra = Finding(word, f"page not read ({type(exc).__name__}: {exc}); status from HTTP {status}")
+
+    def _inspect(self, done: _Done) -> None:
         result = done.result
         assert result is not None
         final = result.final

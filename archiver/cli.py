@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import signal
 import sys
@@ -64,6 +65,8 @@ class ArchiverGroup(click.Group):
 def cli(ctx: click.Context, storage: Path | None, db: Path | None, config_file: Path | None) -> None:
     """Keep the sources a paper cites: snapshot cited URLs into WARC files, recorded in SQLite."""
     ctx.obj = {"storage": storage, "db": db, "config_file": config_file}
+    # trafilatura warns on every page it finds no article in (tiny and error pages): noise for us.
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)
 
 
 def _settings(ctx: click.Context, **flags: Any) -> Settings:
