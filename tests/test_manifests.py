@@ -429,7 +429,7 @@ def test_csv_manifest(tmp_path: Path) -> None:
         Citation("https://b.example/two", 5),
     ]
     assert manifest.citations[0].extra == {}  # unknown columns are ignored
-    assert manifest.problems == [Problem(str(path), 4, "www.example.org/no-scheme", manifest.problems[0].reason)]
+    assert manifest.problems == [Problem(str(path), 4, "www.example.org/no-scheme", manifest.problems[0].reason, "fn2")]
     assert "no scheme" in manifest.problems[0].reason
 
 

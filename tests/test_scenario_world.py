@@ -216,7 +216,7 @@ def test_drift_levels_match_the_main_text(world: World) -> None:
         world.state = "early"
     for f in fates:
         distance = shingle_distance(before[f.id], after[f.id])
-        expected = {"unchanged": (0.0, 0.0), "minor": (0.06, 0.3), "major": (0.6, 1.0)}[f.drift or ""]
+        expected = {"unchanged": (0.0, 0.0), "minor": (0.0, 0.3), "major": (0.6, 1.0)}[f.drift or ""]
         assert expected[0] <= distance <= expected[1], (f.id, f.drift, round(distance, 3))
 
 
