@@ -259,6 +259,7 @@ def check(
     policy: Policy | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
     on_plan: Callable[[int], None] | None = None,
+    on_runner: Callable[[SnapshotRun], None] | None = None,
 ) -> CheckSummary:
     """Check manifests and/or URLs; every check is recorded. Verdicts cover every citation of the targets."""
     runners: list[CheckRun] = []
@@ -266,6 +267,8 @@ def check(
     def keep(runner: SnapshotRun) -> None:
         assert isinstance(runner, CheckRun)
         runners.append(runner)
+        if on_runner is not None:
+            on_runner(runner)
 
     summary = execute("check", CheckRun, settings, targets, on_outcome=on_outcome, on_plan=on_plan, on_runner=keep)
     result = CheckSummary(summary, runners[0].findings if runners else [])

@@ -112,6 +112,10 @@ def probe_options(func: Callable[..., Any]) -> Callable[..., Any]:
                                      "user_agent", "quiet"))
 
 
+def daemon_fetch_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    return fetch_options(func, only=tuple(name for name, _ in _FETCH_OPTIONS if name != "as_json"))
+
+
 @cli.command("extract")
 @click.argument("papers", nargs=-1, required=True, metavar="PAPER...",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -309,6 +313,73 @@ def _verdict_table(rows: list[Any]) -> list[str]:
     return lines
 
 
+@cli.command("daemon")
+@click.option("--manifests", "manifests_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("manifests"), show_default=True, help="Folder of manifests to keep archiving.")
+@click.option("--once", is_flag=True, help="Run whatever is due now, then exit (for cron and systemd timers).")
+@click.option("--rescan", type=click.FloatRange(0.1), default=60, show_default=True, metavar="SECONDS",
+              help="How often to look for added, edited and removed manifests (also on SIGHUP).")
+@click.option("--log-format", type=click.Choice(["human", "json"]), default="human", show_default=True,
+              help="One line per job run on stderr, as text or JSON.")
+@daemon_fetch_options
+@click.pass_context
+def daemon_command(ctx: click.Context, /, manifests_dir: Path, once: bool, rescan: float, log_format: str,
+                   **flags: Any) -> None:
+    """Snapshot and check every manifest in a folder on its `schedule:` (default: check daily,
+    snapshot weekly), for as long as it runs.
+
+    Exit status: 0 stopped by SIGTERM/SIGINT (runs in flight cut short, files closed), 2 usage,
+    3 bad config, 4 storage failure, 75 another daemon holds the storage folder; with --once,
+    130 when interrupted.
+    """
+    from .daemon import Daemon
+
+    settings = _settings(ctx, **flags)
+    daemon = Daemon(settings, manifests_dir, rescan=rescan, log_format=log_format)
+    ctx.exit(daemon.once() if once else daemon.serve())
+
+
+@cli.command("status")
+@click.option("--manifests", "manifests_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("manifests"), show_default=True, help="Folder of manifests the daemon keeps.")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@click.pass_context
+def status_command(ctx: click.Context, manifests_dir: Path, as_json: bool) -> None:
+    """Each manifest's schedule, last and next runs, and counts of alive / failing / dead citations."""
+    from .daemon import holder, status
+
+    settings = _settings(ctx)
+    rows = status(settings, manifests_dir)
+    running = holder(settings.storage)
+
+    def when(value: Any) -> str | None:
+        if value is None:
+            return None
+        return value.isoformat(timespec="seconds").replace("+00:00", "Z") if isinstance(value, dt.datetime) else value
+
+    if as_json:
+        click.echo(json.dumps({"daemon": running, "manifests": [{
+            "manifest": r.manifest, "schedule": r.schedule, "error": r.error, "verdicts": r.verdicts,
+            "last": {k: ({"started_at": v["started_at"], "finished_at": v["finished_at"], "status": v["status"],
+                          "run_id": v["id"]} if v else None) for k, v in r.last.items()},
+            "next": {k: when(v) for k, v in r.next.items()}} for r in rows]}, indent=2))
+        return
+    click.echo(f"daemon: {running or 'not running'} ({settings.storage})")
+    for r in rows:
+        click.echo(f"\n{r.manifest}")
+        if r.error:
+            click.echo(f"  error: {r.error}")
+            continue
+        for kind in ("snapshot", "check"):
+            last = r.last.get(kind)
+            done = f"{last['started_at'][:19]}Z {last['status']}" if last else "never"
+            nxt = when(r.next.get(kind)) or "not scheduled"
+            click.echo(f"  {kind:<8} every {r.schedule[kind]:<12} last {done:<30} next {nxt}")
+        counts = ", ".join(f"{r.verdicts.get(w, 0)} {w}" for w in ("alive", "drifted", "failing", "dead", "blocked",
+                                                                    "unchecked") if r.verdicts.get(w))
+        click.echo(f"  citations: {counts or 'none'}")
+
+
 @cli.command("history")
 @click.argument("url")
 @click.option("--json", "as_json", is_flag=True, help="JSON array instead of a table.")
@@ -382,6 +453,11 @@ def show_command(ctx: click.Context, url: str, at: str | None, output: Path | No
                     os.replace(target, output)  # never leave a half-written file under the asked name
                 else:
                     target.unlink(missing_ok=True)
+
+
+from .cli_report import report_command  # noqa: E402  (it imports helpers from this module)
+
+cli.add_command(report_command)
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -74,8 +74,76 @@ def _v2(db: sqlite_utils.Database) -> None:
     db.table("runs").add_column("checked", int)
 
 
+# Status words as verdict.py groups them, spelled out for SQL (a test keeps the two in step).
+_ALIVE_SQL = "('ok', 'redirected')"
+_BLOCKED_SQL = "('forbidden', 'rate_limited', 'login_wall')"
+_FAILED_SQL = ("('soft_404', 'not_found', 'gone', 'server_error', 'client_error', 'parked', 'dns_error',"
+               " 'connection_error', 'timeout', 'tls_error', 'too_many_redirects', 'invalid_url')")
+
+
+def _v3(db: sqlite_utils.Database) -> None:
+    """Report: indexes for the report's per-URL seeks, and views for people's own SQL (README)."""
+    # last ok check per URL, and the failures after it, are index seeks instead of history scans.
+    db.execute("CREATE INDEX idx_checks_url_status ON checks (fetch_url, status, checked_at)")
+    # Invalid URLs are never citations rows (no fetch_url to key them): found through their checks.
+    db.execute("CREATE INDEX idx_checks_invalid ON checks (manifest) WHERE status = 'invalid_url'")
+    # The policy the citation_verdicts view applies; `archiver report` takes its policy from flags.
+    db.execute("CREATE TABLE verdict_policy (id INTEGER PRIMARY KEY CHECK (id = 1), checks INTEGER NOT NULL,"
+               " days REAL NOT NULL)")
+    db.execute("INSERT INTO verdict_policy VALUES (1, 3, 3)")
+    db.execute("""CREATE VIEW latest_checks AS
+        SELECT k.* FROM (SELECT DISTINCT fetch_url FROM checks) u
+        JOIN checks k ON k.id = (SELECT id FROM checks WHERE fetch_url = u.fetch_url
+                                 ORDER BY checked_at DESC, id DESC LIMIT 1)""")
+    db.execute("""CREATE VIEW good_captures AS
+        SELECT u.fetch_url, c.id AS capture_id, c.captured_at, c.record_type, c.http_status,
+               COALESCE(c.payload_sha256, o.payload_sha256) AS sha256, o.warc, o.warc_offset, o.warc_length,
+               o.id AS payload_capture_id, o.captured_at AS payload_captured_at
+        FROM (SELECT DISTINCT fetch_url FROM captures) u
+        JOIN captures c ON c.id = (SELECT id FROM captures WHERE fetch_url = u.fetch_url
+                                   AND record_type IN ('response', 'revisit') AND truncated IS NULL
+                                   AND http_status BETWEEN 200 AND 299 ORDER BY captured_at DESC, id DESC LIMIT 1)
+        JOIN captures o ON o.id = COALESCE(c.refers_to, c.id)""")
+    # verdict.judge in SQL, under the policy in verdict_policy: the last ok check, the failed checks
+    # after it (the streak), dead at the first streak check that is the N-th or later and D days on.
+    db.execute(f"""CREATE VIEW citation_verdicts AS
+        WITH cited AS (
+            SELECT c.manifest, c.citation_id, c.key, c.url, c.fetch_url, c.cited_as, c.context, c.line,
+                (SELECT MAX(checked_at) FROM checks k WHERE k.fetch_url = c.fetch_url
+                 AND k.status IN {_ALIVE_SQL}) AS last_ok_at,
+                lower(substr(c.fetch_url, instr(c.fetch_url, '://') + 3,
+                      instr(substr(c.fetch_url, instr(c.fetch_url, '://') + 3) || '/', '/') - 1)) AS hostport
+            FROM citations c JOIN manifests m ON m.path = c.manifest AND c.last_seen = m.loaded_at),
+        streak AS (
+            SELECT u.fetch_url, k.checked_at,
+                ROW_NUMBER() OVER w AS n, FIRST_VALUE(k.checked_at) OVER w AS first_at
+            FROM (SELECT DISTINCT fetch_url, last_ok_at FROM cited) u
+            JOIN checks k ON k.fetch_url = u.fetch_url AND k.status IN {_FAILED_SQL}
+                AND k.checked_at > COALESCE(u.last_ok_at, '')
+            WINDOW w AS (PARTITION BY u.fetch_url ORDER BY k.checked_at, k.id)),
+        failing AS (
+            SELECT s.fetch_url, MIN(s.first_at) AS failing_since,
+                MIN(CASE WHEN s.n >= p.checks AND julianday(s.checked_at) - julianday(s.first_at) >= p.days
+                    THEN s.checked_at END) AS dead_since
+            FROM streak s, verdict_policy p GROUP BY s.fetch_url)
+        SELECT cited.manifest, cited.citation_id, cited.key, cited.url, cited.fetch_url, cited.cited_as,
+            cited.context, cited.line,
+            CASE WHEN instr(cited.hostport, ':') > 0 AND cited.hostport NOT LIKE '[%'
+                 THEN substr(cited.hostport, 1, instr(cited.hostport, ':') - 1) ELSE cited.hostport END AS host,
+            CASE WHEN k.id IS NULL THEN 'unchecked'
+                 WHEN k.status IN {_ALIVE_SQL} THEN (CASE WHEN k.drift_level = 'major' THEN 'drifted' ELSE 'alive' END)
+                 WHEN k.status IN {_BLOCKED_SQL} THEN 'blocked'
+                 WHEN f.dead_since IS NOT NULL THEN 'dead' ELSE 'failing' END AS verdict,
+            k.status, k.reason, k.http_status, k.final_url, k.checked_at, f.failing_since, f.dead_since,
+            cited.last_ok_at, k.drift, k.drift_level, k.id AS check_id
+        FROM cited
+        LEFT JOIN checks k ON k.id = (SELECT id FROM checks WHERE fetch_url = cited.fetch_url
+                                      ORDER BY checked_at DESC, id DESC LIMIT 1)
+        LEFT JOIN failing f ON f.fetch_url = cited.fetch_url""")
+
+
 # Append-only: a released schema step is never edited, only followed by another.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -273,6 +341,81 @@ class ArchiveDB:
             """SELECT fetch_url, checked_at, status, drift_level FROM checks WHERE fetch_url IN ({marks})
                ORDER BY checked_at, id""", fetch_urls)
 
+    # -- report ----------------------------------------------------------------------------------
+    # Whole-archive reads for `archiver report`: a few set-based queries over a temporary table of
+    # URLs, streamed as tuples, never one query per citation (100,000 citations in about a second).
+
+    def report_manifests(self, paths: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        rows = list(self.db.query("SELECT path, name, title, source, loaded_at FROM manifests ORDER BY path"))
+        if paths is None:
+            return rows
+        wanted = set(paths)
+        return [r for r in rows if r["path"] in wanted]
+
+    def report_citations(self, manifests: list[str]) -> list[tuple[Any, ...]]:
+        """Current citations of the manifests (those seen at the manifest's last load), in manifest
+        order: (manifest, citation_id, url, fetch_url, cited_as, context, line). Invalid URLs, which are
+        never citations rows, come from their checks (fetch_url = the text as printed)."""
+        self._temp_list("report_manifests", manifests)
+        rows = self.db.execute(
+            """SELECT c.manifest, c.citation_id, c.url, c.fetch_url, c.cited_as, c.context, c.line
+               FROM temp.report_manifests t JOIN manifests m ON m.path = t.value
+               JOIN citations c ON c.manifest = m.path AND c.last_seen = m.loaded_at
+               UNION ALL
+               SELECT k.manifest, k.citation_id, k.url, k.fetch_url, NULL, NULL, NULL
+               FROM temp.report_manifests t JOIN checks k ON k.manifest = t.value AND k.status = 'invalid_url'
+               WHERE k.id = (SELECT MAX(id) FROM checks j WHERE j.manifest = k.manifest AND j.url = k.url
+                             AND j.status = 'invalid_url')
+                 AND NOT EXISTS (SELECT 1 FROM citations c WHERE c.manifest = k.manifest AND c.url = k.url)
+               ORDER BY 1, 7, 3""").fetchall()
+        return rows
+
+    def report_checks(self, fetch_urls: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+        """For each URL, its newest ok check and every check after it, ordered by URL then time:
+        (fetch_url, checked_at, status, drift_level, drift, http_status, final_url, reason).
+        Everything `verdict.judge` reads: earlier checks cannot change a verdict (a success resets)."""
+        self._temp_list("report_urls", fetch_urls)
+        return iter(self.db.execute(
+            f"""WITH last_ok AS MATERIALIZED (
+                    SELECT value AS fetch_url,
+                        (SELECT MAX(checked_at) FROM checks o WHERE o.fetch_url = u.value
+                         AND o.status IN {_ALIVE_SQL}) AS at
+                    FROM temp.report_urls u)
+                SELECT k.fetch_url, k.checked_at, k.status, k.drift_level, k.drift, k.http_status, k.final_url,
+                       k.reason
+                FROM last_ok l CROSS JOIN checks k ON k.fetch_url = l.fetch_url AND k.checked_at >= COALESCE(l.at, '')
+                ORDER BY k.fetch_url, k.checked_at, k.id"""))
+
+    def report_timelines(self, fetch_urls: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+        """Whole check histories, ordered by URL then time: (fetch_url, checked_at, status, drift_level, run_id)."""
+        self._temp_list("report_urls", fetch_urls)
+        return iter(self.db.execute(
+            """SELECT k.fetch_url, k.checked_at, k.status, k.drift_level, k.run_id FROM temp.report_urls u
+               JOIN checks k ON k.fetch_url = u.value ORDER BY k.fetch_url, k.checked_at, k.id"""))
+
+    def report_captures(self, fetch_urls: Iterable[str]) -> dict[str, tuple[Any, ...]]:
+        """Newest good capture per URL (2xx, whole, response or revisit), the payload's location resolved
+        to the original record: (captured_at, record_type, sha256, warc, offset, length, payload capture id,
+        content_type, final_url)."""
+        self._temp_list("report_urls", fetch_urls)
+        rows = self.db.execute(
+            """SELECT u.value, c.captured_at, c.record_type, COALESCE(c.payload_sha256, o.payload_sha256), o.warc,
+                      o.warc_offset, o.warc_length, o.id, o.content_type, o.final_url
+               FROM temp.report_urls u
+               JOIN captures c ON c.id = (SELECT id FROM captures WHERE fetch_url = u.value
+                                          AND record_type IN ('response', 'revisit') AND truncated IS NULL
+                                          AND http_status BETWEEN 200 AND 299
+                                          ORDER BY captured_at DESC, id DESC LIMIT 1)
+               JOIN captures o ON o.id = COALESCE(c.refers_to, c.id)""")
+        return {row[0]: row[1:] for row in rows}
+
+    def _temp_list(self, name: str, values: Iterable[str]) -> None:
+        """A temporary table of distinct values: set-based joins instead of IN lists or loops. Lives in
+        the connection's temp database, so a report never writes to the archive file."""
+        self.db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (value TEXT PRIMARY KEY)")
+        self.db.execute(f"DELETE FROM temp.{name}")
+        self.db.conn.executemany(f"INSERT OR IGNORE INTO temp.{name} VALUES (?)", ((v,) for v in values))
+
     # -- reading ---------------------------------------------------------------------------------
 
     def captures_of(self, url: str, fetch_url: str | None) -> list[dict[str, Any]]:
@@ -281,6 +424,17 @@ class ArchiveDB:
             "SELECT * FROM captures WHERE url = :url OR fetch_url = :fetch ORDER BY captured_at DESC, id DESC",
             {"url": url, "fetch": fetch_url or url},
         ))
+
+    def last_runs(self, command: str, targets: list[str]) -> dict[str, dict[str, Any]]:
+        """The newest run of `command` over exactly one of `targets`, by target (the daemon's jobs)."""
+        out: dict[str, dict[str, Any]] = {}
+        for target in targets:
+            rows = list(self.db.query(
+                "SELECT * FROM runs WHERE command = ? AND targets = ? ORDER BY id DESC LIMIT 1",
+                [command, json.dumps([target])]))
+            if rows:
+                out[target] = rows[0]
+        return out
 
     def capture(self, capture_id: int) -> dict[str, Any] | None:
         rows = list(self.db.query("SELECT * FROM captures WHERE id = ?", [capture_id]))

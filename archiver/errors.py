@@ -51,6 +51,12 @@ class StorageError(ArchiverError):
     exit_code = 4
 
 
+class DaemonBusy(ArchiverError):
+    """Another daemon holds the storage folder's lock (exit 75, EX_TEMPFAIL: try again later)."""
+
+    exit_code = 75
+
+
 class Interrupted(ArchiverError):
     """Ctrl-C or SIGTERM: work in flight was finished or abandoned cleanly."""
 

@@ -109,6 +109,17 @@ class HostGate(Generic[T]):
             finally:
                 state.waiting -= 1
 
+    def seed(self, ready_at: dict[str, float]) -> None:
+        """Start from when each host may next be contacted, as an earlier run left it (the daemon)."""
+        with self._cond:
+            for name, when in ready_at.items():
+                state = self._host(name)
+                state.ready_at = max(state.ready_at, when)
+
+    def ready_times(self) -> dict[str, float]:
+        with self._cond:
+            return {name: state.ready_at for name, state in self._hosts.items() if state.ready_at}
+
     def release(self, host: str, contacted: bool = True) -> None:
         """Give a slot back; the pause before the host's next request starts now, unless no
         request was sent (a name that did not resolve costs the host nothing)."""

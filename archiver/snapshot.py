@@ -334,6 +334,12 @@ class SnapshotRun:
         self.gate.close()
         self.fetcher.stop()
 
+    def stop(self) -> None:
+        """Interrupt from another thread (the daemon's signal handler): finish what is being
+        written, abandon fetches in flight; run() then raises Interrupted."""
+        self.interrupted = True
+        self._stop()
+
     def _record_invalid(self, job: Job, run_id: int) -> Outcome:
         outcome = Outcome(job.url, job.fetch_url, job.manifest, job.citation_id, "failed", "invalid_url",
                           error=job.invalid_reason)

@@ -101,6 +101,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         name = "/".join(rest) or "index"
         self.send(200, page(name, int(q.get("size", 2000))))
 
+    def route_article(self, rest: list[str], q: dict[str, str]) -> None:
+        """A site that knows its pages: the names listed in server.state["articles"], 404 otherwise
+        (so the checker's random-sibling probe sees a real 404, unlike /page/ which answers anything)."""
+        name = "/".join(rest)
+        if name in self.server.state.get("articles", "").split(","):
+            self.send(200, page(f"article {name}"))
+        else:
+            self.send(404, b"<html><title>Not Found</title>no such article</html>")
+
     def route_state(self, rest: list[str], q: dict[str, str]) -> None:
         """Content the test changes between snapshots: server.state[name]."""
         name = "/".join(rest)

@@ -1,0 +1,411 @@
+"""`archiver daemon`: snapshot and check every manifest of a folder on its schedule, for years.
+
+APScheduler 3 keeps the jobs in its SQLAlchemy job store (`<storage>/daemon-jobs.db`, apart from the
+archive database), so a restarted daemon knows when each job last ran and what is overdue: missed
+runs are coalesced into one catch-up run, never stampeded and never silently dropped. Jobs already
+in the store keep their next run time across restarts; only a changed schedule reschedules a job
+(re-adding every job with `replace_existing` on start would push every next run into the future).
+
+Jobs run one at a time, and the per-host politeness state (when each host may next be contacted)
+carries over from one job to the next: a host cited by ten manifests still gets one request at a
+time with the delay between them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from .check import check
+from .config import Settings
+from .errors import ArchiverError, DaemonBusy, ManifestError, StorageError, UsageError
+from .manifests import load_manifest, parse_interval
+from .snapshot import MANIFEST_SUFFIXES, SnapshotRun, execute
+
+DEFAULT_SCHEDULE = {"snapshot": "7d", "check": "1d"}
+KINDS = ("snapshot", "check")
+LOCK_NAME = "daemon.lock"
+JOBS_NAME = "daemon-jobs.db"
+MAX_JITTER = 600.0  # seconds; a tenth of the interval up to this
+
+_current: Daemon | None = None  # the daemon whose jobs the job store's references run
+
+
+def run_job(manifest: str, kind: str) -> None:
+    """The job store's reference to a job: a module-level function, so jobs survive restarts."""
+    if _current is not None:
+        _current.run(manifest, kind)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    spec: str
+    trigger: Any
+    interval: float | None  # seconds, for intervals
+
+
+def make_trigger(spec: str, rng: random.Random | None = None) -> Schedule:
+    """An APScheduler trigger for '30s' / '12h' / '7d' or a 5-field cron string, with jitter."""
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    seconds = parse_interval(spec)
+    if seconds is not None:
+        jitter = min(seconds / 10, MAX_JITTER)
+        return Schedule(spec, IntervalTrigger(seconds=seconds, jitter=jitter or None, timezone=dt.UTC), seconds)
+    trigger = CronTrigger.from_crontab(spec, timezone=dt.UTC)
+    trigger.jitter = 60  # cron fields are whole minutes: spread within one
+    return Schedule(spec, trigger, None)
+
+
+class Lock:
+    """One daemon per storage folder: an flock held for the daemon's life, naming its holder."""
+
+    def __init__(self, storage: Path) -> None:
+        self.path = storage / LOCK_NAME
+        self.handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+")
+        except OSError as exc:
+            raise StorageError(f"{self.path}: cannot open lock file: {exc.strerror}") from exc
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown process"
+            handle.close()
+            raise DaemonBusy(f"{self.path}: another archiver daemon holds this storage folder ({holder})") from None
+        handle.seek(0)
+        handle.truncate()
+        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {stamp}\n")
+        handle.flush()
+        self.handle = handle
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()  # closing drops the flock; the file stays, naming the last holder
+            self.handle = None
+
+
+def holder(storage: Path) -> str | None:
+    """Who runs a daemon on `storage` now, or None."""
+    path = storage / LOCK_NAME
+    try:
+        with open(path) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return handle.read().strip() or "unknown process"
+            return None
+    except OSError:
+        return None
+
+
+class Daemon:
+    def __init__(self, settings: Settings, manifests: Path, *, rescan: float = 60.0, log_format: str = "human",
+                 out: IO[str] | None = None, clock: Callable[[], dt.datetime] | None = None) -> None:
+        if not manifests.is_dir():
+            raise UsageError(f"{manifests}: not a folder of manifests")
+        self.settings = settings
+        self.manifests = manifests
+        self.rescan = rescan
+        self.log_format = log_format
+        self.out = out or sys.stderr
+        self.now = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.lock = Lock(settings.storage)
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+        self.runner: SnapshotRun | None = None
+        self.politeness: dict[str, float] = {}  # host -> monotonic time it may next be contacted
+        self.runs = 0
+        self.failures = 0
+        self._broken: dict[str, str] = {}  # manifest -> last load error, logged once per change
+        self.scheduler: Any = None
+        self._check_after = 1.0  # a new manifest's first check waits for its first snapshot
+
+    # -- logging ----------------------------------------------------------------------------------
+
+    def log(self, event: str, message: str, **fields: Any) -> None:
+        stamp = self.now().isoformat(timespec="seconds").replace("+00:00", "Z")
+        if self.log_format == "json":
+            line = json.dumps({"time": stamp, "event": event, **fields}, default=str)
+        else:
+            line = f"{stamp} {message}"
+        print(line, file=self.out, flush=True)
+
+    # -- the job store ------------------------------------------------------------------------------
+
+    def _scheduler(self) -> Any:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        store = SQLAlchemyJobStore(url=f"sqlite:///{self.settings.storage / JOBS_NAME}")
+        return BackgroundScheduler(
+            jobstores={"default": store}, executors={"default": ThreadPoolExecutor(1)}, timezone=dt.UTC,
+            # A run missed during downtime happens once on start however late (None: no grace limit).
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+
+    def manifest_files(self) -> list[Path]:
+        return sorted(p for p in self.manifests.iterdir()
+                      if p.is_file() and p.suffix.lower() in MANIFEST_SUFFIXES and not p.name.startswith("."))
+
+    def sync(self) -> None:
+        """Make the job store match the manifests: add new ones (due now), reschedule edited
+        schedules, drop removed files. A manifest that no longer loads keeps its jobs (and logs why):
+        a typo must not silently stop the archiving of a paper."""
+        wanted: dict[str, tuple[str, str, Schedule]] = {}
+        present: set[str] = set()
+        for path in self.manifest_files():
+            present.add(str(path))
+            try:
+                manifest = load_manifest(path)
+            except ManifestError as exc:
+                if self._broken.get(str(path)) != str(exc):
+                    self._broken[str(path)] = str(exc)
+                    self.log("manifest_error", f"error: {exc} (its jobs keep their old schedule)",
+                             manifest=str(path), error=str(exc))
+                continue
+            self._broken.pop(str(path), None)
+            for kind in KINDS:
+                spec = manifest.schedule.get(kind, DEFAULT_SCHEDULE[kind])
+                wanted[f"{path}:{kind}"] = (str(path), kind, make_trigger(spec))
+        existing = {job.id: job for job in self.scheduler.get_jobs()}
+        now = self.now()
+        for job_id, (target, kind, schedule) in wanted.items():
+            name = f"{kind} {schedule.spec}"
+            job = existing.get(job_id)
+            if job is None:
+                # New manifests are archived at once; their check follows the snapshot.
+                first = now + dt.timedelta(seconds=self._check_after if kind == "check" else 0)
+                self.scheduler.add_job(run_job, schedule.trigger, args=[target, kind], id=job_id, name=name,
+                                       next_run_time=first)
+                self.log("job_added", f"scheduled {kind} of {target} every {schedule.spec}, first run now",
+                         manifest=target, kind=kind, schedule=schedule.spec)
+            elif job.name != name:
+                self.scheduler.modify_job(job_id, name=name)
+                self.scheduler.reschedule_job(job_id, trigger=schedule.trigger)
+                old = job.name.split(" ", 1)[-1]
+                self.log("job_rescheduled", f"rescheduled {kind} of {target}: {old} -> {schedule.spec}",
+                         manifest=target, kind=kind, schedule=schedule.spec)
+        for job_id, job in existing.items():
+            if job_id not in wanted and job.args[0] not in present:
+                self.scheduler.remove_job(job_id)
+                self.log("job_removed", f"removed {job.args[1]} of {job.args[0]} (manifest gone)",
+                         manifest=job.args[0], kind=job.args[1])
+
+    # -- one job ------------------------------------------------------------------------------------
+
+    def _attach(self, runner: SnapshotRun) -> None:
+        self.runner = runner
+        runner.gate.seed(self.politeness)
+        if self.stopping.is_set():
+            runner.interrupted = True
+            runner.gate.close()
+
+    def run(self, manifest: str, kind: str) -> None:
+        """One job run: never raises (a failed run is logged and the daemon goes on)."""
+        if self.stopping.is_set():
+            return
+        started = time.monotonic()
+        fields: dict[str, Any] = {"manifest": manifest, "kind": kind}
+        try:
+            if kind == "snapshot":
+                summary = execute("snapshot", SnapshotRun, self.settings, [manifest], on_runner=self._attach)
+                counts = summary.counts
+                run_id = summary.run_id
+                text = f"{counts['captured']} captured, {counts['unchanged']} unchanged, {counts['failed']} failed"
+            else:
+                result = check(self.settings, [manifest], on_runner=self._attach)
+                counts = {word: result.counts.get(word, 0)
+                          for word in ("alive", "drifted", "failing", "dead", "blocked", "unchecked")}
+                run_id = result.summary.run_id
+                text = ", ".join(f"{n} {word}" for word, n in counts.items() if n or word in ("alive", "dead"))
+            status = "done"
+        except ArchiverError as exc:
+            self.failures += 1
+            status, counts, run_id = "interrupted" if self.stopping.is_set() else "failed", {}, None
+            text = f"{type(exc).__name__}: {exc}"
+            fields["error"] = str(exc)
+        except Exception as exc:  # a bug in one run must not end years of archiving: log it whole
+            self.failures += 1
+            status, counts, run_id = "failed", {}, None
+            text = f"internal error: {type(exc).__name__}: {exc}"
+            fields["error"] = text
+            logging.getLogger("archiver").exception("job %s of %s failed", kind, manifest)
+        finally:
+            if self.runner is not None:
+                self.politeness.update(self.runner.gate.ready_times())
+                self.runner = None
+        self.runs += 1
+        elapsed = time.monotonic() - started
+        self.log("run", f"{kind} {manifest}: {text} in {elapsed:.1f} s ({status}"
+                 + (f", run {run_id})" if run_id else ")"),
+                 status=status, run_id=run_id, counts=counts, elapsed=round(elapsed, 3), **fields)
+
+    # -- life -----------------------------------------------------------------------------------------
+
+    def serve(self) -> int:
+        """Run until SIGTERM/SIGINT; rescan every `rescan` seconds and on SIGHUP. Returns the exit code."""
+        global _current
+        self.lock.acquire()
+        self.scheduler = self._scheduler()
+        _current = self
+        restore = self._catch_signals()
+        try:
+            self.scheduler.start(paused=True)
+            self.sync()
+            self.scheduler.resume()
+            self.log("start", f"daemon started: {len(self.manifest_files())} manifests in {self.manifests},"
+                     f" storage {self.settings.storage} (pid {os.getpid()})", pid=os.getpid(),
+                     manifests=str(self.manifests), storage=str(self.settings.storage))
+            while not self.stopping.is_set():
+                self.wake.wait(self.rescan)
+                self.wake.clear()
+                if not self.stopping.is_set():
+                    self.sync()
+        finally:
+            self._shutdown()
+            restore()
+            _current = None
+            self.lock.release()
+        return 0
+
+    def once(self) -> int:
+        """Run every job that is due now (missed runs coalesced), then exit: for cron and timers."""
+        global _current
+        self.lock.acquire()
+        self.scheduler = self._scheduler()
+        _current = self
+        restore = self._catch_signals()
+        self._check_after = 0.0  # jobs run in order here, so the snapshot still goes first
+        try:
+            self.scheduler.start(paused=True)
+            self.sync()
+            now = self.now()
+            due = sorted((job for job in self.scheduler.get_jobs() if job.next_run_time and job.next_run_time <= now),
+                         key=lambda job: job.next_run_time)
+            for job in due:
+                if self.stopping.is_set():
+                    break
+                self.run(*job.args)
+                after = self.now()
+                self.scheduler.modify_job(job.id, next_run_time=job.trigger.get_next_fire_time(None, after))
+            self.log("once", f"ran {len(due)} due jobs", jobs=len(due))
+        finally:
+            self.scheduler.shutdown(wait=False)
+            restore()
+            _current = None
+            self.lock.release()
+        return 130 if self.stopping.is_set() else 0
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+        runner = self.runner
+        if runner is not None:
+            runner.stop()
+
+    def _shutdown(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.pause()
+            self.scheduler.shutdown(wait=True)  # the run in flight was cut short by stop(): short wait
+        self.log("stop", f"daemon stopped after {self.runs} runs ({self.failures} failed)", runs=self.runs,
+                 failures=self.failures)
+
+    def _catch_signals(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+        def stop(signum: int, frame: object) -> None:
+            self.log("signal", f"{signal.Signals(signum).name}: stopping", signal=signal.Signals(signum).name)
+            self.stop()
+
+        def rescan(signum: int, frame: object) -> None:
+            self.wake.set()
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGHUP, rescan)
+
+        def restore() -> None:
+            for sig, previous in saved.items():
+                signal.signal(sig, previous)
+
+        return restore
+
+
+# ------------------------------------------------------------------------------------------------
+# archiver status
+
+
+@dataclass(frozen=True)
+class ManifestStatus:
+    manifest: str
+    schedule: dict[str, str]
+    last: dict[str, dict[str, Any] | None]  # kind -> newest run row (started_at, finished_at, status)
+    next: dict[str, dt.datetime | None]  # kind -> next run from the job store
+    verdicts: dict[str, int]
+    error: str | None = None
+
+
+def next_runs(storage: Path) -> dict[str, dt.datetime]:
+    """Job id -> next run time, read straight from the job store (no scheduler is started)."""
+    import sqlite3
+
+    path = storage / JOBS_NAME
+    if not path.exists():
+        return {}
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            rows = conn.execute("SELECT id, next_run_time FROM apscheduler_jobs").fetchall()
+    except sqlite3.Error as exc:
+        raise StorageError(f"{path}: cannot read the daemon's job store: {exc}") from exc
+    return {job_id: dt.datetime.fromtimestamp(when, dt.UTC) for job_id, when in rows if when is not None}
+
+
+def status(settings: Settings, manifests: Path) -> list[ManifestStatus]:
+    from .archive import Archive
+    from .check import citation_verdicts
+    from .verdict import Policy
+
+    if not manifests.is_dir():
+        raise UsageError(f"{manifests}: not a folder of manifests")
+    files = sorted(str(p) for p in manifests.iterdir()
+                   if p.is_file() and p.suffix.lower() in MANIFEST_SUFFIXES and not p.name.startswith("."))
+    jobs = next_runs(settings.storage)
+    with Archive(settings, writing=False) as archive:
+        last = {kind: archive.db.last_runs(kind, files) for kind in KINDS}
+    out = []
+    for target in files:
+        try:
+            manifest = load_manifest(target)
+        except ManifestError as exc:
+            out.append(ManifestStatus(target, {}, {}, {}, {}, str(exc)))
+            continue
+        schedule = {kind: manifest.schedule.get(kind, DEFAULT_SCHEDULE[kind]) for kind in KINDS}
+        counts: dict[str, int] = {}
+        for verdict in citation_verdicts(settings, [target], Policy(), []):
+            counts[verdict.verdict.verdict] = counts.get(verdict.verdict.verdict, 0) + 1
+        out.append(ManifestStatus(target, schedule, {k: last[k].get(target) for k in KINDS},
+                                  {k: jobs.get(f"{target}:{k}") for k in KINDS}, counts))
+    return out

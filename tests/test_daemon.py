@@ -1,0 +1,240 @@
+"""`archiver daemon` as a real process with second-scale schedules against the local test server:
+jobs fire on time, restarts neither lose nor duplicate runs, edits are picked up, SIGTERM is clean,
+one daemon per storage folder, politeness holds across jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ARCHIVER, run
+from server import TestServer
+from test_crash import busy_manifest, rows_point_at_whole_records, visible_warcs_read_cleanly
+
+FETCH = ["--per-host-delay", "0", "--timeout", "2", "--total-timeout", "4"]
+
+
+class Daemon:
+    """A daemon subprocess whose JSON log lines are read as they come."""
+
+    def __init__(self, storage: Path, manifests: Path, *extra: str) -> None:
+        self.log_path = storage.parent / f"daemon-{time.monotonic_ns()}.log"
+        self.log_file = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [ARCHIVER, "--storage", str(storage), "daemon", "--manifests", str(manifests), "--log-format", "json",
+             "--rescan", "0.5", *FETCH, *extra],
+            stdout=subprocess.DEVNULL, stderr=self.log_file, text=True,
+            env={**os.environ, "ARCHIVER_BACKOFF": "0.05"})
+        self.started = time.monotonic()
+
+    def events(self) -> list[dict[str, Any]]:
+        lines = self.log_path.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def runs(self, kind: str | None = None, manifest: str | None = None) -> list[dict[str, Any]]:
+        return [e for e in self.events() if e["event"] == "run" and (kind is None or e["kind"] == kind)
+                and (manifest is None or e["manifest"].endswith(manifest))]
+
+    def wait_for(self, predicate: Any, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert self.proc.poll() is None, self.log_path.read_text()
+            assert time.monotonic() < deadline, self.log_path.read_text()
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self.log_file.close()
+        return code
+
+
+@pytest.fixture()
+def daemons() -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
+    yield started
+    for d in started:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+
+
+def write(path: Path, server: TestServer, schedule: str, pages: list[str]) -> Path:
+    known = set(filter(None, server.state.get("articles", "").split(",")))
+    server.state["articles"] = ",".join(sorted(known | set(pages)))
+    urls = "\n".join(f"  - url: {server.url('article/' + p)}\n    id: {p}" for p in pages)
+    path.write_text(f"schedule: {schedule}\ncitations:\n{urls}\n")
+    return path
+
+
+def times(runs: list[dict[str, Any]]) -> list[float]:
+    from datetime import datetime
+    return [datetime.fromisoformat(r["time"].replace("Z", "+00:00")).timestamp() for r in runs]
+
+
+def test_jobs_fire_on_time(tmp_path: Path, fresh_server: TestServer, daemons: list[Daemon]) -> None:
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    write(folder / "a.yaml", fresh_server, "{snapshot: 2s, check: 3s}", ["a1", "a2"])
+    d = Daemon(tmp_path / "storage", folder)
+    daemons.append(d)
+    d.wait_for(lambda: len(d.runs("snapshot")) >= 4, timeout=15)
+    assert d.stop() == 0
+    snaps = times(d.runs("snapshot"))
+    gaps = [b - a for a, b in zip(snaps, snaps[1:], strict=False)]
+    print(f"snapshot gaps: {[round(g, 2) for g in gaps]}")
+    # Log times have a resolution of one second; the schedule's jitter is 0.2 s.
+    assert all(1 <= g <= 3 for g in gaps), gaps
+    assert 1 <= len(d.runs("check")) <= 4
+    assert all(r["status"] == "done" for r in d.runs())
+    assert d.runs("snapshot")[0]["counts"]["captured"] == 2
+    assert [e["event"] for e in d.events()][-1] == "stop"
+
+
+def test_restart_neither_loses_nor_duplicates_runs(tmp_path: Path, fresh_server: TestServer,
+                                                   daemons: list[Daemon]) -> None:
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    write(folder / "a.yaml", fresh_server, "{snapshot: 4s, check: 1d}", ["r1"])
+    storage = tmp_path / "storage"
+    first = Daemon(storage, folder)
+    daemons.append(first)
+    first.wait_for(lambda: len(first.runs("check")) == 1 and len(first.runs("snapshot")) == 1)
+    assert first.stop() == 0
+    # Slots at +4 s and +8 s are missed; restart at +9.5 s, well before the +12 s slot (jitter 0.4 s).
+    time.sleep(max(0.0, first.started + 9.5 - time.monotonic()))
+    second = Daemon(storage, folder)
+    daemons.append(second)
+    second.wait_for(lambda: len(second.runs("snapshot")) >= 1, timeout=5)
+    time.sleep(1.0)
+    caught_up = second.runs("snapshot")
+    assert len(caught_up) == 1, caught_up  # coalesced: one catch-up run, not one per missed slot
+    second.wait_for(lambda: len(second.runs("snapshot")) >= 2, timeout=6)  # then the normal rhythm
+    assert second.stop() == 0
+    assert second.runs("check") == []  # the daily check kept its next run time: not re-run on restart
+    assert not [e for e in second.events() if e["event"] == "job_added"]
+    with sqlite3.connect(storage / "archiver.db") as db:
+        runs = db.execute("SELECT command, COUNT(*) FROM runs GROUP BY command").fetchall()
+    assert dict(runs) == {"check": 1, "snapshot": 1 + len(second.runs("snapshot"))}
+
+
+def test_edits_are_picked_up_without_restart(tmp_path: Path, fresh_server: TestServer,
+                                             daemons: list[Daemon]) -> None:
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    a = write(folder / "a.yaml", fresh_server, "{snapshot: 1d, check: 1d}", ["e1"])
+    d = Daemon(tmp_path / "storage", folder, "--rescan", "3600")  # only SIGHUP rescans here
+    daemons.append(d)
+    d.wait_for(lambda: len(d.runs("check")) == 1)
+    write(a, fresh_server, "{snapshot: 2s, check: 1d}", ["e1", "e2"])
+    write(folder / "b.yaml", fresh_server, "{snapshot: 1d, check: 1d}", ["b1"])
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_for(lambda: len(d.runs("snapshot", "a.yaml")) >= 3, timeout=10)
+    assert d.runs("snapshot", "a.yaml")[-1]["counts"]["captured"] + \
+        d.runs("snapshot", "a.yaml")[-1]["counts"]["unchanged"] == 2  # the edited citation list is used
+    d.wait_for(lambda: len(d.runs("snapshot", "b.yaml")) == 1)
+    (folder / "b.yaml").unlink()
+    (folder / "broken.yaml").write_text("citations: [\n")
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_for(lambda: any(e["event"] == "job_removed" for e in d.events()))
+    d.wait_for(lambda: any(e["event"] == "manifest_error" for e in d.events()))
+    assert d.stop() == 0
+    events = [e["event"] for e in d.events()]
+    assert "job_rescheduled" in events
+    error = next(e for e in d.events() if e["event"] == "manifest_error")
+    assert "broken.yaml" in error["error"]
+
+
+def test_sigterm_mid_run_leaves_readable_warcs_and_a_consistent_database(
+        tmp_path: Path, fresh_server: TestServer, daemons: list[Daemon]) -> None:
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    busy = busy_manifest(fresh_server, tmp_path, n=40, size=400_000, pause=0.01)
+    (folder / "busy.txt").write_text(busy.read_text())
+    storage = tmp_path / "storage"
+    d = Daemon(storage, folder, "--concurrency", "8", "--per-host", "4")
+    daemons.append(d)
+    deadline = time.monotonic() + 15
+    while not list((storage / "warcs").glob("*.open")) if (storage / "warcs").exists() else True:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert d.stop() == 0
+    assert time.monotonic() - started < 10
+    runs = d.runs("snapshot")
+    assert runs and runs[0]["status"] == "interrupted"
+    visible_warcs_read_cleanly(storage)
+    assert rows_point_at_whole_records(storage) > 0
+    with sqlite3.connect(storage / "archiver.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
+        assert db.execute("SELECT COUNT(*) FROM warc_files WHERE state = 'open'").fetchone()[0] == 0
+
+
+def test_second_daemon_is_refused(tmp_path: Path, fresh_server: TestServer, daemons: list[Daemon]) -> None:
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    write(folder / "a.yaml", fresh_server, "{snapshot: 1d, check: 1d}", ["s1"])
+    storage = tmp_path / "storage"
+    d = Daemon(storage, folder)
+    daemons.append(d)
+    d.wait_for(lambda: any(e["event"] == "start" for e in d.events()))
+    second = run(storage, "daemon", "--manifests", str(folder), timeout=20)
+    assert second.returncode == 75
+    assert f"pid {d.proc.pid}" in second.stderr and "daemon.lock" in second.stderr
+    once = run(storage, "daemon", "--manifests", str(folder), "--once", timeout=20)
+    assert once.returncode == 75  # a cron run must not race the daemon either
+    status = run(storage, "status", "--manifests", str(folder), "--json")
+    assert status.returncode == 0
+    assert f"pid {d.proc.pid}" in json.loads(status.stdout)["daemon"]
+    assert d.stop() == 0
+    assert run(storage, "daemon", "--manifests", str(folder), "--once", timeout=30).returncode == 0
+
+
+def test_once_runs_what_is_due_and_status_shows_it(tmp_path: Path, fresh_server: TestServer) -> None:
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    write(folder / "a.yaml", fresh_server, "{snapshot: 1h, check: 2h}", ["o1", "o2"])
+    storage = tmp_path / "storage"
+    first = run(storage, "daemon", "--manifests", str(folder), "--once", "--log-format", "json", *FETCH, timeout=30)
+    assert first.returncode == 0, first.stderr
+    ran = [json.loads(line) for line in first.stderr.splitlines() if line.startswith("{")]
+    assert sorted(e["kind"] for e in ran if e["event"] == "run") == ["check", "snapshot"]
+    again = run(storage, "daemon", "--manifests", str(folder), "--once", "--log-format", "json", timeout=30)
+    assert '"jobs": 0' in again.stderr  # nothing is due an hour early
+    status = json.loads(run(storage, "status", "--manifests", str(folder), "--json").stdout)
+    (entry,) = status["manifests"]
+    assert entry["schedule"] == {"snapshot": "1h", "check": "2h"}
+    assert entry["verdicts"] == {"alive": 2}
+    assert entry["last"]["snapshot"]["status"] == "done"
+    assert entry["next"]["check"] > entry["next"]["snapshot"] > entry["last"]["check"]["started_at"]
+    assert status["daemon"] is None
+    table = run(storage, "status", "--manifests", str(folder))
+    assert "every 1h" in table.stdout and "2 alive" in table.stdout
+
+
+def test_politeness_holds_across_jobs(tmp_path: Path, fresh_server: TestServer, daemons: list[Daemon]) -> None:
+    """Two manifests citing one host: its requests never overlap and keep the delay, whichever job
+    sends them."""
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        write(folder / f"{name}.yaml", fresh_server, "{snapshot: 2s, check: 1d}", [f"{name}{i}" for i in range(3)])
+    d = Daemon(tmp_path / "storage", folder, "--per-host-delay", "0.4")
+    daemons.append(d)
+    d.wait_for(lambda: len(d.runs("snapshot")) >= 6, timeout=30)
+    assert d.stop() == 0
+    hits = sorted((h for h in fresh_server.hits if h.path.startswith("/article/")), key=lambda h: h.started)
+    assert len(hits) >= 18
+    gaps = [b.started - a.ended for a, b in zip(hits, hits[1:], strict=False)]
+    assert min(gaps) >= 0.35, sorted(gaps)[:5]
