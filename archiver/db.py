@@ -210,8 +210,8 @@ class ArchiveDB:
     def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None:
         with self.transaction():
             self.db.table("runs").update(run_id, {"finished_at": now_iso(), "status": status,
-                                                  **{k: counts.get(k, 0) for k in ("captured", "unchanged", "failed",
-                                                                                   "checked")}})
+                                                  **{k: counts.get(k, 0) for k in ("captured", "unchanged", "failed")},
+                                                  **({"checked": counts["checked"]} if "checked" in counts else {})})
 
     # -- manifests and citations -----------------------------------------------------------------
 

@@ -459,7 +459,10 @@ def execute(
                 archive.store.close()
             finally:
                 try:
-                    archive.db.finish_run(run_id, status, summary.counts)
+                    counts = summary.counts
+                    if command == "check":
+                        counts = {**counts, "checked": len(summary.outcomes)}
+                    archive.db.finish_run(run_id, status, counts)
                 except ArchiverError:
                     if status == "done":
                         raise
