@@ -71,6 +71,7 @@ def _v2(db: sqlite_utils.Database) -> None:
                       ("baseline_capture", "captures", "id")],
     )
     db.table("checks").create_index(["fetch_url", "checked_at"])
+    db.table("checks").create_index(["capture_id"])
     db.table("runs").add_column("checked", int)
 
 
@@ -85,6 +86,10 @@ def _v3(db: sqlite_utils.Database) -> None:
     """Report: indexes for the report's per-URL seeks, and views for people's own SQL (README)."""
     # last ok check per URL, and the failures after it, are index seeks instead of history scans.
     db.execute("CREATE INDEX idx_checks_url_status ON checks (fetch_url, status, checked_at)")
+    # Covering indexes: a URL's recent checks and its newest good capture without reading table rows.
+    db.execute("CREATE INDEX idx_checks_url_history ON checks (fetch_url, checked_at, status, drift_level)")
+    db.execute("CREATE INDEX idx_captures_url_good ON captures (fetch_url, captured_at, record_type, http_status,"
+               " truncated)")
     # Invalid URLs are never citations rows (no fetch_url to key them): found through their checks.
     db.execute("CREATE INDEX idx_checks_invalid ON checks (manifest) WHERE status = 'invalid_url'")
     # The policy the citation_verdicts view applies; `archiver report` takes its policy from flags.
@@ -334,6 +339,9 @@ class ArchiveDB:
                FROM captures c
                WHERE c.fetch_url IN ({marks}) AND c.record_type IN ('response', 'revisit')
                  AND c.truncated IS NULL AND c.http_status BETWEEN 200 AND 299
+                 -- a 200 that a check found to be a soft-404, a login wall or a parking page is no baseline
+                 AND NOT EXISTS (SELECT 1 FROM checks k WHERE k.capture_id = c.id
+                                 AND k.status NOT IN ('ok', 'redirected'))
                ORDER BY c.captured_at, c.id""", fetch_urls)
 
     def check_history(self, fetch_urls: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
@@ -372,18 +380,25 @@ class ArchiveDB:
 
     def report_checks(self, fetch_urls: Iterable[str]) -> Iterator[tuple[Any, ...]]:
         """For each URL, its newest ok check and every check after it, ordered by URL then time:
-        (fetch_url, checked_at, status, drift_level, drift, http_status, final_url, reason).
-        Everything `verdict.judge` reads: earlier checks cannot change a verdict (a success resets)."""
+        (fetch_url, checked_at, status, drift_level, drift, http_status, final_url, reason); the last
+        four only on the URL's newest check (None on the others). Everything `verdict.judge` reads:
+        earlier checks cannot change a verdict (a success resets the count)."""
         self._temp_list("report_urls", fetch_urls)
+        # Only the newest check's own row is read from the table (SQLite defers the seek until a
+        # column outside the covering index is needed): one page read per URL, not one per check.
         return iter(self.db.execute(
-            f"""WITH last_ok AS MATERIALIZED (
+            f"""WITH bounds AS MATERIALIZED (
                     SELECT value AS fetch_url,
                         (SELECT MAX(checked_at) FROM checks o WHERE o.fetch_url = u.value
-                         AND o.status IN {_ALIVE_SQL}) AS at
+                         AND o.status IN {_ALIVE_SQL}) AS ok_at,
+                        (SELECT id FROM checks n WHERE n.fetch_url = u.value
+                         ORDER BY checked_at DESC, id DESC LIMIT 1) AS newest
                     FROM temp.report_urls u)
-                SELECT k.fetch_url, k.checked_at, k.status, k.drift_level, k.drift, k.http_status, k.final_url,
-                       k.reason
-                FROM last_ok l CROSS JOIN checks k ON k.fetch_url = l.fetch_url AND k.checked_at >= COALESCE(l.at, '')
+                SELECT k.fetch_url, k.checked_at, k.status, k.drift_level,
+                       CASE WHEN k.id = b.newest THEN k.drift END, CASE WHEN k.id = b.newest THEN k.http_status END,
+                       CASE WHEN k.id = b.newest THEN k.final_url END, CASE WHEN k.id = b.newest THEN k.reason END
+                FROM bounds b CROSS JOIN checks k INDEXED BY idx_checks_url_history
+                    ON k.fetch_url = b.fetch_url AND k.checked_at >= COALESCE(b.ok_at, '')
                 ORDER BY k.fetch_url, k.checked_at, k.id"""))
 
     def report_timelines(self, fetch_urls: Iterable[str]) -> Iterator[tuple[Any, ...]]:
@@ -398,23 +413,26 @@ class ArchiveDB:
         to the original record: (captured_at, record_type, sha256, warc, offset, length, payload capture id,
         content_type, final_url)."""
         self._temp_list("report_urls", fetch_urls)
+        # MATERIALIZED: evaluated once per URL (as a join condition SQLite would run it per row).
         rows = self.db.execute(
-            """SELECT u.value, c.captured_at, c.record_type, COALESCE(c.payload_sha256, o.payload_sha256), o.warc,
-                      o.warc_offset, o.warc_length, o.id, o.content_type, o.final_url
-               FROM temp.report_urls u
-               JOIN captures c ON c.id = (SELECT id FROM captures WHERE fetch_url = u.value
-                                          AND record_type IN ('response', 'revisit') AND truncated IS NULL
-                                          AND http_status BETWEEN 200 AND 299
-                                          ORDER BY captured_at DESC, id DESC LIMIT 1)
-               JOIN captures o ON o.id = COALESCE(c.refers_to, c.id)""")
+            """WITH newest AS MATERIALIZED (
+                   SELECT value AS fetch_url,
+                       (SELECT id FROM captures INDEXED BY idx_captures_url_good WHERE fetch_url = u.value
+                        AND record_type IN ('response', 'revisit') AND truncated IS NULL
+                        AND http_status BETWEEN 200 AND 299 ORDER BY captured_at DESC, id DESC LIMIT 1) AS id
+                   FROM temp.report_urls u)
+               SELECT n.fetch_url, c.captured_at, c.record_type, COALESCE(c.payload_sha256, o.payload_sha256),
+                      o.warc, o.warc_offset, o.warc_length, o.id, o.content_type, o.final_url
+               FROM newest n CROSS JOIN captures c ON c.id = n.id
+               CROSS JOIN captures o ON o.id = COALESCE(c.refers_to, c.id)""")
         return {row[0]: row[1:] for row in rows}
 
     def _temp_list(self, name: str, values: Iterable[str]) -> None:
-        """A temporary table of distinct values: set-based joins instead of IN lists or loops. Lives in
-        the connection's temp database, so a report never writes to the archive file."""
-        self.db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (value TEXT PRIMARY KEY)")
+        """A temporary table of values (distinct, in the caller's order): set-based joins instead of IN
+        lists or loops. It lives in the connection's temp database: a report never writes the archive."""
+        self.db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (value TEXT)")
         self.db.execute(f"DELETE FROM temp.{name}")
-        self.db.conn.executemany(f"INSERT OR IGNORE INTO temp.{name} VALUES (?)", ((v,) for v in values))
+        self.db.conn.executemany(f"INSERT INTO temp.{name} VALUES (?)", ((v,) for v in dict.fromkeys(values)))
 
     # -- reading ---------------------------------------------------------------------------------
 
