@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing
+import os
 import random
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
 from .archive import Archive
-from .classify import Seen, classify, needs_sibling, sibling_key, sibling_url
+from .classify import Seen, classify, sibling_applies, sibling_key, sibling_url
 from .config import Settings
 from .content import PageText, page_text
 from .drift import Drift, compare
 from .errors import Interrupted, InvalidURL
 from .fetch import FetchResult, Hop
+from .manifests import Manifest
 from .snapshot import Job, Outcome, SnapshotRun, Summary, _Done, execute, load_targets
 from .urls import normalize_url
 from .verdict import ALIVE_STATUSES, CheckPoint, Policy, Verdict, judge
@@ -63,11 +67,8 @@ def _parse_time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _seen(url: str, result: FetchResult, final: Hop) -> Seen:
-    body = final.body(READ_LIMIT)
-    return Seen(url=url, final_url=final.url, chain=tuple((h.url, h.status) for h in result.hops),
-                status=final.status, headers={k.lower(): v for k, v in final.headers},
-                page=page_text(body, final.header("Content-Type"), final.url), body_size=len(body))
+# Below this many URLs, starting worker processes costs more than parsing in this one.
+POOL_MIN_URLS = 200
 
 
 class CheckRun(SnapshotRun):
@@ -82,6 +83,7 @@ class CheckRun(SnapshotRun):
         self._lock = threading.Lock()
         self.rng = random.Random()
         self.findings: list[dict[str, Any]] = []  # check rows, as committed
+        self._pool: ProcessPoolExecutor | None = None
 
     def run(self, jobs: list[Job], invalid: list[Job], run_id: int) -> list[Outcome]:
         urls = [job.fetch_url for job in jobs]
@@ -96,7 +98,31 @@ class CheckRun(SnapshotRun):
                 row = db.capture(baseline.payload_id)
                 if row is not None:
                     self._payload_rows[baseline.payload_id] = row
-        return super().run(jobs, invalid, run_id)
+        cpus = os.cpu_count() or 1
+        if len(jobs) >= int(os.environ.get("ARCHIVER_PARSE_POOL_MIN", POOL_MIN_URLS)) and cpus > 1:
+            # Reading a page (trafilatura) is pure-Python CPU work: under the GIL it would cap a big
+            # check at one core, far below what politeness allows. Worker processes use the others.
+            self._pool = ProcessPoolExecutor(cpus, mp_context=multiprocessing.get_context("forkserver"))
+        try:
+            return super().run(jobs, invalid, run_id)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _page_text(self, body: bytes, content_type: str | None, url: str | None) -> PageText:
+        pool = self._pool
+        if pool is not None:
+            try:
+                return pool.submit(page_text, body, content_type, url).result()
+            except BrokenProcessPool:
+                self._pool = None  # a worker died (out of memory?): read pages here from now on
+        return page_text(body, content_type, url)
+
+    def _seen(self, url: str, result: FetchResult, final: Hop) -> Seen:
+        body = final.body(READ_LIMIT)
+        return Seen(url=url, final_url=final.url, chain=tuple((h.url, h.status) for h in result.hops),
+                    status=final.status, headers={k.lower(): v for k, v in final.headers},
+                    page=self._page_text(body, final.header("Content-Type"), final.url), body_size=len(body))
 
     # -- reading what was fetched (fetch worker threads) -------------------------------------------
 
@@ -129,9 +155,10 @@ class CheckRun(SnapshotRun):
             done.extra = Finding(previous["status"], previous["reason"], previous["drift"], previous["drift_level"],
                                  previous["baseline_capture"])
             return
-        seen = _seen(done.job.fetch_url, result, final)
-        sibling = self._sibling(seen) if needs_sibling(seen) else None
-        verdict = classify(seen, sibling)
+        seen = self._seen(done.job.fetch_url, result, final)
+        verdict = classify(seen)
+        if verdict.status in ALIVE_STATUSES and sibling_applies(seen):
+            verdict = classify(seen, self._sibling(seen))
         drift: Drift | None = None
         if verdict.status in ALIVE_STATUSES and baseline is not None and not final.truncated:
             if baseline.payload_sha1 == final.payload_sha1:
@@ -162,7 +189,7 @@ class CheckRun(SnapshotRun):
         result = self.fetcher.fetch(url)
         try:
             final = result.final
-            return _seen(url, result, final) if final is not None else None
+            return self._seen(url, result, final) if final is not None else None
         finally:
             result.close()
 
@@ -189,7 +216,7 @@ class CheckRun(SnapshotRun):
             body += chunk[: READ_LIMIT - len(body)]
             if len(body) >= READ_LIMIT:
                 break
-        return page_text(bytes(body), row["content_type"], row["final_url"])
+        return self._page_text(bytes(body), row["content_type"], row["final_url"])
 
     # -- recording (writer thread, inside the capture's transaction) --------------------------------
 
@@ -270,15 +297,17 @@ def check(
         if on_runner is not None:
             on_runner(runner)
 
-    summary = execute("check", CheckRun, settings, targets, on_outcome=on_outcome, on_plan=on_plan, on_runner=keep)
+    loaded = load_targets(targets)
+    summary = execute("check", CheckRun, settings, targets, on_outcome=on_outcome, on_plan=on_plan, on_runner=keep,
+                      loaded=loaded)
     result = CheckSummary(summary, runners[0].findings if runners else [])
-    result.citations = citation_verdicts(settings, targets, policy or Policy(), result.checks)
+    result.citations = citation_verdicts(settings, targets, policy or Policy(), result.checks, loaded=loaded)
     return result
 
 
-def citation_verdicts(settings: Settings, targets: list[str], policy: Policy,
-                      latest: list[dict[str, Any]]) -> list[CitationVerdict]:
-    manifests, urls = load_targets(targets)
+def citation_verdicts(settings: Settings, targets: list[str], policy: Policy, latest: list[dict[str, Any]],
+                      loaded: tuple[list[Manifest], list[str]] | None = None) -> list[CitationVerdict]:
+    manifests, urls = loaded or load_targets(targets)
     cited: list[tuple[str | None, str | None, str, str]] = []
     for m in manifests:
         for c in m.citations:

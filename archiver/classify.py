@@ -349,11 +349,15 @@ def classify(seen: Seen, sibling: Seen | None = None) -> Classification:
 def needs_sibling(seen: Seen) -> bool:
     """Whether a made-up sibling URL is worth fetching: only for ordinary 2xx pages of ordinary sites,
     where a 200 could still be the site's answer for anything."""
+    return sibling_applies(seen) and classify(seen).status in ("ok", "redirected")
+
+
+def sibling_applies(seen: Seen) -> bool:
+    """The part of `needs_sibling` that does not classify: callers holding the classification
+    already (the checker) need not compute it twice."""
     if not 200 <= seen.status < 300 or (_is_root(seen.url) and not _identifying_query(seen.url)):
         return False
-    if platforms.platform_for(seen.url) or platforms.platform_for(seen.final_url):
-        return False
-    return classify(seen).status in ("ok", "redirected")
+    return not (platforms.platform_for(seen.url) or platforms.platform_for(seen.final_url))
 
 
 # --- the made-up sibling -------------------------------------------------------------------------

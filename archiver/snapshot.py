@@ -423,9 +423,11 @@ def execute(
     on_outcome: Callable[[Outcome], None] | None = None,
     on_plan: Callable[[int], None] | None = None,
     on_runner: Callable[[SnapshotRun], None] | None = None,
+    loaded: tuple[list[Manifest], list[str]] | None = None,
 ) -> Summary:
-    """One fetching run over TARGETs (snapshot or check): plan, record the manifests, fetch, store."""
-    manifests, urls = load_targets(targets)
+    """One fetching run over TARGETs (snapshot or check): plan, record the manifests, fetch, store.
+    `loaded`: the targets already parsed by `load_targets` (big manifests cost seconds to parse)."""
+    manifests, urls = loaded or load_targets(targets)
     jobs, invalid = plan_jobs(manifests, urls)
     problems = [p for m in manifests for p in m.problems]
     invalid += [Job(p.text, p.text, p.path, p.id, invalid_reason=f"line {p.line}: {p.reason}") for p in problems]

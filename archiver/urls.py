@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
@@ -11,9 +12,11 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters RFC 3986 allows unescaped in a path or query, plus '%' so that existing escapes survive.
 _SAFE = "!$&'()*+,;=:@/?%~-._"
 # Underscores are not legal in host names but real sites use them in subdomains; browsers accept them.
+_SPACE = re.compile(r"\s")
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
 
+@functools.lru_cache(maxsize=65536)  # runs, reports and the daemon normalise the same URLs over and over
 def normalize_url(url: str) -> str:
     """Return the form of `url` that archiver fetches and deduplicates on.
 
@@ -24,7 +27,7 @@ def normalize_url(url: str) -> str:
     text = url.strip()
     if not text:
         raise InvalidURL(url, "empty URL")
-    if any(ch.isspace() for ch in text):
+    if _SPACE.search(text):
         raise InvalidURL(url, "URL contains white space")
     try:
         parts = urlsplit(text)

@@ -62,7 +62,10 @@ def checked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checked]:
         hits = world.hits()
         for _ in range(2):
             world.next_round()
-            rounds.append(run(storage, "check", str(manifest), "--json", *FLAGS, "--confirm-days", "0", env=env))
+            # The last round reads pages in worker processes, as checks of 200+ URLs do.
+            pool = {"ARCHIVER_PARSE_POOL_MIN": "1"} if world.round == 2 else {}
+            rounds.append(run(storage, "check", str(manifest), "--json", *FLAGS, "--confirm-days", "0",
+                              env={**env, **pool}))
         yield Checked(world, storage, manifest, snap, rounds, hits)
 
 
@@ -74,6 +77,15 @@ def test_every_status_word_as_the_world_defines(checked: Checked) -> None:
     assert not wrong, f"{len(wrong)} wrong (got, want, reason):\n" + "\n".join(f"  {k}: {v}" for k, v in wrong.items())
     words = set(expected.values())
     assert words >= ALIVE_STATUSES | BLOCKED_STATUSES | FAILED_STATUSES  # all 17 status words covered
+
+
+def test_pages_read_in_worker_processes_give_the_same_statuses(checked: Checked) -> None:
+    rows = checked.rows(2)
+    expected = checked.world.expected("later", round=2)
+    assert {fid: rows[fid]["status"] for fid in expected} == expected
+    drift = checked.world.expected_drift("later", round=2)
+    assert {fid: rows[fid]["drift_level"] for fid, want in drift.items() if want} == \
+        {fid: want for fid, want in drift.items() if want}
 
 
 def test_drift_levels(checked: Checked) -> None:
