@@ -455,9 +455,14 @@ def show_command(ctx: click.Context, url: str, at: str | None, output: Path | No
                     target.unlink(missing_ok=True)
 
 
+from .cli_archive import export_command, replay_command  # noqa: E402
 from .cli_report import report_command  # noqa: E402  (it imports helpers from this module)
+from .cli_verify import verify_command  # noqa: E402
 
 cli.add_command(report_command)
+cli.add_command(verify_command)
+cli.add_command(replay_command)
+cli.add_command(export_command)
 
 
 def main() -> None:

@@ -147,8 +147,25 @@ def _v3(db: sqlite_utils.Database) -> None:
         LEFT JOIN failing f ON f.fetch_url = cited.fetch_url""")
 
 
+def _v4(db: sqlite_utils.Database) -> None:
+    """Fixity: one row per `archiver verify` run, and one per problem it found (README)."""
+    db.table("audits").create(
+        {"id": int, "started_at": str, "finished_at": str, "mode": str, "since": str, "files": int,
+         "records": int, "bytes": int, "problems": int, "warnings": int, "status": str},
+        pk="id",
+    )
+    db.table("audit_problems").create(
+        {"id": int, "audit_id": int, "warc": str, "offset": int, "record_id": str, "uri": str, "kind": str,
+         "detail": str},
+        pk="id",
+        foreign_keys=[("audit_id", "audits", "id")],
+    )
+    db.table("audit_problems").create_index(["audit_id"])
+    db.table("audit_problems").create_index(["warc"])  # "since when has this file been damaged?"
+
+
 # Append-only: a released schema step is never edited, only followed by another.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -413,13 +430,14 @@ class ArchiveDB:
         to the original record: (captured_at, record_type, sha256, warc, offset, length, payload capture id,
         content_type, final_url)."""
         self._temp_list("report_urls", fetch_urls)
-        # MATERIALIZED: evaluated once per URL (as a join condition SQLite would run it per row).
+        # MATERIALIZED: evaluated once per URL (as a join condition SQLite would run it per row). No
+        # `id` tie-break: it would cost a sort per URL, and one URL's captures never share a microsecond.
         rows = self.db.execute(
             """WITH newest AS MATERIALIZED (
                    SELECT value AS fetch_url,
                        (SELECT id FROM captures INDEXED BY idx_captures_url_good WHERE fetch_url = u.value
                         AND record_type IN ('response', 'revisit') AND truncated IS NULL
-                        AND http_status BETWEEN 200 AND 299 ORDER BY captured_at DESC, id DESC LIMIT 1) AS id
+                        AND http_status BETWEEN 200 AND 299 ORDER BY captured_at DESC LIMIT 1) AS id
                    FROM temp.report_urls u)
                SELECT n.fetch_url, c.captured_at, c.record_type, COALESCE(c.payload_sha256, o.payload_sha256),
                       o.warc, o.warc_offset, o.warc_length, o.id, o.content_type, o.final_url
@@ -433,6 +451,100 @@ class ArchiveDB:
         self.db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (value TEXT)")
         self.db.execute(f"DELETE FROM temp.{name}")
         self.db.conn.executemany(f"INSERT INTO temp.{name} VALUES (?)", ((v,) for v in dict.fromkeys(values)))
+
+    # -- export --------------------------------------------------------------------------------
+    # Reads for `archiver replay` and `archiver export`: records with what a CDXJ line needs, so an
+    # index is one query and no WARC is re-read.
+
+    def export_manifests(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT path, name, title FROM manifests ORDER BY path"))
+
+    def export_citations(self, manifest: str) -> list[dict[str, Any]]:
+        """The manifest's current citations (those seen at its last load), in manifest order."""
+        return list(self.db.query(
+            """SELECT c.citation_id, c.url, c.fetch_url FROM manifests m
+               JOIN citations c ON c.manifest = m.path AND c.last_seen = m.loaded_at
+               WHERE m.path = ? ORDER BY c.line, c.id""", [manifest]))
+
+    def export_records(self, fetch_urls: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Every record of the captures of `fetch_urls` (None: of every capture) plus the captures
+        their revisits refer to, each with its capture's fields, in capture order then file order."""
+        columns = """c.id AS capture_id, c.fetch_url, c.captured_at, c.http_status, c.content_type, c.redirects,
+                     c.record_type AS capture_type, r.warc, r."offset", r.length, r.rec_type, r.uri, r.record_id,
+                     r.date, r.payload_digest"""
+        order = 'ORDER BY c.captured_at, c.id, r.warc, r."offset"'
+        if fetch_urls is None:
+            return list(self.db.query(
+                f"SELECT {columns} FROM captures c JOIN records r ON r.capture_id = c.id {order}"))
+        self._temp_list("export_urls", fetch_urls)
+        return list(self.db.query(
+            f"""WITH chosen AS (
+                    SELECT c.id FROM temp.export_urls u JOIN captures c ON c.fetch_url = u.value
+                    UNION SELECT c.refers_to FROM temp.export_urls u JOIN captures c ON c.fetch_url = u.value
+                    WHERE c.refers_to IS NOT NULL)
+                SELECT {columns} FROM chosen JOIN captures c ON c.id = chosen.id
+                JOIN records r ON r.capture_id = c.id {order}"""))
+
+    def export_state(self) -> tuple[int, int]:
+        """(newest record id, WARC files closed): when it changes, a replay index is stale."""
+        row = self.db.execute("SELECT (SELECT MAX(id) FROM records),"
+                              " (SELECT COUNT(*) FROM warc_files WHERE state = 'closed')").fetchone()
+        return int(row[0] or 0), int(row[1] or 0)
+
+    # -- audits ----------------------------------------------------------------------------------
+    # `archiver verify`: what each WARC file should hold, and a record of every audit. An audit also
+    # runs on a database it may not write (an evidence copy, a read-only mount): see open_readonly.
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> ArchiveDB:
+        """The database opened for reading only: no migration, no journal mode change, no writes."""
+        self = cls.__new__(cls)
+        self.path = path
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("SELECT COUNT(*) FROM warc_files").fetchone()  # unreadable: fail here, not later
+        except sqlite3.Error as exc:
+            raise StorageError(f"{path}: cannot read database: {exc}") from exc
+        self.db = sqlite_utils.Database(conn)
+        return self
+
+    def _read(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        try:
+            return self.db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.path}: cannot read database: {exc}") from exc
+
+    def audit_files(self, since: str | None) -> list[dict[str, Any]]:
+        """WARC files created on/after `since` (all when None): name, state, created_at, size, sha256."""
+        rows = self._read("SELECT name, state, created_at, size, sha256 FROM warc_files"
+                          " WHERE created_at >= ? ORDER BY created_at, name", [since or ""])
+        return [dict(zip(("name", "state", "created_at", "size", "sha256"), row, strict=True)) for row in rows]
+
+    def warc_names(self) -> set[str]:
+        return {row[0] for row in self._read("SELECT name FROM warc_files", [])}
+
+    def audit_records(self, warc: str) -> list[tuple[Any, ...]]:
+        """The records of one WARC file in file order: (offset, length, rec_type, uri, record_id,
+        payload_digest, the payload_digest recorded for a revisit's original)."""
+        return self._read(
+            """SELECT r."offset", r.length, r.rec_type, r.uri, r.record_id, r.payload_digest,
+                   (SELECT o.payload_digest FROM records o WHERE o.record_id = r.refers_to LIMIT 1)
+               FROM records r WHERE r.warc = ? ORDER BY 1""", [warc])
+
+    def start_audit(self, mode: str, since: str | None) -> int:
+        with self.transaction():
+            cursor = self.db.execute("INSERT INTO audits (started_at, mode, since, status) VALUES (?, ?, ?, 'running')",
+                                     [now_iso(), mode, since])
+            return int(cursor.lastrowid or 0)
+
+    def finish_audit(self, audit_id: int, row: dict[str, Any], problems: list[dict[str, Any]]) -> None:
+        with self.transaction():
+            self.db.table("audits").update(audit_id, row)
+            self.db.conn.executemany(
+                'INSERT INTO audit_problems (audit_id, warc, "offset", record_id, uri, kind, detail)'
+                " VALUES (:audit_id, :warc, :offset, :record_id, :uri, :kind, :detail)",
+                [{**p, "audit_id": audit_id} for p in problems])
 
     # -- reading ---------------------------------------------------------------------------------
 

@@ -1,0 +1,68 @@
+"""`archiver replay` and `archiver export`: the click layer over archiver/replay.py and archiver/export.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .cli import _settings
+from .replay import DEFAULT_PORT, HOST, ReplayServer
+
+
+@click.command("replay")
+@click.argument("manifest", required=False, metavar="[MANIFEST]")
+@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True,
+              help=f"Port to serve on ({HOST} only).")
+@click.option("--refresh", type=click.FloatRange(0), default=10, show_default=True, metavar="SECONDS",
+              help="How often to look for new captures and rebuild the index; 0 never.")
+@click.pass_context
+def replay_command(ctx: click.Context, manifest: str | None, port: int, refresh: float) -> None:
+    """Serve the archive (or only MANIFEST's captures: a manifest file, or a manifest's path or name
+    as the database knows it) with pywb on 127.0.0.1, until Ctrl-C or SIGTERM.
+
+    Open http://127.0.0.1:PORT/COLL/TIMESTAMP/URL for a page with a banner saying when it was
+    captured, or .../TIMESTAMPid_/URL for the bytes exactly as captured. Needs the replay extra
+    (pip install 'archiver[replay]'). Exit status: 0 stopped, 1 nothing captured, 2 usage (unknown
+    manifest, port in use, pywb missing), 3 bad manifest, 4 storage failure.
+    """
+    server = ReplayServer(_settings(ctx), manifest, port=port, refresh=refresh)
+    try:
+        server.start()
+        assert server.collection is not None
+        coll = server.collection.name
+        click.echo(f"replaying {server.collection.entries} records as collection {coll!r}: {server.url()}", err=True)
+        click.echo(f"pages:  http://{HOST}:{port}/{coll}/<timestamp>/<url>", err=True)
+        click.echo(f"bytes:  http://{HOST}:{port}/{coll}/<timestamp>id_/<url>", err=True)
+        click.echo("stop with Ctrl-C", err=True)
+        server.serve()
+    except KeyboardInterrupt:
+        click.echo("archiver: replay stopped", err=True)  # the normal way to stop a server: exit 0
+    finally:
+        server.stop()
+
+
+@click.command("export")
+@click.argument("manifest", metavar="MANIFEST")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="File to write (FILE.wacz, or FILE.warc.gz with --format warc).")
+@click.option("--format", "fmt", type=click.Choice(["wacz", "warc"]),
+              help="Package format.  [default: warc when -o ends in .warc.gz, else wacz]")
+@click.pass_context
+def export_command(ctx: click.Context, manifest: str, output: Path, fmt: str | None) -> None:
+    """Package MANIFEST's captures (a manifest file, or a manifest's path or name as the database
+    knows it): a WACZ 1.1.1 file (WARC, CDXJ index, pages, datapackage with sha256 of each file) for
+    ReplayWeb.page and pywb, or one WARC file. Records are copied byte for byte, with the originals
+    of revisits.
+
+    Exit status: 0 written, 1 nothing of MANIFEST captured, 2 usage (unknown manifest), 3 bad
+    manifest, 4 the output or the archive cannot be written or read.
+    """
+    from .export import export_wacz, export_warc
+
+    settings = _settings(ctx)
+    kind = fmt or ("warc" if output.name.lower().endswith(".warc.gz") else "wacz")
+    done = (export_warc if kind == "warc" else export_wacz)(settings, manifest, output)
+    pages = f", {done.pages} pages" if kind == "wacz" else ""
+    click.echo(f"wrote {output}: {done.captures} captures, {done.records} records{pages}, {done.size} bytes",
+               err=True)

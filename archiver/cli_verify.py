@@ -1,0 +1,50 @@
+"""`archiver verify`: the click layer over archiver/verify.py."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .cli import _settings
+from .report import parse_since
+from .verify import Problem, verify
+
+
+@click.command("verify")
+@click.option("--since", metavar="DATE",
+              help="Only WARC files created on or after DATE (ISO date, midnight UTC, or date-time).")
+@click.option("--quick", is_flag=True,
+              help="Only each closed file's size and sha256 (whole-file hash), no per-record digests.")
+@click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON on stdout.")
+@click.pass_context
+def verify_command(ctx: click.Context, since: str | None, quick: bool, as_json: bool) -> None:
+    """Re-read every WARC file the database knows and check its fixity: the size and sha256 recorded
+    when it was closed, and each record (whole gzip member, record id, block and payload digests).
+
+    Problems are printed one per line on stderr, by name: missing, truncated, altered,
+    record_damaged, unreadable; files in the storage folder that the database does not know are a
+    warning (unknown_file). Each audit is recorded in the database (tables audits, audit_problems);
+    a database that cannot be written is still read. Exit status: 0 all intact, 1 some problem,
+    2 usage, 4 the database cannot be read, 130 interrupted.
+    """
+    settings = _settings(ctx)
+
+    def show(problem: Problem) -> None:
+        label = "warning: " if problem.warning else ""
+        click.echo(f"archiver: {label}{problem.line()}", err=True)
+
+    audit = verify(settings, since=parse_since(since) if since else None, quick=quick, on_problem=show)
+    if audit.not_recorded:
+        click.echo(f"archiver: warning: audit not recorded in the database: {audit.not_recorded}", err=True)
+    if as_json:
+        click.echo(json.dumps(audit.to_json(), indent=2))
+    problems, warnings = len(audit.problems), len(audit.warnings)
+    where = f"audit {audit.audit_id}" if audit.audit_id is not None and not audit.not_recorded else "not recorded"
+    click.echo(
+        f"{audit.mode} verify: {audit.files} files, {audit.records} records, {audit.bytes / 1e6:.1f} MB"
+        f" in {audit.seconds:.2f} s ({audit.mb_per_s:.1f} MB/s): {audit.status}, {problems} problem"
+        f"{'' if problems == 1 else 's'}, {warnings} warning{'' if warnings == 1 else 's'} ({where})",
+        err=True,
+    )
+    ctx.exit(audit.exit_code)

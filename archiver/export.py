@@ -1,0 +1,276 @@
+"""`archiver export`: one manifest's captures as a WACZ 1.1.1 package or as one WARC file.
+
+The records are copied byte for byte (each is a whole gzip member at an offset the database knows),
+so digests, record ids and revisit links stay exactly as captured; a fresh warcinfo record opens the
+new file. A revisit carries no payload, so the capture it refers to is always copied with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import html
+import json
+import os
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from . import __version__
+from .archive import Archive
+from .cdx import cdxj_lines, entries_from_rows, timestamp14
+from .config import Settings
+from .db import ArchiveDB
+from .errors import InvalidURL, NotArchived, StorageError, UsageError
+from .manifests import load_manifest
+from .storage import COPY_CHUNK
+from .urls import normalize_url
+from .warc import RecordBuilder
+
+WACZ_VERSION = "1.1.1"
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+TITLE_SCAN = 64 * 1024  # a <title> sits in the head: never decode a whole page to find it
+
+
+@dataclass
+class Selection:
+    """A manifest as the archive knows it, and the records of its captures."""
+
+    path: str
+    name: str
+    title: str | None
+    urls: list[str]  # fetch URLs of the current citations, in manifest order
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+def resolve_manifest(db: ArchiveDB, ref: str) -> Selection:
+    """MANIFEST as typed: a manifest file (its current citations, as `report` reads them), else a
+    manifest the database knows by path or by name. Unknown: UsageError (exit 2); a bad file:
+    ManifestError (exit 3)."""
+    known = db.export_manifests()
+    if Path(ref).is_file():
+        manifest = load_manifest(ref)
+        wanted = Path(ref).resolve()
+        stored = next((m for m in known if m["path"] == ref or Path(m["path"]).resolve() == wanted), None)
+        urls = [u for u in (_fetch_url(c.url) for c in manifest.citations) if u]
+        return Selection(stored["path"] if stored else manifest.path, manifest.name, manifest.title,
+                         list(dict.fromkeys(urls)))
+    matches = [m for m in known if m["path"] == ref] or [m for m in known if m["name"] == ref]
+    if not matches:
+        raise UsageError(f"{ref}: no such manifest file, and no manifest of that path or name in {db.path}")
+    if len(matches) > 1:
+        paths = ", ".join(m["path"] for m in matches)
+        raise UsageError(f"{ref}: names several manifests ({paths}); give its path")
+    row = matches[0]
+    urls = [c["fetch_url"] for c in db.export_citations(row["path"]) if c["fetch_url"]]
+    return Selection(row["path"], row["name"], row["title"], list(dict.fromkeys(urls)))
+
+
+def _fetch_url(url: str) -> str | None:
+    try:
+        return normalize_url(url)
+    except InvalidURL:
+        return None  # never fetched, so never captured
+
+
+def select(archive: Archive, ref: str) -> Selection:
+    selection = resolve_manifest(archive.db, ref)
+    selection.records = archive.db.export_records(selection.urls)
+    if not any(r["rec_type"] in ("response", "revisit") for r in selection.records):
+        raise NotArchived(f"{ref}: no capture of its {len(selection.urls)} cited URLs in {archive.settings.db_path}")
+    return selection
+
+
+# -- the WARC -----------------------------------------------------------------------------------
+
+
+class _Counting:
+    """The output file, with the sha256 and size of what went through (the WACZ needs both)."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.handle.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+
+def write_warc(archive: Archive, records: list[dict[str, Any]], out: _Counting, filename: str,
+               when: dt.datetime) -> dict[tuple[str, int], int]:
+    """A warcinfo, then each record copied byte for byte; returns where each record landed."""
+    RecordBuilder(gzip_level=archive.settings.gzip_level).warcinfo(out, filename, when, archive.settings.user_agent)
+    placed: dict[tuple[str, int], int] = {}
+    handles: dict[str, IO[bytes]] = {}
+    try:
+        for row in records:
+            key = (row["warc"], row["offset"])
+            if key in placed:
+                continue  # a record two selected captures share (an original cited twice)
+            source = handles.get(row["warc"])
+            if source is None:
+                path = archive.store.path_of(row["warc"])
+                try:
+                    source = handles[row["warc"]] = open(path, "rb")
+                except OSError as exc:
+                    raise StorageError(f"{path}: cannot open WARC: {exc.strerror or exc}") from exc
+            placed[key] = out.tell()
+            _copy(source, row["offset"], row["length"], out, row["warc"])
+    finally:
+        for handle in handles.values():
+            handle.close()
+    return placed
+
+
+def _copy(source: IO[bytes], offset: int, length: int, out: _Counting, name: str) -> None:
+    source.seek(offset)
+    left = length
+    while left:
+        chunk = source.read(min(left, COPY_CHUNK))
+        if not chunk:
+            raise StorageError(f"{name}: ends inside the record at offset {offset} (length {length})")
+        out.write(chunk)
+        left -= len(chunk)
+
+
+@contextlib.contextmanager
+def _atomic(output: Path) -> Iterator[IO[bytes]]:
+    """Write next to the target and rename: a failure never leaves a half-written package."""
+    part = output.with_name(output.name + ".part")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(part, "wb")
+    except OSError as exc:
+        raise StorageError(f"{output}: cannot write: {exc.strerror or exc}") from exc
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(part, output)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise StorageError(f"{output}: cannot write: {exc.strerror or exc}") from exc
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class Exported:
+    output: Path
+    captures: int
+    records: int
+    pages: int
+    size: int
+
+
+def _packaged_name(selection: Selection, when: dt.datetime) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", selection.name.lower()).strip("-") or "manifest"
+    return f"archiver-export-{slug}-{when.strftime('%Y%m%d%H%M%S')}.warc.gz"
+
+
+def export_warc(settings: Settings, ref: str, output: Path) -> Exported:
+    """One WARC file of MANIFEST's captures (and the originals of their revisits)."""
+    when = dt.datetime.now(dt.UTC)
+    with Archive(settings, writing=False) as archive:
+        selection = select(archive, ref)
+        with _atomic(output) as handle:
+            out = _Counting(handle)
+            placed = write_warc(archive, selection.records, out, output.name, when)
+    return Exported(output, len({r["capture_id"] for r in selection.records}), len(placed) + 1, 0, out.size)
+
+
+def export_wacz(settings: Settings, ref: str, output: Path) -> Exported:
+    """A WACZ 1.1.1 package: archive/ (one WARC, stored uncompressed in the zip: it is gzip already,
+    and readers seek into it), indexes/index.cdxj, pages/pages.jsonl, datapackage.json (sha256 and
+    size of each of those) and datapackage-digest.json (sha256 of datapackage.json)."""
+    when = dt.datetime.now(dt.UTC)
+    stamp = when.timetuple()[:6]
+    with Archive(settings, writing=False) as archive:
+        selection = select(archive, ref)
+        warc_name = _packaged_name(selection, when)
+        pages = _pages(archive, selection)
+        with _atomic(output) as handle, zipfile.ZipFile(handle, "w", allowZip64=True) as package:
+            resources: list[dict[str, Any]] = []
+            info = zipfile.ZipInfo(f"archive/{warc_name}", stamp)
+            info.compress_type = zipfile.ZIP_STORED
+            with package.open(info, "w", force_zip64=True) as member:
+                out = _Counting(member)
+                placed = write_warc(archive, selection.records, out, warc_name, when)
+            resources.append(_resource(info.filename, out.sha256.hexdigest(), out.size))
+            entries = entries_from_rows(selection.records, rename=lambda _warc: warc_name, placed=placed)
+            index = "".join(cdxj_lines(entries)).encode()
+            resources.append(_put(package, "indexes/index.cdxj", index, stamp))
+            resources.append(_put(package, "pages/pages.jsonl", pages, stamp))
+            datapackage = json.dumps({
+                "profile": "data-package",
+                "resources": resources,
+                "wacz_version": WACZ_VERSION,
+                "title": selection.title or selection.name,
+                "description": f"Captures of the URLs cited in {selection.path}, kept by archiver",
+                "created": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "software": f"archiver {__version__}",
+            }, indent=2).encode()
+            _put(package, "datapackage.json", datapackage, stamp)
+            digest = {"path": "datapackage.json", "hash": "sha256:" + hashlib.sha256(datapackage).hexdigest()}
+            _put(package, "datapackage-digest.json", json.dumps(digest, indent=2).encode(), stamp)
+        size = output.stat().st_size
+    page_count = pages.count(b"\n") - 1
+    return Exported(output, len({r["capture_id"] for r in selection.records}), len(placed) + 1, page_count, size)
+
+
+def _resource(path: str, sha256: str, size: int) -> dict[str, Any]:
+    return {"name": Path(path).name.lower(), "path": path, "hash": f"sha256:{sha256}", "bytes": size}
+
+
+def _put(package: zipfile.ZipFile, path: str, data: bytes, stamp: tuple[int, ...]) -> dict[str, Any]:
+    info = zipfile.ZipInfo(path, stamp)  # type: ignore[arg-type]  # typeshed wants exactly six ints
+    info.compress_type = zipfile.ZIP_DEFLATED
+    package.writestr(info, data)
+    return _resource(path, hashlib.sha256(data).hexdigest(), len(data))
+
+
+def _pages(archive: Archive, selection: Selection) -> bytes:
+    """pages.jsonl: a header, then each cited URL with a whole 2xx capture, at its newest one."""
+    lines = [json.dumps({"format": "json-pages-1.0", "id": "pages", "title": "All Pages"})]
+    newest = archive.db.report_captures(selection.urls)
+    for url in selection.urls:
+        found = newest.get(url)
+        if found is None:
+            continue
+        captured_at, payload_id, content_type = found[0], found[6], found[7]
+        ts = timestamp14(captured_at)
+        page: dict[str, Any] = {"id": hashlib.sha1(f"{url} {ts}".encode()).hexdigest()[:24], "url": url,
+                                "ts": f"{ts[:4]}-{ts[4:6]}-{ts[6:8]}T{ts[8:10]}:{ts[10:12]}:{ts[12:]}Z"}
+        title = _title(archive, payload_id) if (content_type or "").lower().startswith("text/html") else None
+        if title:
+            page["title"] = title
+        lines.append(json.dumps(page, ensure_ascii=False))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _title(archive: Archive, capture_id: int) -> str | None:
+    capture = archive.db.capture(capture_id)
+    if capture is None:
+        return None
+    head = bytearray()
+    for chunk in archive.open_payload(capture):
+        head += chunk
+        if len(head) >= TITLE_SCAN:
+            break
+    found = _TITLE.search(bytes(head[:TITLE_SCAN]))
+    if not found:
+        return None
+    text = html.unescape(found.group(1).decode("utf-8", errors="replace"))
+    return " ".join(text.split())[:300] or None
