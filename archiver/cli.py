@@ -21,6 +21,7 @@ from .archive import Archive
 from .config import Settings, load_settings
 from .errors import ArchiverError, NotArchived, StorageError, UsageError
 from .snapshot import Outcome, snapshot
+from .storage import write_atomically
 
 
 class ArchiverGroup(click.Group):
@@ -161,21 +162,6 @@ def extract_command(ctx: click.Context, /, papers: tuple[Path, ...], output: Pat
         return
     write_atomically(output, text.encode())
     click.echo(f"wrote {output}", err=True)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write next to the target and rename, so a failure never leaves a half-written file."""
-    part = path.with_name(path.name + ".part")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(part, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(part, path)
-    except OSError as exc:
-        part.unlink(missing_ok=True)
-        raise StorageError(f"{path}: cannot write: {exc.strerror or exc}") from exc
 
 
 @cli.command("snapshot")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from .cli import _settings, policy_options, write_atomically
+from .cli import _settings, policy_options
 from .report import FORMATS, Filters, build_report, format_for, parse_since, to_csv, to_json, to_markdown, to_table
+from .storage import write_atomically
 from .verdict import Policy
 
 

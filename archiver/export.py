@@ -7,15 +7,12 @@ new file. A revisit carries no payload, so the capture it refers to is always co
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import html
 import json
-import os
 import re
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -27,7 +24,7 @@ from .config import Settings
 from .db import ArchiveDB
 from .errors import InvalidURL, NotArchived, StorageError, UsageError
 from .manifests import load_manifest
-from .storage import COPY_CHUNK
+from .storage import COPY_CHUNK, atomic_output
 from .urls import normalize_url
 from .warc import RecordBuilder
 
@@ -143,29 +140,6 @@ def _copy(source: IO[bytes], offset: int, length: int, out: _Counting, name: str
         left -= len(chunk)
 
 
-@contextlib.contextmanager
-def _atomic(output: Path) -> Iterator[IO[bytes]]:
-    """Write next to the target and rename: a failure never leaves a half-written package."""
-    part = output.with_name(output.name + ".part")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(part, "wb")
-    except OSError as exc:
-        raise StorageError(f"{output}: cannot write: {exc.strerror or exc}") from exc
-    try:
-        with handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(part, output)
-    except OSError as exc:
-        part.unlink(missing_ok=True)
-        raise StorageError(f"{output}: cannot write: {exc.strerror or exc}") from exc
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-
-
 @dataclass(frozen=True)
 class Exported:
     output: Path
@@ -185,7 +159,7 @@ def export_warc(settings: Settings, ref: str, output: Path) -> Exported:
     when = dt.datetime.now(dt.UTC)
     with Archive(settings, writing=False) as archive:
         selection = select(archive, ref)
-        with _atomic(output) as handle:
+        with atomic_output(output) as handle:
             out = _Counting(handle)
             placed = write_warc(archive, selection.records, out, output.name, when)
     return Exported(output, len({r["capture_id"] for r in selection.records}), len(placed) + 1, 0, out.size)
@@ -201,7 +175,7 @@ def export_wacz(settings: Settings, ref: str, output: Path) -> Exported:
         selection = select(archive, ref)
         warc_name = _packaged_name(selection, when)
         pages = _pages(archive, selection)
-        with _atomic(output) as handle, zipfile.ZipFile(handle, "w", allowZip64=True) as package:
+        with atomic_output(output) as handle, zipfile.ZipFile(handle, "w", allowZip64=True) as package:
             resources: list[dict[str, Any]] = []
             info = zipfile.ZipInfo(f"archive/{warc_name}", stamp)
             info.compress_type = zipfile.ZIP_STORED

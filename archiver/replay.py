@@ -34,9 +34,9 @@ import yaml
 from .archive import Archive
 from .cdx import cdxj_lines, entries_from_rows, timestamp14
 from .config import Settings
-from .errors import ArchiverError, NotArchived, StorageError, UsageError
+from .errors import ArchiverError, NotArchived, UsageError
 from .export import select
-from .storage import OPEN_SUFFIX
+from .storage import OPEN_SUFFIX, write_atomically
 
 DEFAULT_PORT = 8080
 HOST = "127.0.0.1"
@@ -85,7 +85,7 @@ def build_collection(archive: Archive, manifest: str | None) -> Collection:
     lines = cdxj_lines(entries_from_rows(rows, rename=_on_disk(storage)))
     root = replay_root(archive.settings)
     index = root / "collections" / name / "indexes" / "index.cdxj"
-    _write_atomically(index, "".join(lines).encode())
+    write_atomically(index, "".join(lines).encode())
     write_config(root, storage)
     return Collection(name, index, len(lines))
 
@@ -111,19 +111,8 @@ def write_config(root: Path, storage: Path) -> Path:
         collections[coll] = {"index": str(index.resolve()), "archive_paths": str(storage.resolve()) + "/"}
     config = {"collections": collections, "framed_replay": True, "enable_memento": True}
     path = root / "config.yaml"
-    _write_atomically(path, yaml.safe_dump(config, sort_keys=True).encode())
+    write_atomically(path, yaml.safe_dump(config, sort_keys=True).encode())
     return path
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    part = path.with_name(path.name + ".part")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part.write_bytes(data)
-        os.replace(part, path)
-    except OSError as exc:
-        part.unlink(missing_ok=True)
-        raise StorageError(f"{path}: cannot write: {exc.strerror or exc}") from exc
 
 
 def wayback_command() -> str:
