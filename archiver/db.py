@@ -164,8 +164,94 @@ def _v4(db: sqlite_utils.Database) -> None:
     db.table("audit_problems").create_index(["warc"])  # "since when has this file been damaged?"
 
 
+# A stamp as `now_iso` writes it: the url_state triggers compute only over these (others: dirty).
+_CANONICAL_GLOB = ("'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
+                   ".[0-9][0-9][0-9][0-9][0-9][0-9]Z'")
+
+
+def _micros(column: str) -> str:
+    """SQL for a canonical stamp as integer microseconds since the epoch: exact, as Python's timedelta
+    (julianday keeps milliseconds only)."""
+    return f"(unixepoch(substr({column}, 1, 19)) * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER))"
+
+
+def _v5(db: sqlite_utils.Database) -> None:
+    """Report: url_state, each URL's verdict inputs kept current by triggers, so that the report under
+    the stored policy reads one row per URL instead of seeking through its history.
+
+    The fields are `verdict.judge`'s under verdict_policy: the newest check, the newest ok check, the
+    failure streak since it (length, first check, the check that confirmed death), and the newest good
+    capture. A check older than (or as old as) the URL's newest, or with a stamp not in now_iso's
+    form, sets `dirty`: the report then judges that URL from its history. Changing verdict_policy
+    sets every row dirty."""
+    db.execute("""CREATE TABLE url_state (fetch_url TEXT PRIMARY KEY, last_check_id INTEGER, last_checked_at TEXT,
+        last_ok_at TEXT, streak_n INTEGER NOT NULL DEFAULT 0, streak_first_at TEXT, dead_since TEXT,
+        good_capture_id INTEGER, good_captured_at TEXT, dirty INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID""")
+    span = "CAST(ROUND((SELECT days FROM verdict_policy) * 86400000000) AS INTEGER)"
+    db.execute(f"""CREATE TRIGGER url_state_check AFTER INSERT ON checks WHEN NEW.fetch_url IS NOT NULL BEGIN
+        INSERT OR IGNORE INTO url_state (fetch_url) VALUES (NEW.fetch_url);
+        UPDATE url_state SET dirty = 1 WHERE fetch_url = NEW.fetch_url AND dirty = 0
+            AND (NEW.checked_at <= last_checked_at OR NEW.checked_at IS NULL
+                 OR NEW.checked_at NOT GLOB {_CANONICAL_GLOB});
+        UPDATE url_state SET last_check_id = NEW.id, last_checked_at = NEW.checked_at,
+            last_ok_at = CASE WHEN NEW.status IN {_ALIVE_SQL} THEN NEW.checked_at ELSE last_ok_at END,
+            streak_n = CASE WHEN NEW.status IN {_ALIVE_SQL} THEN 0
+                            WHEN NEW.status IN {_FAILED_SQL} THEN streak_n + 1 ELSE streak_n END,
+            streak_first_at = CASE WHEN NEW.status IN {_ALIVE_SQL} THEN NULL
+                                   WHEN NEW.status IN {_FAILED_SQL} THEN COALESCE(streak_first_at, NEW.checked_at)
+                                   ELSE streak_first_at END,
+            dead_since = CASE WHEN NEW.status IN {_ALIVE_SQL} THEN NULL
+                              WHEN NEW.status IN {_FAILED_SQL} AND dead_since IS NULL
+                                   AND streak_n + 1 >= (SELECT checks FROM verdict_policy)
+                                   AND {_micros('NEW.checked_at')}
+                                       - {_micros('COALESCE(streak_first_at, NEW.checked_at)')} >= {span}
+                              THEN NEW.checked_at ELSE dead_since END
+        WHERE fetch_url = NEW.fetch_url AND dirty = 0;
+    END""")
+    good = ("NEW.record_type IN ('response', 'revisit') AND NEW.truncated IS NULL"
+            " AND NEW.http_status BETWEEN 200 AND 299")
+    db.execute(f"""CREATE TRIGGER url_state_capture AFTER INSERT ON captures
+        WHEN NEW.fetch_url IS NOT NULL AND {good} BEGIN
+        INSERT OR IGNORE INTO url_state (fetch_url) VALUES (NEW.fetch_url);
+        UPDATE url_state SET good_capture_id = NEW.id, good_captured_at = NEW.captured_at
+        WHERE fetch_url = NEW.fetch_url AND (good_captured_at IS NULL OR NEW.captured_at >= good_captured_at);
+    END""")
+    db.execute("CREATE TRIGGER url_state_policy AFTER UPDATE ON verdict_policy BEGIN"
+               " UPDATE url_state SET dirty = 1; END")
+    # Backfill from the existing rows: citation_verdicts' logic (v3), per URL rather than per citation.
+    db.execute(f"""INSERT INTO url_state (fetch_url, last_check_id, last_checked_at, last_ok_at, streak_n,
+            streak_first_at, dead_since, dirty)
+        WITH urls AS MATERIALIZED (
+            SELECT fetch_url, MAX(checked_at) AS last_at,
+                MAX(CASE WHEN status IN {_ALIVE_SQL} THEN checked_at END) AS last_ok_at,
+                MAX(checked_at IS NULL OR checked_at NOT GLOB {_CANONICAL_GLOB}) AS odd
+            FROM checks WHERE fetch_url IS NOT NULL GROUP BY fetch_url),
+        streak AS (
+            SELECT k.fetch_url, k.checked_at, ROW_NUMBER() OVER w AS n, FIRST_VALUE(k.checked_at) OVER w AS first_at
+            FROM urls u JOIN checks k ON k.fetch_url = u.fetch_url AND k.status IN {_FAILED_SQL}
+                AND k.checked_at > COALESCE(u.last_ok_at, '')
+            WINDOW w AS (PARTITION BY k.fetch_url ORDER BY k.checked_at, k.id)),
+        failing AS (
+            SELECT s.fetch_url, COUNT(*) AS n, MIN(s.first_at) AS first_at,
+                MIN(CASE WHEN s.n >= p.checks AND {_micros('s.checked_at')} - {_micros('s.first_at')}
+                              >= CAST(ROUND(p.days * 86400000000) AS INTEGER) THEN s.checked_at END) AS dead_since
+            FROM streak s, verdict_policy p GROUP BY s.fetch_url)
+        SELECT u.fetch_url,
+            (SELECT id FROM checks WHERE fetch_url = u.fetch_url ORDER BY checked_at DESC, id DESC LIMIT 1),
+            u.last_at, u.last_ok_at, COALESCE(f.n, 0), f.first_at, f.dead_since, u.odd
+        FROM urls u LEFT JOIN failing f ON f.fetch_url = u.fetch_url""")
+    db.execute("""INSERT INTO url_state (fetch_url, good_capture_id, good_captured_at)
+        SELECT fetch_url, id, captured_at FROM (
+            SELECT fetch_url, id, captured_at,
+                ROW_NUMBER() OVER (PARTITION BY fetch_url ORDER BY captured_at DESC, id DESC) AS rank
+            FROM captures WHERE fetch_url IS NOT NULL AND record_type IN ('response', 'revisit')
+                AND truncated IS NULL AND http_status BETWEEN 200 AND 299) WHERE rank = 1
+        ON CONFLICT (fetch_url) DO UPDATE SET good_capture_id = excluded.good_capture_id,
+            good_captured_at = excluded.good_captured_at""")
+
+
 # Append-only: a released schema step is never edited, only followed by another.
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -445,6 +531,27 @@ class ArchiveDB:
                CROSS JOIN captures o ON o.id = COALESCE(c.refers_to, c.id)""")
         return {row[0]: row[1:] for row in rows}
 
+    def report_policy(self) -> tuple[int, float] | None:
+        """(checks, days) of verdict_policy: the policy url_state is kept under."""
+        row = self.db.execute("SELECT checks, days FROM verdict_policy").fetchone()
+        return (int(row[0]), float(row[1])) if row else None
+
+    def report_state(self, fetch_urls: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+        """url_state per URL (v5) with its newest check and its newest good capture, by primary keys:
+        (fetch_url, dirty, last_ok_at, streak_first_at, dead_since, checked_at, status, drift_level, drift,
+        http_status, final_url, reason, then report_captures' nine capture fields, NULL when none). URLs
+        without a url_state row (never checked nor captured) are left out."""
+        self._temp_list("report_urls", fetch_urls)
+        return iter(self.db.execute(
+            """SELECT s.fetch_url, s.dirty, s.last_ok_at, s.streak_first_at, s.dead_since,
+                   k.checked_at, k.status, k.drift_level, k.drift, k.http_status, k.final_url, k.reason,
+                   c.captured_at, c.record_type, COALESCE(c.payload_sha256, o.payload_sha256),
+                   o.warc, o.warc_offset, o.warc_length, o.id, o.content_type, o.final_url
+               FROM temp.report_urls u CROSS JOIN url_state s ON s.fetch_url = u.value
+               LEFT JOIN checks k ON k.id = s.last_check_id
+               LEFT JOIN captures c ON c.id = s.good_capture_id
+               LEFT JOIN captures o ON o.id = COALESCE(c.refers_to, c.id)"""))
+
     def _temp_list(self, name: str, values: Iterable[str]) -> None:
         """A temporary table of values (distinct, in the caller's order): set-based joins instead of IN
         lists or loops. It lives in the connection's temp database: a report never writes the archive."""
@@ -509,7 +616,7 @@ class ArchiveDB:
         self.db = sqlite_utils.Database(conn)
         return self
 
-    def _read(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    def _read(self, sql: str, params: list[Any] | dict[str, Any]) -> list[tuple[Any, ...]]:
         try:
             return self.db.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
@@ -518,7 +625,7 @@ class ArchiveDB:
     def audit_files(self, since: str | None) -> list[dict[str, Any]]:
         """WARC files created on/after `since` (all when None): name, state, created_at, size, sha256."""
         rows = self._read("SELECT name, state, created_at, size, sha256 FROM warc_files"
-                          " WHERE created_at >= ? ORDER BY created_at, name", [since or ""])
+                          " WHERE :since IS NULL OR created_at >= :since ORDER BY created_at, name", {"since": since})
         return [dict(zip(("name", "state", "created_at", "size", "sha256"), row, strict=True)) for row in rows]
 
     def warc_names(self) -> set[str]:
