@@ -369,3 +369,57 @@ def test_readme_queries(reported: Reported, tmp_path: Path) -> None:
     assert [r["dead"] for r in domains] == sorted(hosts.values(), reverse=True)
     drifted = {fid for fid, r in got.items() if r["verdict"] == "drifted"}
     assert drifted and {r["citation_id"] for r in query("citations whose page drifted")} == drifted
+
+
+# -- url_state (schema v5): the report's fast path ----------------------------------------------------
+
+
+def _storage_copy(reported: Reported, tmp_path: Path, *sql: str, rebuild_state: bool = False) -> Path:
+    """A copy of the scenario's storage (database only) with `sql` run on it; rebuild_state: url_state
+    dropped and rebuilt by the v5 migration's backfill (under the copy's verdict_policy)."""
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    with sqlite3.connect(reported.db) as src, sqlite3.connect(storage / "archiver.db") as dst:
+        src.backup(dst)
+        if rebuild_state:
+            for trigger in ("url_state_check", "url_state_capture", "url_state_policy"):
+                dst.execute(f"DROP TRIGGER {trigger}")
+            dst.execute("DROP TABLE url_state")
+        for statement in sql:
+            dst.execute(statement)
+        if rebuild_state:
+            dst.execute("PRAGMA user_version = 4")
+    return storage
+
+
+def _json_text(storage: Path, *args: str) -> str:
+    out = run(storage, "report", "--format", "json", *args, env={"NO_COLOR": ""})
+    assert out.returncode in (0, 1), out.stderr
+    return out.stdout
+
+
+def test_url_state_is_kept_by_the_checks(reported: Reported) -> None:
+    with sqlite3.connect(reported.db) as db:
+        assert db.execute("SELECT COUNT(*), SUM(dirty) FROM url_state").fetchone() == (
+            db.execute("SELECT COUNT(DISTINCT fetch_url) FROM checks").fetchone()[0], 0)
+
+
+@pytest.mark.parametrize("targets", [[], ["manifest"]])
+def test_state_and_history_paths_give_identical_rows(reported: Reported, tmp_path: Path, targets: list[str]) -> None:
+    args = [str(reported.manifest)] if targets else []
+    # Default policy = the stored one: url_state. Every URL dirty: each judged from its history.
+    fast = _json_text(reported.storage, *args)
+    slow = _json_text(_storage_copy(reported, tmp_path, "UPDATE url_state SET dirty = 1"), *args)
+    assert fast == slow and len(json.loads(fast)) == len(reported.world.fates)
+
+
+def test_state_path_with_dead_citations_matches_history(reported: Reported, tmp_path: Path) -> None:
+    # Stored policy 0 days, url_state backfilled under it: --confirm-days 0 reads url_state on the copy
+    # and the history on the original (whose stored policy is 3 days).
+    copy = _storage_copy(reported, tmp_path, "UPDATE verdict_policy SET days = 0", rebuild_state=True)
+    fast = _json_text(copy, str(reported.manifest), *CONFIRM_NOW)
+    with sqlite3.connect(copy / "archiver.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM url_state WHERE dirty = 0 AND dead_since IS NOT NULL").fetchone()[0]
+    assert fast == _json_text(reported.storage, str(reported.manifest), *CONFIRM_NOW)
+    got = {row["id"]: row for row in json.loads(fast)}
+    _compare(got, reported.expected(confirm_now=True))
