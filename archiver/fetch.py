@@ -393,6 +393,7 @@ class _Watchdog:
         self._cond = threading.Condition()
         self._seq = 0
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def watch(self, deadline: float, recording: _Recording) -> None:
         with self._cond:
@@ -405,9 +406,16 @@ class _Watchdog:
             if earliest:  # the watchdog sleeps until the earliest deadline; only a new one wakes it
                 self._cond.notify()
 
+    def close(self) -> None:
+        """End the thread: a daemon builds a Fetcher per job run, and must not keep one per run."""
+        with self._cond:
+            self._closed = True
+            self._heap.clear()
+            self._cond.notify()
+
     def _run(self) -> None:
         with self._cond:
-            while True:
+            while not self._closed:
                 if not self._heap:
                     self._cond.wait()
                     continue
@@ -520,6 +528,7 @@ class Fetcher:
             recording.abort()
 
     def close(self) -> None:
+        self._watchdog.close()
         self._dns_pool.shutdown(wait=False, cancel_futures=True)
         self._session.close()
 
