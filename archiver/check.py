@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .archive import Archive
-from .classify import Seen, classify, sibling_applies, sibling_key, sibling_url
+from .classify import Seen, by_code, classify, sibling_applies, sibling_key, sibling_url
 from .config import Settings
 from .content import PageText, page_text
 from .drift import Drift, compare
@@ -134,10 +134,8 @@ class CheckRun(SnapshotRun):
         except Exception as exc:  # a page we cannot read must not cost the capture: record why
             final = done.result.final if done.result else None
             status = final.status if final else 0
-            word = {404: "not_found", 410: "gone", 429: "rate_limited"}.get(status) or (
-                "ok" if 200 <= status < 400 else "forbidden" if status in (401, 403)
-                else "server_error" if status >= 500 else "client_error")
-            done.extra = Finding(word, f"page not read ({type(exc).__name__}: {exc}); status from HTTP {status}")
+            done.extra = Finding(by_code(status).status,
+                                 f"page not read ({type(exc).__name__}: {exc}); status from HTTP {status}")
 
     def _inspect(self, done: _Done) -> None:
         result = done.result

@@ -330,13 +330,23 @@ def classify(seen: Seen, sibling: Seen | None = None) -> Classification:
             return verdict
         moved = _moved_or_ok(seen.url, target)
         return Classification(moved.status, f"{moved.reason} (HTTP {code}, not followed)" if moved.reason else "")
+    if code in (401, 403):
+        login = _login_url_reason(seen, seen.final_url, platform)
+        if login:
+            return Classification("login_wall", login)
+    return by_code(code)
+
+
+def by_code(code: int) -> Classification:
+    """The status an HTTP code alone gives: for an error answer, or when the page cannot be read."""
+    if 200 <= code < 400:
+        return Classification("ok", f"HTTP {code}")
     if code == 404:
         return Classification("not_found", "HTTP 404")
     if code == 410:
         return Classification("gone", "HTTP 410")
     if code in (401, 403):
-        login = _login_url_reason(seen, seen.final_url, platform)
-        return Classification("login_wall", login) if login else Classification("forbidden", f"HTTP {code}")
+        return Classification("forbidden", f"HTTP {code}")
     if code == 429:
         return Classification("rate_limited", "HTTP 429")
     if code == 999:  # LinkedIn and a few others answer crawlers with this instead of 403
