@@ -333,6 +333,7 @@ def daemon_command(ctx: click.Context, /, manifests_dir: Path, once: bool, resca
 def status_command(ctx: click.Context, manifests_dir: Path, as_json: bool) -> None:
     """Each manifest's schedule, last and next runs, and counts of alive / failing / dead citations."""
     from .daemon import holder, status
+    from .manifests import parse_interval
 
     settings = _settings(ctx)
     rows = status(settings, manifests_dir)
@@ -360,7 +361,9 @@ def status_command(ctx: click.Context, manifests_dir: Path, as_json: bool) -> No
             last = r.last.get(kind)
             done = f"{last['started_at'][:19]}Z {last['status']}" if last else "never"
             nxt = when(r.next.get(kind)) or "not scheduled"
-            click.echo(f"  {kind:<8} every {r.schedule[kind]:<12} last {done:<30} next {nxt}")
+            spec = r.schedule[kind]
+            every = f"every {spec}" if parse_interval(spec) is not None else f"cron {spec}"
+            click.echo(f"  {kind:<8} {every:<18} last {done:<29} next {nxt}")
         counts = ", ".join(f"{r.verdicts.get(w, 0)} {w}" for w in ("alive", "drifted", "failing", "dead", "blocked",
                                                                     "unchecked") if r.verdicts.get(w))
         click.echo(f"  citations: {counts or 'none'}")

@@ -18,16 +18,20 @@ import fcntl
 import json
 import logging
 import os
-import random
 import signal
 import socket
 import sys
 import threading
 import time
+import traceback
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+from apscheduler.triggers.interval import IntervalTrigger
 
 from .check import check
 from .config import Settings
@@ -57,17 +61,44 @@ class Schedule:
     interval: float | None  # seconds, for intervals
 
 
-def make_trigger(spec: str, rng: random.Random | None = None) -> Schedule:
-    """An APScheduler trigger for '30s' / '12h' / '7d' or a 5-field cron string, with jitter."""
+class GridTrigger(IntervalTrigger):  # type: ignore[misc]
+    """Every `interval` on the fixed grid start_date + k * interval.
+
+    APScheduler's own jitter adds a random 0..jitter delay to each run and counts the next interval
+    from that late start, so a daily job with 10 minutes of jitter drifts about five minutes later
+    every day. Here the spread is a fixed phase per job instead (where the grid starts), and each run
+    is the next grid point after the previous one: no creep, however long the daemon runs."""
+
+    def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+        after = previous_fire_time or now
+        if after < self.start_date:
+            return self.start_date  # type: ignore[no-any-return]
+        candidate = self.start_date + self.interval * ((after - self.start_date) // self.interval)
+        if previous_fire_time is not None or candidate < now:
+            candidate += self.interval
+        return candidate if self.end_date is None or candidate <= self.end_date else None
+
+
+def phase(key: str, spread: float) -> float:
+    """A stable offset in [0, spread) seconds for a job: jobs of many manifests spread out, and each
+    keeps its own phase across restarts."""
+    return zlib.crc32(key.encode()) / 2**32 * spread
+
+
+def make_trigger(spec: str, key: str = "", now: dt.datetime | None = None) -> Schedule:
+    """An APScheduler trigger for '30s' / '12h' / '7d' or a 5-field cron string. An interval's runs
+    fall `phase(key)` (up to a tenth of the interval, at most MAX_JITTER) after multiples of the
+    interval counted from `now`, the first one interval away; cron runs start within their minute."""
     from apscheduler.triggers.cron import CronTrigger
-    from apscheduler.triggers.interval import IntervalTrigger
 
     seconds = parse_interval(spec)
     if seconds is not None:
-        jitter = min(seconds / 10, MAX_JITTER)
-        return Schedule(spec, IntervalTrigger(seconds=seconds, jitter=jitter or None, timezone=dt.UTC), seconds)
+        # Like APScheduler's own default, the first run of a new grid is one interval away.
+        start = (now or dt.datetime.now(dt.UTC)) + dt.timedelta(seconds=seconds + phase(key, min(seconds / 10,
+                                                                                                  MAX_JITTER)))
+        return Schedule(spec, GridTrigger(seconds=seconds, start_date=start, timezone=dt.UTC), seconds)
     trigger = CronTrigger.from_crontab(spec, timezone=dt.UTC)
-    trigger.jitter = 60  # cron fields are whole minutes: spread within one
+    trigger.jitter = 60  # cron fields are whole minutes: spread within one (cron does not creep)
     return Schedule(spec, trigger, None)
 
 
@@ -157,7 +188,8 @@ class Daemon:
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        # Its only warning worth a line (a turn skipped) is logged by _skipped, in the daemon's format.
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
         store = SQLAlchemyJobStore(url=f"sqlite:///{self.settings.storage / JOBS_NAME}")
         return BackgroundScheduler(
             jobstores={"default": store}, executors={"default": ThreadPoolExecutor(1)}, timezone=dt.UTC,
@@ -174,6 +206,7 @@ class Daemon:
         a typo must not silently stop the archiving of a paper."""
         wanted: dict[str, tuple[str, str, Schedule]] = {}
         present: set[str] = set()
+        now = self.now()
         for path in self.manifest_files():
             present.add(str(path))
             try:
@@ -187,9 +220,8 @@ class Daemon:
             self._broken.pop(str(path), None)
             for kind in KINDS:
                 spec = manifest.schedule.get(kind, DEFAULT_SCHEDULE[kind])
-                wanted[f"{path}:{kind}"] = (str(path), kind, make_trigger(spec))
+                wanted[f"{path}:{kind}"] = (str(path), kind, make_trigger(spec, f"{path}:{kind}", now))
         existing = {job.id: job for job in self.scheduler.get_jobs()}
-        now = self.now()
         for job_id, (target, kind, schedule) in wanted.items():
             name = f"{kind} {schedule.spec}"
             job = existing.get(job_id)
@@ -211,6 +243,32 @@ class Daemon:
                 self.scheduler.remove_job(job_id)
                 self.log("job_removed", f"removed {job.args[1]} of {job.args[0]} (manifest gone)",
                          manifest=job.args[0], kind=job.args[1])
+
+    def resume_interrupted(self) -> None:
+        """A run cut short (SIGTERM, crash, power cut) is run again at start instead of waiting for
+        its next turn, a week away for a snapshot: APScheduler has already moved the job's next run
+        time on when the run began, so without this the interrupted run would be lost."""
+        from .archive import Archive
+
+        jobs = {job.id: job for job in self.scheduler.get_jobs()}
+        if not jobs or not self.settings.db_path.exists():
+            return
+        targets = sorted({job.args[0] for job in jobs.values()})
+        with Archive(self.settings, writing=False) as archive:
+            last = {kind: archive.db.last_runs(kind, targets) for kind in KINDS}
+        now = self.now()
+        for job in jobs.values():
+            target, kind = job.args
+            run = last[kind].get(target)
+            if run and run["status"] in ("interrupted", "running") and (job.next_run_time or now) > now:
+                self.scheduler.modify_job(job.id, next_run_time=now)
+                self.log("job_resumed", f"{kind} of {target}: run {run['id']} was {run['status']} when it stopped,"
+                         " running it again now", manifest=target, kind=kind, run_id=run["id"])
+
+    def _skipped(self, event: Any) -> None:
+        target, kind = event.job_id.rsplit(":", 1)
+        self.log("run_skipped", f"{kind} {target}: turn skipped, its previous run has not finished",
+                 manifest=target, kind=kind)
 
     # -- one job ------------------------------------------------------------------------------------
 
@@ -241,25 +299,26 @@ class Daemon:
                 text = ", ".join(f"{n} {word}" for word, n in counts.items() if n or word in ("alive", "dead"))
             status = "done"
         except ArchiverError as exc:
-            self.failures += 1
             status, counts, run_id = "interrupted" if self.stopping.is_set() else "failed", {}, None
             text = f"{type(exc).__name__}: {exc}"
             fields["error"] = str(exc)
         except Exception as exc:  # a bug in one run must not end years of archiving: log it whole
-            self.failures += 1
             status, counts, run_id = "failed", {}, None
             text = f"internal error: {type(exc).__name__}: {exc}"
             fields["error"] = text
-            logging.getLogger("archiver").exception("job %s of %s failed", kind, manifest)
+            fields["traceback"] = traceback.format_exc()
         finally:
             if self.runner is not None:
                 self.politeness.update(self.runner.gate.ready_times())
                 self.runner = None
         self.runs += 1
+        self.failures += status == "failed"
         elapsed = time.monotonic() - started
         self.log("run", f"{kind} {manifest}: {text} in {elapsed:.1f} s ({status}"
                  + (f", run {run_id})" if run_id else ")"),
                  status=status, run_id=run_id, counts=counts, elapsed=round(elapsed, 3), **fields)
+        if "traceback" in fields and self.log_format != "json":
+            print(fields["traceback"].rstrip(), file=self.out, flush=True)
 
     # -- life -----------------------------------------------------------------------------------------
 
@@ -272,7 +331,9 @@ class Daemon:
         restore = self._catch_signals()
         try:
             self.scheduler.start(paused=True)
+            self.scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
             self.sync()
+            self.resume_interrupted()
             self.scheduler.resume()
             self.log("start", f"daemon started: {len(self.manifest_files())} manifests in {self.manifests},"
                      f" storage {self.settings.storage} (pid {os.getpid()})", pid=os.getpid(),
@@ -281,7 +342,7 @@ class Daemon:
                 self.wake.wait(self.rescan)
                 self.wake.clear()
                 if not self.stopping.is_set():
-                    self.sync()
+                    self.rescan_now()
         finally:
             self._shutdown()
             restore()
@@ -300,6 +361,7 @@ class Daemon:
         try:
             self.scheduler.start(paused=True)
             self.sync()
+            self.resume_interrupted()
             now = self.now()
             due = sorted((job for job in self.scheduler.get_jobs() if job.next_run_time and job.next_run_time <= now),
                          key=lambda job: job.next_run_time)
@@ -316,6 +378,20 @@ class Daemon:
             _current = None
             self.lock.release()
         return 130 if self.stopping.is_set() else 0
+
+    def rescan_now(self) -> None:
+        """sync(), surviving a manifests folder that vanished or a job store that failed: the jobs
+        keep their schedules and the error is logged once until it changes."""
+        try:
+            self.sync()
+        except Exception as exc:  # noqa: BLE001 - years of archiving must outlive one bad rescan
+            message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ArchiverError) else str(exc)
+            if self._broken.get("") != message:
+                self._broken[""] = message
+                self.log("rescan_error", f"error: rescan of {self.manifests} failed: {message} (jobs unchanged)",
+                         manifests=str(self.manifests), error=message)
+        else:
+            self._broken.pop("", None)
 
     def stop(self) -> None:
         self.stopping.set()

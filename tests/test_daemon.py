@@ -95,9 +95,39 @@ def test_jobs_fire_on_time(tmp_path: Path, fresh_server: TestServer, daemons: li
     # Log times have a resolution of one second; the schedule's jitter is 0.2 s.
     assert all(1 <= g <= 3 for g in gaps), gaps
     assert 1 <= len(d.runs("check")) <= 4
-    assert all(r["status"] == "done" for r in d.runs())
+    runs = d.runs()
+    assert all(r["status"] == "done" for r in runs[:-1]) and runs[-1]["status"] in ("done", "interrupted")
     assert d.runs("snapshot")[0]["counts"]["captured"] == 2
     assert [e["event"] for e in d.events()][-1] == "stop"
+    assert all(line.startswith("{") for line in d.log_path.read_text().splitlines())  # JSON only
+
+
+def test_interval_runs_keep_their_phase_for_years() -> None:
+    """APScheduler's jitter delays each run and counts the next interval from the late start; ours
+    keeps every job on its own fixed grid, so a daily check is still at its phase after 10 years."""
+    import datetime as dt
+    import pickle
+
+    from archiver.daemon import make_trigger
+
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    phases = []
+    for m in range(50):
+        trigger = pickle.loads(pickle.dumps(make_trigger("1d", f"manifests/p{m}.yaml:check", now).trigger))
+        fire = trigger.get_next_fire_time(None, now)
+        first = fire
+        for _ in range(3650):
+            fire = trigger.get_next_fire_time(fire, fire)
+        assert fire - first == dt.timedelta(days=3650)
+        phases.append((first - now).total_seconds())
+    assert all(86400 <= p < 86400 + 600 for p in phases)
+    assert len({round(p) for p in phases}) > 40  # fifty manifests do not all start at once
+    # After downtime the next run is the next point of the grid, not "now + interval".
+    trigger = make_trigger("15m", "a.yaml:snapshot", now).trigger
+    first = trigger.get_next_fire_time(None, now)
+    later = trigger.get_next_fire_time(None, now + dt.timedelta(hours=5, seconds=1))
+    assert (later - first) % dt.timedelta(minutes=15) == dt.timedelta(0)
+    assert dt.timedelta(0) < later - (now + dt.timedelta(hours=5, seconds=1)) <= dt.timedelta(minutes=15)
 
 
 def test_restart_neither_loses_nor_duplicates_runs(tmp_path: Path, fresh_server: TestServer,
@@ -179,6 +209,50 @@ def test_sigterm_mid_run_leaves_readable_warcs_and_a_consistent_database(
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert db.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
         assert db.execute("SELECT COUNT(*) FROM warc_files WHERE state = 'open'").fetchone()[0] == 0
+    # The weekly snapshot that was cut short runs again on restart, not a week later.
+    again = Daemon(storage, folder, "--concurrency", "8", "--per-host", "4")
+    daemons.append(again)
+    again.wait_for(lambda: again.runs("snapshot"), timeout=30)
+    assert again.stop() == 0
+    assert again.runs("snapshot")[0]["status"] == "done"
+    assert [e for e in again.events() if e["event"] == "job_resumed"][0]["kind"] == "snapshot"
+    with sqlite3.connect(storage / "archiver.db") as db:
+        assert db.execute("SELECT status FROM runs WHERE command = 'snapshot' ORDER BY id").fetchall() == [
+            ("interrupted",), ("done",)]
+
+
+def test_a_turn_that_comes_due_while_the_last_one_runs_is_logged(
+        tmp_path: Path, fresh_server: TestServer, daemons: list[Daemon]) -> None:
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    (folder / "slow.yaml").write_text("schedule: {snapshot: 1s, check: 1d}\ncitations:\n"
+                                      f"  - url: {fresh_server.url('slow?delay=2.5')}\n")
+    d = Daemon(tmp_path / "storage", folder, "--timeout", "5", "--total-timeout", "8")
+    daemons.append(d)
+    d.wait_for(lambda: any(e["event"] == "run_skipped" for e in d.events()), timeout=15)
+    assert d.stop() == 0
+    skipped = next(e for e in d.events() if e["event"] == "run_skipped")
+    assert skipped["kind"] == "snapshot" and skipped["manifest"].endswith("slow.yaml")
+    assert all(line.startswith("{") for line in d.log_path.read_text().splitlines())
+
+
+def test_a_vanished_manifests_folder_does_not_stop_the_daemon(
+        tmp_path: Path, fresh_server: TestServer, daemons: list[Daemon]) -> None:
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    write(folder / "a.yaml", fresh_server, "{snapshot: 2s, check: 1d}", ["v1"])
+    d = Daemon(tmp_path / "storage", folder)
+    daemons.append(d)
+    d.wait_for(lambda: d.runs("check"))
+    folder.rename(tmp_path / "elsewhere")  # an unmounted share, a botched deploy
+    d.wait_for(lambda: any(e["event"] == "rescan_error" for e in d.events()))
+    (tmp_path / "elsewhere").rename(folder)
+    seen = len(d.runs("snapshot"))
+    d.wait_for(lambda: len(d.runs("snapshot")) >= seen + 2, timeout=10)  # the jobs kept their schedule
+    assert d.stop() == 0
+    errors = [e for e in d.events() if e["event"] == "rescan_error"]
+    assert len(errors) == 1 and "manifests" in errors[0]["error"]
+    assert not [e for e in d.events() if e["event"] == "job_removed"]
 
 
 def test_second_daemon_is_refused(tmp_path: Path, fresh_server: TestServer, daemons: list[Daemon]) -> None:
