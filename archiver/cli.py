@@ -20,6 +20,7 @@ from . import __version__
 from .archive import Archive
 from .config import Settings, load_settings
 from .errors import ArchiverError, NotArchived, StorageError, UsageError
+from .replay import DEFAULT_PORT, replay_url
 from .snapshot import Outcome, snapshot
 from .storage import write_atomically
 
@@ -380,6 +381,8 @@ def history_command(ctx: click.Context, url: str, as_json: bool) -> None:
     if not rows:
         raise NotArchived(f"{url}: never captured in {archive.settings.db_path}")
     if as_json:
+        for row in rows:  # where `archiver replay` serves each capture that has a payload
+            row["replay_url"] = replay_url(row) if row["record_type"] in ("response", "revisit") else None
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
@@ -408,16 +411,25 @@ def _parse_at(text: str | None) -> dt.datetime | None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE, not stdout.")
 @click.option("--max-size", type=click.IntRange(1), default=2 * 1024**3, show_default=True, metavar="BYTES",
               help="Refuse to decode more than this (gzip bombs).")
+@click.option("--replay", "as_link", is_flag=True,
+              help="Print where `archiver replay` serves this capture instead of the payload.")
+@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True,
+              help="The port of `archiver replay`, for the replay link.")
 @click.pass_context
-def show_command(ctx: click.Context, url: str, at: str | None, output: Path | None, max_size: int) -> None:
+def show_command(ctx: click.Context, url: str, at: str | None, output: Path | None, max_size: int, as_link: bool,
+                 port: int) -> None:
     """The archived payload of URL as captured, decoded from its Content-Encoding."""
     when = _parse_at(at)
     with Archive(_settings(ctx), writing=False) as archive:
         capture = archive.capture_at(url, when)
         if capture is None:
             raise NotArchived(f"{url}: no archived copy in {archive.settings.db_path}")
+        link = replay_url(capture, port)
+        if as_link:
+            click.echo(link)
+            return
         click.echo(f"capture {capture['id']} of {capture['captured_at']} (HTTP {capture['http_status']},"
-                   f" {capture['record_type']}) from {capture['warc']}", err=True)
+                   f" {capture['record_type']}) from {capture['warc']}; replay: {link}", err=True)
         target = output.with_name(output.name + ".part") if output else None
         try:
             sink = open(target, "wb") if target else sys.stdout.buffer

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from .cli import _settings, policy_options
+from .replay import DEFAULT_PORT
 from .report import FORMATS, Filters, build_report, format_for, parse_since, to_csv, to_json, to_markdown, to_table
 from .storage import write_atomically
 from .verdict import Policy
@@ -26,10 +27,13 @@ from .verdict import Policy
 @click.option("--format", "fmt", type=click.Choice(FORMATS),
               help="Output format.  [default: from the -o suffix (.json .csv .md .html), else table]")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE, not stdout.")
+@click.option("--replay-port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True,
+              help="html: the port of `archiver replay` that the replay links point at.")
 @policy_options
 @click.pass_context
 def report_command(ctx: click.Context, /, targets: tuple[str, ...], only: tuple[str, ...], since: str | None,
-                   fmt: str | None, output: Path | None, confirm_checks: int, confirm_days: float) -> None:
+                   fmt: str | None, output: Path | None, replay_port: int, confirm_checks: int,
+                   confirm_days: float) -> None:
     """One row per citation of the TARGETs (manifest files or URLs; none: every manifest in the database):
     verdict, status, since when, last time it was fine, drift, and the newest good capture.
 
@@ -54,7 +58,7 @@ def report_command(ctx: click.Context, /, targets: tuple[str, ...], only: tuple[
     else:
         from .report_html import to_html  # reads archived payloads: trafilatura only when asked
 
-        text = to_html(report, settings)
+        text = to_html(report, settings, replay_port)
     _emit(text, output, kind)
     ctx.exit(report.exit_code)
 

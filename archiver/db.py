@@ -531,6 +531,22 @@ class ArchiveDB:
                CROSS JOIN captures o ON o.id = COALESCE(c.refers_to, c.id)""")
         return {row[0]: row[1:] for row in rows}
 
+    def report_capture_list(self, fetch_urls: Iterable[str], limit: int) -> dict[str, list[tuple[Any, ...]]]:
+        """Per URL its `limit` newest captures that replay (responses and revisits), newest first:
+        {fetch_url: [(captured_at, record_type, http_status, total captures of the URL), ...]}."""
+        self._temp_list("report_urls", fetch_urls)
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        for url, captured_at, record_type, http_status, total in self.db.execute(
+                """SELECT fetch_url, captured_at, record_type, http_status, total FROM (
+                       SELECT c.fetch_url, c.captured_at, c.record_type, c.http_status,
+                           ROW_NUMBER() OVER (PARTITION BY c.fetch_url ORDER BY c.captured_at DESC, c.id DESC) AS n,
+                           COUNT(*) OVER (PARTITION BY c.fetch_url) AS total
+                       FROM temp.report_urls u JOIN captures c ON c.fetch_url = u.value
+                       WHERE c.record_type IN ('response', 'revisit'))
+                   WHERE n <= ? ORDER BY fetch_url, n""", [limit]):
+            out.setdefault(url, []).append((captured_at, record_type, http_status, total))
+        return out
+
     def report_policy(self) -> tuple[int, float] | None:
         """(checks, days) of verdict_policy: the policy url_state is kept under."""
         row = self.db.execute("SELECT checks, days FROM verdict_policy").fetchone()

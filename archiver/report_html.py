@@ -12,16 +12,19 @@ from __future__ import annotations
 import datetime as dt
 import html
 from itertools import groupby
+from typing import Any
 from urllib.parse import urlsplit
 
 from .archive import Archive
 from .config import Settings
 from .errors import StorageError
+from .replay import DEFAULT_PORT, replay_url
 from .report import Report, ReportRow, count_verdicts
 from .verdict import VERDICTS, CheckPoint, verdict_timeline
 
 EXCERPT_CHARS = 500
 EXCERPT_READ = 2 * 1024 * 1024  # enough of a page for its first paragraphs
+CAPTURES_LISTED = 20  # per citation; `archiver history URL` has them all
 MAX_BARS = 60  # more check runs than this: evenly spaced runs, the newest always included
 COLOURS = {"alive": "#2e7d32", "drifted": "#0277bd", "failing": "#f9a825", "dead": "#c62828",
            "blocked": "#8e24aa", "unchecked": "#9e9e9e"}
@@ -92,13 +95,16 @@ document.body.setAttribute('data-ready', 'yes');
 """
 
 
-def to_html(report: Report, settings: Settings) -> str:
+def to_html(report: Report, settings: Settings, replay_port: int = DEFAULT_PORT) -> str:
+    """The report as one self-contained page. Each archived copy links to `archiver replay` on
+    `replay_port` (pywb shows the capture time in its banner), its newest captures too."""
     groups: dict[str | None, list[ReportRow]] = {}
     for row in report.rows:
         groups.setdefault(row.manifest, []).append(row)
     with Archive(settings, writing=False) as archive:
         histories = _histories(archive, sorted({r.fetch_url for r in report.rows}))
         excerpts = {r.fetch_url: _excerpt(archive, r) for r in report.rows if r.capture is not None}
+        captures = archive.db.report_capture_list(sorted({r.fetch_url for r in report.rows}), CAPTURES_LISTED)
     p = report.policy
     parts = [
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
@@ -108,7 +114,8 @@ def to_html(report: Report, settings: Settings) -> str:
         f"<title>archiver report</title><style>{_CSS}</style></head><body>",
         "<h1>Citations: which are alive, which died, and our copies</h1>",
         f"<p>Generated {_e(_now())}; dead = {p.checks} consecutive failed checks spanning at least {p.days:g}"
-        " days. Click a column heading to sort.</p>",
+        " days. Click a column heading to sort. Replay links open the archived copy as captured, with"
+        f" its capture time, while <code>archiver replay --port {replay_port}</code> runs.</p>",
         "<p class=\"filters\">Show: " + "".join(
             f"<label><input type=\"checkbox\" class=\"verdict-filter\" value=\"{v}\" checked> {v}</label>"
             for v in VERDICTS) + "</p>",
@@ -121,7 +128,7 @@ def to_html(report: Report, settings: Settings) -> str:
         parts.append("<p class=\"counts\">" + "".join(
             f"<span><span class=\"v v-{v}\">{v}</span> {n}</span>" for v, n in counts.items() if n) + "</p>")
         parts.append(_chart(rows, histories, report))
-        parts.append(_table(rows, excerpts))
+        parts.append(_table(rows, excerpts, captures, replay_port))
         parts.append("</section>")
     parts.append(f"<script>{_JS}</script></body></html>\n")
     return "\n".join(parts)
@@ -191,7 +198,8 @@ def _chart(rows: list[ReportRow], histories: dict[str, list[tuple[CheckPoint, in
     return "".join(out)
 
 
-def _table(rows: list[ReportRow], excerpts: dict[str, str]) -> str:
+def _table(rows: list[ReportRow], excerpts: dict[str, str], captures: dict[str, list[tuple[Any, ...]]],
+           port: int) -> str:
     head = ("citation", "verdict", "status", "failing since", "dead since", "last ok", "drift", "URL", "archived copy")
     out = ["<table class=\"citations\"><thead><tr>" + "".join(f"<th aria-sort=\"none\">{h}</th>" for h in head)
            + "</tr></thead><tbody>"]
@@ -211,7 +219,8 @@ def _table(rows: list[ReportRow], excerpts: dict[str, str]) -> str:
             (data["last_ok_at"] or "", _e((data["last_ok_at"] or "-")[:19])),
             (drift, _e(drift or "-")),
             (r.url, _link(r.url)),
-            (r.capture.captured_at if r.capture else "", _copy(r, excerpts.get(r.fetch_url, ""))),
+            (r.capture.captured_at if r.capture else "",
+             _copy(r, excerpts.get(r.fetch_url, "")) + _captures(r, captures.get(r.fetch_url, []), port)),
         ]
         url_class = ' class="url"'
         out.append(f"<tr data-verdict=\"{v.verdict}\">" + "".join(
@@ -229,6 +238,24 @@ def _copy(row: ReportRow, excerpt: str) -> str:
              f" ({c.length} bytes)<br>sha256 {_e(c.sha256 or '-')}</small>")
     text = _e(excerpt) if excerpt else "(no text could be extracted)"
     return f"{where}<details><summary>archived text</summary><pre>{text}</pre></details>"
+
+
+def _captures(row: ReportRow, listed: list[tuple[Any, ...]], port: int) -> str:
+    """Replay links: the newest good capture's, then the newest captures of the URL by time."""
+    out = []
+    if row.capture is not None:
+        href = replay_url({"fetch_url": row.fetch_url, "captured_at": row.capture.captured_at}, port)
+        out.append(f"<br><a class=\"replay\" href=\"{_e(href)}\" rel=\"noreferrer noopener\">replay</a>")
+    if listed:
+        total = listed[0][3]
+        items = "".join(
+            f"<li><a href=\"{_e(replay_url({'fetch_url': row.fetch_url, 'captured_at': at}, port))}\""
+            f" rel=\"noreferrer noopener\">{_e(at[:19])}</a> {_e(kind)} {status if status is not None else ''}</li>"
+            for at, kind, status, _ in listed)
+        more = (f"<li>{total - len(listed)} older: <code>archiver history {_e(row.fetch_url)}</code></li>"
+                if total > len(listed) else "")
+        out.append(f"<details class=\"captures\"><summary>captures ({total})</summary><ul>{items}{more}</ul></details>")
+    return "".join(out)
 
 
 def _excerpt(archive: Archive, row: ReportRow) -> str:

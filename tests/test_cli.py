@@ -115,6 +115,8 @@ def test_history_lists_newest_first(fresh_server: TestServer, storage: Path) -> 
     invoke(storage, "snapshot", url, *FAST)
     rows = json.loads(invoke(storage, "history", url, "--json").stdout)
     assert len(rows) == 2 and rows[0]["captured_at"] > rows[1]["captured_at"]
+    stamp = rows[1]["captured_at"][:19].replace("-", "").replace(":", "").replace("T", "")
+    assert rows[1]["replay_url"] == f"http://127.0.0.1:8080/archive/{stamp}/{url}"
     text = invoke(storage, "history", url).stdout.splitlines()
     assert len(text) == 2 and " 200 " in text[0] and "response" in text[0]
 

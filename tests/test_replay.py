@@ -152,3 +152,36 @@ def test_busy_port_and_unknown_manifest_are_usage_errors(fresh_server: TestServe
         busy.listen()
         result = invoke(storage, "replay", "--port", str(busy.getsockname()[1]))
     assert result.exit_code == 2 and "in use" in result.stderr
+
+
+def test_report_and_show_point_at_each_capture_by_time(fresh_server: TestServer, storage: Path,
+                                                        tmp_path: Path) -> None:
+    """The HTML report's replay links and `show --replay --at` open, in pywb, the capture they name:
+    the newest good copy, and an older one picked by its time."""
+    import re
+
+    url = fresh_server.url("state/cited")
+    assert invoke(storage, "snapshot", url, *FAST).exit_code == 0
+    fresh_server.state["cited"] = "rewritten"  # new bytes: a second response, not a revisit
+    next_second()
+    assert invoke(storage, "snapshot", url, *FAST).exit_code == 0
+    older, newer = [r for r in captures(storage) if r["record_type"] == "response"]
+    port = free_port()
+    out = tmp_path / "report.html"
+    assert invoke(storage, "report", url, "-o", str(out), "--replay-port", str(port)).exit_code == 0
+    html = out.read_text()
+    newest_link = re.search(r'<a class="replay" href="([^"]+)"', html).group(1)
+    listed = re.findall(r'<details class="captures"><summary>captures \((\d+)\)</summary><ul>(.*?)</ul>', html)
+    assert listed[0][0] == "2"
+    listed_links = re.findall(r'<li><a href="([^"]+)"', listed[0][1])
+    assert listed_links == [replay_url(newer, port), replay_url(older, port)]  # newest first
+    shown = invoke(storage, "show", url, "--at", older["captured_at"], "--replay", "--port", str(port))
+    assert shown.exit_code == 0 and shown.output.strip() == replay_url(older, port)
+    with replaying(storage, port, log=tmp_path / "replay.log"):
+        bodies = {}
+        for name, link in (("newest", newest_link), ("newer", listed_links[0]), ("older", listed_links[1])):
+            status, _, body = get(raw(link.replace("&amp;", "&")))
+            assert status == 200, (name, link)
+            bodies[name] = body
+    assert bodies == {"newest": page("cited rewritten"), "newer": page("cited rewritten"),
+                      "older": page("cited initial")}
