@@ -34,7 +34,7 @@ from .config import Settings
 from .db import ArchiveDB, now_iso
 from .errors import StorageError
 from .storage import OPEN_SUFFIX
-from .warccheck import _CHUNKED, _digests, _label
+from .warccheck import CHUNKED, digest_label, record_digests
 
 CHUNK = 1024 * 1024
 # Record checks are grouped into units of about this many stored bytes: big enough that a unit's
@@ -367,16 +367,16 @@ def _digest_block(block: _Block, computes_payload: bool) -> tuple[str, str | Non
     if not computes_payload:
         while piece := block.read(CHUNK):
             block_sha.update(piece)
-        return _label(block_sha), None
+        return digest_label(block_sha), None
     head = b""
     while b"\r\n\r\n" not in head and len(head) <= MAX_HEAD and (piece := block.read(CHUNK)):
         head += piece
     if b"\r\n\r\n" not in head and block.left:
         raise _Damage(f"no end of HTTP headers in the first {MAX_HEAD} bytes of the block")
     http_head, sep, body = head.partition(b"\r\n\r\n")
-    if _CHUNKED.search(http_head + sep):
+    if CHUNKED.search(http_head + sep):
         try:  # warccheck's definition: the payload digest is over the de-chunked body
-            return _digests(cast(IO[bytes], _Chain(head, block)), True)  # it only calls read()
+            return record_digests(cast(IO[bytes], _Chain(head, block)), True)  # it only calls read()
         except ChunkedDataException as exc:
             raise _Damage(f"chunked framing broken: {exc}") from exc
     payload_sha = hashlib.sha1()
@@ -385,7 +385,7 @@ def _digest_block(block: _Block, computes_payload: bool) -> tuple[str, str | Non
     while piece := block.read(CHUNK):
         block_sha.update(piece)
         payload_sha.update(piece)
-    return _label(block_sha), _label(payload_sha)
+    return digest_label(block_sha), digest_label(payload_sha)
 
 
 # -- the audit ---------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from warcio.exceptions import ArchiveLoadFailed
 from .warc import REVISIT_PROFILE
 
 _DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
-_CHUNKED = re.compile(rb"(?im)^transfer-encoding[ \t]*:[^\r\n]*chunked")
+CHUNKED = re.compile(rb"(?im)^transfer-encoding[ \t]*:[^\r\n]*chunked")
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Report:
         return not self.findings
 
 
-def _label(digest: hashlib._Hash) -> str:
+def digest_label(digest: hashlib._Hash) -> str:
     return "sha1:" + base64.b32encode(digest.digest()).decode("ascii")
 
 
@@ -98,7 +98,7 @@ def _members(handle: IO[bytes]) -> Iterator[tuple[int, int, str | None, IO[bytes
         offset += length
 
 
-def _digests(stream: IO[bytes], is_http: bool) -> tuple[str, str | None]:
+def record_digests(stream: IO[bytes], is_http: bool) -> tuple[str, str | None]:
     """Block digest, and payload digest of an application/http block with chunking removed."""
     block = hashlib.sha1()
     head = b""
@@ -114,13 +114,13 @@ def _digests(stream: IO[bytes], is_http: bool) -> tuple[str, str | None]:
             else:
                 body.write(chunk)
         if not is_http:
-            return _label(block), None
+            return digest_label(block), None
         body.seek(0)
-        source: IO[bytes] = ChunkedDataReader(body, raise_exceptions=True) if _CHUNKED.search(head) else body
+        source: IO[bytes] = ChunkedDataReader(body, raise_exceptions=True) if CHUNKED.search(head) else body
         payload = hashlib.sha1()
         while chunk := source.read(1 << 16):
             payload.update(chunk)
-    return _label(block), _label(payload)
+    return digest_label(block), digest_label(payload)
 
 
 def _records_in(member: IO[bytes]) -> Iterator[tuple[dict[str, str], str, str, str | None]]:
@@ -128,7 +128,7 @@ def _records_in(member: IO[bytes]) -> Iterator[tuple[dict[str, str], str, str, s
     for record in ArchiveIterator(member, no_record_parse=True):
         headers = {k: v for k, v in record.rec_headers.headers}
         is_http = headers.get("Content-Type", "").startswith("application/http")
-        block_label, payload_label = _digests(record.raw_stream, is_http)
+        block_label, payload_label = record_digests(record.raw_stream, is_http)
         yield headers, record.rec_headers.protocol, block_label, payload_label
 
 
