@@ -255,6 +255,14 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4,
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+def _verdict_sql(status: str, drift_level: str, dead_since: str) -> str:
+    """The verdict word from the newest check and the URL's dead_since (url_state, or a view's)."""
+    return (f"CASE WHEN {status} IS NULL THEN 'unchecked'"
+            f" WHEN {status} IN {_ALIVE_SQL} THEN (CASE WHEN {drift_level} = 'major' THEN 'drifted' ELSE 'alive' END)"
+            f" WHEN {status} IN {_BLOCKED_SQL} THEN 'blocked'"
+            f" WHEN {dead_since} IS NOT NULL THEN 'dead' ELSE 'failing' END")
+
+
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
@@ -463,23 +471,84 @@ class ArchiveDB:
         wanted = set(paths)
         return [r for r in rows if r["path"] in wanted]
 
+    _CITATIONS_SQL = """
+        SELECT c.manifest, c.citation_id, c.url, c.fetch_url, c.cited_as, c.context, c.line
+        FROM temp.report_manifests t JOIN manifests m ON m.path = t.value
+        JOIN citations c ON c.manifest = m.path AND c.last_seen = m.loaded_at
+        UNION ALL
+        SELECT k.manifest, k.citation_id, k.url, k.fetch_url, NULL, NULL, NULL
+        FROM temp.report_manifests t JOIN checks k ON k.manifest = t.value AND k.status = 'invalid_url'
+        WHERE k.id = (SELECT MAX(id) FROM checks j WHERE j.manifest = k.manifest AND j.url = k.url
+                      AND j.status = 'invalid_url')
+          AND NOT EXISTS (SELECT 1 FROM citations c WHERE c.manifest = k.manifest AND c.url = k.url)
+        ORDER BY 1, 7, 3"""
+
     def report_citations(self, manifests: list[str]) -> list[tuple[Any, ...]]:
         """Current citations of the manifests (those seen at the manifest's last load), in manifest
         order: (manifest, citation_id, url, fetch_url, cited_as, context, line). Invalid URLs, which are
         never citations rows, come from their checks (fetch_url = the text as printed)."""
         self._temp_list("report_manifests", manifests)
-        rows = self.db.execute(
-            """SELECT c.manifest, c.citation_id, c.url, c.fetch_url, c.cited_as, c.context, c.line
-               FROM temp.report_manifests t JOIN manifests m ON m.path = t.value
-               JOIN citations c ON c.manifest = m.path AND c.last_seen = m.loaded_at
-               UNION ALL
-               SELECT k.manifest, k.citation_id, k.url, k.fetch_url, NULL, NULL, NULL
-               FROM temp.report_manifests t JOIN checks k ON k.manifest = t.value AND k.status = 'invalid_url'
-               WHERE k.id = (SELECT MAX(id) FROM checks j WHERE j.manifest = k.manifest AND j.url = k.url
-                             AND j.status = 'invalid_url')
-                 AND NOT EXISTS (SELECT 1 FROM citations c WHERE c.manifest = k.manifest AND c.url = k.url)
-               ORDER BY 1, 7, 3""").fetchall()
-        return rows
+        return self.db.execute(self._CITATIONS_SQL).fetchall()
+
+    def report_fill_cited(self, cited: Iterable[tuple[Any, ...]] | None, manifests: list[str]) -> None:
+        """temp.report_cited, the report's citations in report order (rowid): (manifest, citation_id,
+        url, fetch_url, cited_as, context) from `cited`, or when it is None the current citations of
+        `manifests` as report_citations lists them, copied inside SQLite."""
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS report_cited (manifest TEXT, citation_id TEXT, url TEXT,"
+                        " fetch_url TEXT, cited_as TEXT, context TEXT)")
+        self.db.execute("DELETE FROM temp.report_cited")
+        if cited is not None:
+            self.db.conn.executemany("INSERT INTO temp.report_cited VALUES (?, ?, ?, ?, ?, ?)", cited)
+            return
+        self._temp_list("report_manifests", manifests)
+        self.db.execute("INSERT INTO temp.report_cited SELECT manifest, citation_id, url, fetch_url, cited_as, context"
+                        f" FROM ({self._CITATIONS_SQL})")
+
+    def report_json_rows(self, verdicts: Iterable[str], since: str | None) -> Iterator[tuple[Any, ...]]:
+        """For each row of temp.report_cited, in order, under the stored policy (url_state):
+        (rowid, dirty, verdict, the report's JSON object as compact text), the object built by SQLite
+        (report.FIELDS, in order). `verdicts` (none: all) and `since` (an ISO stamp as stored: failing
+        or dead since then) filter the rows; dirty rows always come, unbuilt, for the caller to judge."""
+        wanted = sorted(verdicts)
+        where = []
+        params: list[Any] = []
+        if wanted:
+            where.append(f"verdict IN ({', '.join('?' * len(wanted))})")
+            params += wanted
+        if since is not None:
+            where.append("(failing_since >= ? OR dead_since >= ?)")
+            params += [since, since]
+        keep = f"WHERE dirty OR ({' AND '.join(where)})" if where else ""
+        return iter(self.db.execute(
+            f"""SELECT ord, dirty, verdict, CASE WHEN dirty THEN NULL ELSE json_object(
+                    'manifest', manifest, 'id', citation_id, 'url', url, 'cited_as', cited_as, 'context', context,
+                    'verdict', verdict, 'status', status, 'reason', reason, 'http_status', http_status,
+                    'final_url', final_url, 'checked_at', checked_at, 'failing_since', failing_since,
+                    'dead_since', dead_since, 'last_ok_at', last_ok_at, 'drift', drift, 'drift_level', drift_level,
+                    'capture', CASE WHEN payload_id IS NOT NULL THEN json_object('warc', warc, 'offset', warc_offset,
+                        'length', warc_length, 'sha256', sha256, 'captured_at', captured_at,
+                        'record_type', record_type) END) END
+                FROM (SELECT t.rowid AS ord, COALESCE(s.dirty, 0) AS dirty, t.manifest, t.citation_id, t.url,
+                        t.cited_as, t.context, {_verdict_sql('k.status', 'k.drift_level', 's.dead_since')} AS verdict,
+                        k.status, k.reason, k.http_status, k.final_url, k.checked_at,
+                        CASE WHEN k.status IS NOT NULL THEN s.streak_first_at END AS failing_since,
+                        CASE WHEN k.status IS NOT NULL THEN s.dead_since END AS dead_since,
+                        CASE WHEN k.status IS NOT NULL THEN s.last_ok_at END AS last_ok_at,
+                        k.drift, k.drift_level, o.id AS payload_id, o.warc, o.warc_offset, o.warc_length,
+                        COALESCE(c.payload_sha256, o.payload_sha256) AS sha256, c.captured_at, c.record_type
+                      FROM temp.report_cited t
+                      LEFT JOIN url_state s ON s.fetch_url = t.fetch_url
+                      LEFT JOIN checks k ON k.id = s.last_check_id
+                      LEFT JOIN captures c ON c.id = s.good_capture_id
+                      LEFT JOIN captures o ON o.id = COALESCE(c.refers_to, c.id))
+                {keep} ORDER BY ord""", params))
+
+    def report_cited_rows(self, rowids: list[int]) -> list[tuple[Any, ...]]:
+        """Rows of temp.report_cited by rowid: (rowid, manifest, citation_id, url, fetch_url, cited_as, context)."""
+        self._temp_list("report_rowids", [str(r) for r in rowids])
+        return self.db.execute(
+            """SELECT t.rowid, t.manifest, t.citation_id, t.url, t.fetch_url, t.cited_as, t.context
+               FROM temp.report_rowids r JOIN temp.report_cited t ON t.rowid = CAST(r.value AS INTEGER)""").fetchall()
 
     def report_checks(self, fetch_urls: Iterable[str]) -> Iterator[tuple[Any, ...]]:
         """For each URL, its newest ok check and every check after it, ordered by URL then time:

@@ -174,41 +174,100 @@ def build_report(settings: Settings, targets: list[str], policy: Policy | None =
     """The report over TARGETs (manifest files or URLs; none: every manifest the database knows)."""
     policy = policy or Policy()
     filters = filters or Filters()
-    manifests, urls = load_targets(targets)  # bad manifests fail here, before the database is opened
-    if not settings.db_path.exists():
-        raise StorageError(f"no database at {settings.db_path}: nothing archived or checked yet")
+    loaded = _load_targets(settings, targets)
     with Archive(settings, writing=False) as archive, _gc_paused():
         db = archive.db
-        titles: dict[str, str | None] = {}
-        cited: list[Cited] = []
-        if targets:
-            for m in manifests:
-                titles[m.path] = m.title
-                entries = [(c.line, (m.path, c.id, c.url, _fetch_url(c.url), c.cited_as, c.context))
-                           for c in m.citations]
-                entries += [(p.line, (m.path, p.id, p.text, p.text, None, None)) for p in m.problems]
-                cited += [entry for _, entry in sorted(entries, key=lambda e: e[0] or 0)]  # as the file lists them
-            cited += [(None, None, u, _fetch_url(u), None, None) for u in urls]
-        else:
-            known = db.report_manifests()
-            titles = {m["path"]: m["title"] for m in known}
-            cited = [(m, cid, url, fetch, cited_as, ctx)
-                     for m, cid, url, fetch, cited_as, ctx, _line in db.report_citations(list(titles))]
+        titles, listed = _cited(db, targets, loaded)
+        cited = listed if listed is not None else [
+            (m, cid, url, fetch, cited_as, ctx)
+            for m, cid, url, fetch, cited_as, ctx, _line in db.report_citations(list(titles))]
         fetch_urls = sorted({c[3] for c in cited})
         if db.report_policy() == (policy.checks, policy.days):
             judged, captures = _from_state(db, fetch_urls, policy)
         else:
             judged, captures = _from_history(db, fetch_urls, policy)
     rows = []
-    nothing: tuple[Verdict, Latest, Stamps | None] = (Verdict("unchecked"), Latest(None, None, None, None, None), None)
     with _gc_paused():
-        for manifest, cid, url, fetch_url, cited_as, context in cited:
-            verdict, latest, stamps = judged.get(fetch_url, nothing)
-            row = ReportRow(manifest, cid, url, fetch_url, cited_as, context, verdict, latest,
-                            captures.get(fetch_url), stamps)
+        for entry in cited:
+            row = _row(entry, judged, captures)
             if filters.keep(row):
                 rows.append(row)
     return Report(rows, titles, policy)
+
+
+def report_json(settings: Settings, targets: list[str], policy: Policy | None = None,
+                filters: Filters | None = None) -> tuple[str, int]:
+    """The JSON report and its exit code (1 when a reported citation is dead), as `to_json(build_report(...))`.
+
+    Under the policy url_state is kept by (the default), SQLite builds every object itself from
+    url_state, the newest check and the good capture (db.report_json_rows): no Python object per
+    citation, which is what makes 100,000 citations a matter of a second. URLs whose state is dirty go
+    through `judge` as in build_report; another policy takes build_report's path whole."""
+    policy = policy or Policy()
+    filters = filters or Filters()
+    loaded = _load_targets(settings, targets)
+    with Archive(settings, writing=False) as archive, _gc_paused():
+        db = archive.db
+        if db.report_policy() == (policy.checks, policy.days):
+            titles, listed = _cited(db, targets, loaded)
+            db.report_fill_cited(listed, list(titles))
+            texts: list[str | None] = []
+            dirty: dict[int, int] = {}  # report_cited rowid -> index in texts
+            dead = False
+            for rowid, is_dirty, verdict, text in db.report_json_rows(filters.verdicts, iso(filters.since)):
+                if is_dirty:
+                    dirty[rowid] = len(texts)
+                    texts.append(None)
+                else:
+                    texts.append(text)
+                    dead = dead or verdict == "dead"
+            if dirty:
+                entries = db.report_cited_rows(list(dirty))
+                judged, captures = _from_history(db, sorted({e[4] for e in entries}), policy)
+                for rowid, *entry in entries:
+                    row = _row(tuple(entry), judged, captures)
+                    if filters.keep(row):
+                        texts[dirty[rowid]] = _compact(row.as_json())
+                        dead = dead or row.verdict.verdict == "dead"
+            return _json_array([t for t in texts if t is not None]), 1 if dead else 0
+    report = build_report(settings, targets, policy, filters)
+    return to_json(report), report.exit_code
+
+
+def _load_targets(settings: Settings, targets: list[str]) -> tuple[list[Any], list[str]]:
+    loaded = load_targets(targets)  # bad manifests fail here, before the database is opened
+    if not settings.db_path.exists():
+        raise StorageError(f"no database at {settings.db_path}: nothing archived or checked yet")
+    return loaded
+
+
+def _cited(db: ArchiveDB, targets: list[str], loaded: tuple[list[Any], list[str]]
+           ) -> tuple[dict[str, str | None], list[Cited] | None]:
+    """Manifest titles in report order, and the citations as the TARGET files list them (in file
+    order, then the bare URLs); with no TARGETs, every manifest the database knows and None: their
+    citations are the database's (db.report_citations)."""
+    manifests, urls = loaded
+    if not targets:
+        return {m["path"]: m["title"] for m in db.report_manifests()}, None
+    titles: dict[str, str | None] = {}
+    cited: list[Cited] = []
+    for m in manifests:
+        titles[m.path] = m.title
+        entries = [(c.line, (m.path, c.id, c.url, _fetch_url(c.url), c.cited_as, c.context)) for c in m.citations]
+        entries += [(p.line, (m.path, p.id, p.text, p.text, None, None)) for p in m.problems]
+        cited += [entry for _, entry in sorted(entries, key=lambda e: e[0] or 0)]  # as the file lists them
+    cited += [(None, None, u, _fetch_url(u), None, None) for u in urls]
+    return titles, cited
+
+
+_NOTHING: tuple[Verdict, Latest, Stamps | None] = (Verdict("unchecked"), Latest(None, None, None, None, None), None)
+
+
+def _row(entry: Cited, judged: Judged, captures: dict[str, Capture]) -> ReportRow:
+    manifest, cid, url, fetch_url, cited_as, context = entry
+    verdict, latest, stamps = judged.get(fetch_url, _NOTHING)
+    return ReportRow(manifest, cid, url, fetch_url, cited_as, context, verdict, latest, captures.get(fetch_url),
+                     stamps)
 
 
 Judged = dict[str, tuple[Verdict, Latest, Stamps | None]]
@@ -276,15 +335,17 @@ def _fetch_url(url: str) -> str:
 
 
 def to_json(report: Report) -> str:
-    # One object per line inside the array: diffable, greppable, and still one JSON document.
-    if not report.rows:
-        return "[]\n"
-    # One encoder call for the whole list (json.dumps per row builds an encoder per row), then a line
-    # break between the objects: '}, {"manifest": ' occurs only there, since inside a JSON string
-    # every '"' is escaped and no nested object has a "manifest" key.
-    with _gc_paused():
-        text = json.dumps([r.as_json() for r in report.rows], ensure_ascii=False)
-    return "[\n" + text[1:-1].replace('}, {"manifest": ', '},\n{"manifest": ') + "\n]\n"
+    return _json_array([_compact(r.as_json()) for r in report.rows])
+
+
+def _compact(obj: dict[str, Any]) -> str:
+    # The separators SQLite's json_object writes (report_json): one form whichever path built a row.
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_array(objects: list[str]) -> str:
+    """One object per line inside the array: diffable, greppable, and still one JSON document."""
+    return "[\n" + ",\n".join(objects) + "\n]\n" if objects else "[]\n"
 
 
 @contextmanager
