@@ -658,16 +658,20 @@ class ArchiveDB:
                JOIN citations c ON c.manifest = m.path AND c.last_seen = m.loaded_at
                WHERE m.path = ? ORDER BY c.line, c.id""", [manifest]))
 
-    def export_records(self, fetch_urls: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    def export_records(self, fetch_urls: Iterable[str] | None = None, *, first: int = 0,
+                       below: int | None = None) -> list[dict[str, Any]]:
         """Every record of the captures of `fetch_urls` (None: of every capture) plus the captures
-        their revisits refer to, each with its capture's fields, in capture order then file order."""
+        their revisits refer to, each with its capture's fields, in capture order then file order;
+        only captures with first <= id < below (a replay index in two parts, see replay_boundary)."""
         columns = """c.id AS capture_id, c.fetch_url, c.captured_at, c.http_status, c.content_type, c.redirects,
                      c.record_type AS capture_type, r.warc, r."offset", r.length, r.rec_type, r.uri, r.record_id,
                      r.date, r.payload_digest"""
         order = 'ORDER BY c.captured_at, c.id, r.warc, r."offset"'
+        span = "c.id >= :first AND c.id < :below"
+        params = {"first": first, "below": below if below is not None else 2**62}
         if fetch_urls is None:
             return list(self.db.query(
-                f"SELECT {columns} FROM captures c JOIN records r ON r.capture_id = c.id {order}"))
+                f"SELECT {columns} FROM captures c JOIN records r ON r.capture_id = c.id WHERE {span} {order}", params))
         self._temp_list("export_urls", fetch_urls)
         return list(self.db.query(
             f"""WITH chosen AS (
@@ -675,7 +679,18 @@ class ArchiveDB:
                     UNION SELECT c.refers_to FROM temp.export_urls u JOIN captures c ON c.fetch_url = u.value
                     WHERE c.refers_to IS NOT NULL)
                 SELECT {columns} FROM chosen JOIN captures c ON c.id = chosen.id
-                JOIN records r ON r.capture_id = c.id {order}"""))
+                JOIN records r ON r.capture_id = c.id WHERE {span} {order}""", params))
+
+    def replay_boundary(self) -> int:
+        """The lowest capture id whose records may still change place: the first capture in a WARC
+        file not yet closed (it will be renamed from .open), else the next capture id. Every capture
+        below it sits in a closed file for good, so its index lines never change."""
+        row = self.db.execute(
+            """SELECT MIN((SELECT r.capture_id FROM records r WHERE r.warc = w.name ORDER BY r."offset" LIMIT 1))
+               FROM warc_files w WHERE w.state != 'closed'""").fetchone()
+        if row[0] is not None:
+            return int(row[0])
+        return int(self.db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM captures").fetchone()[0])
 
     def export_state(self) -> tuple[int, int]:
         """(newest record id, WARC files closed): when it changes, a replay index is stale."""

@@ -3,15 +3,19 @@
 Layout, under the storage folder:
 
     replay/config.yaml                               pywb's config: one entry per collection
-    replay/collections/<coll>/indexes/index.cdxj     the index, rebuilt from the database
+    replay/collections/<coll>/indexes/index.cdxj     the index of captures in closed WARC files
+    replay/collections/<coll>/indexes/recent.cdxj    the index of the captures since (see below)
 
 Each collection's `archive_paths` is the storage folder itself, and CDXJ filenames are the WARC names
 the database stores (`warcs/....warc.gz`): pywb reads the WARCs where they are, nothing is copied.
 Collection `archive` is every capture; `archiver replay MANIFEST` builds one named after the manifest.
 
-The index comes from the records table (cdx.py), so building it reads no WARC; while the server
-runs, the index is rebuilt whenever the database gains records or closes a WARC file, and pywb,
-which opens the index file on every lookup, sees the new one at once (it replaces the old by rename).
+The index comes from the records table (cdx.py), so building it reads no WARC. It is in two files
+that pywb merges: index.cdxj holds every capture below a boundary (db.replay_boundary: all of them in
+closed WARC files, so their lines never change) and recent.cdxj the captures from there on. While
+the server runs, a database that gained records or closed a WARC file only has recent.cdxj rebuilt;
+index.cdxj is rebuilt when recent.cdxj outgrows a tenth of it (at least REBUILD_AT lines). pywb
+opens the index files on every lookup and sees new ones at once (each is replaced by rename).
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ DEFAULT_PORT = 8080
 HOST = "127.0.0.1"
 ALL = "archive"  # the collection of every capture
 START_TIMEOUT = 60.0
+REBUILD_AT = 20_000  # recent.cdxj lines before index.cdxj is rebuilt (and a tenth of index.cdxj)
+INDEX_FILES = ("index.cdxj", "recent.cdxj")
 
 
 def replay_url(capture: dict[str, Any], port: int = DEFAULT_PORT, coll: str = ALL) -> str:
@@ -63,41 +69,60 @@ def collection_name(manifest_name: str | None) -> str:
 @dataclass(frozen=True)
 class Collection:
     name: str
-    index: Path
-    entries: int
+    index: Path  # index.cdxj; recent.cdxj is next to it
+    entries: int  # lines in both
+    boundary: int  # index.cdxj holds the captures below this id, recent.cdxj the others
+    base_entries: int
 
 
 def replay_root(settings: Settings) -> Path:
     return settings.storage / "replay"
 
 
-def build_collection(archive: Archive, manifest: str | None) -> Collection:
-    """(Re)write the CDXJ index of the collection for MANIFEST (None: every capture), and the config."""
+def build_collection(archive: Archive, manifest: str | None, base: Collection | None = None) -> Collection:
+    """(Re)write the CDXJ index of the collection for MANIFEST (None: every capture), and the config.
+    With `base` (the collection as last built) only recent.cdxj is rebuilt, from base's boundary on."""
+    db = archive.db
+    if base is None:
+        boundary = db.replay_boundary()
+        parts = [(0, boundary), (boundary, None)]
+    else:
+        boundary = base.boundary
+        parts = [(boundary, None)]
     if manifest is None:
-        rows = archive.db.export_records(None)
-        if not rows:
-            raise NotArchived(f"nothing captured yet in {archive.settings.db_path}")
         name = ALL
+        urls = None
     else:
         selection = select(archive, manifest)
-        rows, name = selection.records, collection_name(selection.name)
+        name, urls = collection_name(selection.name), selection.urls
     storage = archive.settings.storage
-    lines = cdxj_lines(entries_from_rows(rows, rename=_on_disk(storage)))
-    root = replay_root(archive.settings)
-    index = root / "collections" / name / "indexes" / "index.cdxj"
-    write_atomically(index, "".join(lines).encode())
-    write_config(root, storage)
-    return Collection(name, index, len(lines))
+    rename = _on_disk(storage)
+    folder = replay_root(archive.settings) / "collections" / name / "indexes"
+    counts = []
+    for first, below in parts:
+        rows = db.export_records(urls, first=first, below=below)
+        lines = cdxj_lines(entries_from_rows(rows, rename=rename))
+        write_atomically(folder / INDEX_FILES[below is None], "".join(lines).encode())
+        counts.append(len(lines))
+    base_entries = counts[0] if base is None else base.base_entries
+    entries = base_entries + counts[-1]
+    if manifest is None and entries == 0:
+        raise NotArchived(f"nothing captured yet in {archive.settings.db_path}")
+    write_config(replay_root(archive.settings), storage)
+    return Collection(name, folder / INDEX_FILES[0], entries, boundary, base_entries)
 
 
 def _on_disk(storage: Path) -> Callable[[str], str]:
     """A WARC still being written is `<name>.open` on disk; its committed records are whole, so
     pywb can serve them from there until the file is closed (and the index rebuilt)."""
 
+    seen: dict[str, str] = {}  # one look per file, not per record
+
     def rename(name: str) -> str:
-        if not (storage / name).exists() and (storage / (name + OPEN_SUFFIX)).exists():
-            return name + OPEN_SUFFIX
-        return name
+        if name not in seen:
+            is_open = not (storage / name).exists() and (storage / (name + OPEN_SUFFIX)).exists()
+            seen[name] = name + OPEN_SUFFIX if is_open else name
+        return seen[name]
 
     return rename
 
@@ -108,7 +133,12 @@ def write_config(root: Path, storage: Path) -> Path:
     collections = {}
     for index in sorted((root / "collections").glob("*/indexes/index.cdxj")):
         coll = index.parent.parent.name
-        collections[coll] = {"index": str(index.resolve()), "archive_paths": str(storage.resolve()) + "/"}
+        if not (index.parent / INDEX_FILES[1]).exists():  # from an older archiver: one file
+            write_atomically(index.parent / INDEX_FILES[1], b"")
+        # index_group: pywb merges the sorted lines of both files on every lookup.
+        collections[coll] = {"index_group": {part.split(".")[0]: str((index.parent / part).resolve())
+                                             for part in INDEX_FILES},
+                             "archive_paths": str(storage.resolve()) + "/"}
     config = {"collections": collections, "framed_replay": True, "enable_memento": True}
     path = root / "config.yaml"
     write_atomically(path, yaml.safe_dump(config, sort_keys=True).encode())
@@ -142,9 +172,14 @@ class ReplayServer:
         return f"http://{HOST}:{self.port}/{self.collection.name}/"
 
     def index(self) -> Collection:
+        """Build the index: whole the first time and when recent.cdxj has grown big, else only
+        recent.cdxj (the captures since the last whole build)."""
+        last = self.collection
+        if last is not None and last.entries - last.base_entries > max(REBUILD_AT, last.base_entries // 10):
+            last = None
         with Archive(self.settings, writing=False) as archive:
             state = archive.db.export_state()
-            self.collection = build_collection(archive, self.manifest)
+            self.collection = build_collection(archive, self.manifest, last)
         self._state = state
         return self.collection
 

@@ -17,6 +17,7 @@ import pytest
 from conftest import ARCHIVER, FAST, invoke
 from server import TestServer, page
 
+from archiver.cdx import timestamp14
 from archiver.replay import replay_url
 
 pytest.importorskip("pywb", reason="the replay extra is not installed")
@@ -127,7 +128,10 @@ def test_manifest_collection_holds_only_its_captures_and_follows_new_ones(fresh_
     manifest.write_text(cited + "\n")
     assert invoke(storage, "snapshot", str(manifest), other, *FAST).exit_code == 0
     port = free_port()
+    indexes = storage / "replay" / "collections" / "my-paper" / "indexes"
     with replaying(storage, port, "my-paper", "--refresh", "0.2", log=tmp_path / "replay.log"):
+        base = (indexes / "index.cdxj").read_text()
+        assert base.count("\n") == 1 and (indexes / "recent.cdxj").read_text() == ""
         first, elsewhere = sorted(captures(storage), key=lambda r: r["url"] != cited)
         status, _, body = get(raw(replay_url(first, port, "my-paper")))
         assert (status, body) == (200, page("doc initial"))
@@ -141,6 +145,10 @@ def test_manifest_collection_holds_only_its_captures_and_follows_new_ones(fresh_
         while (got := get(raw(replay_url(newest, port, "my-paper"))))[2] != page("doc rewritten"):
             assert time.monotonic() < deadline, got
             time.sleep(0.2)
+        # only recent.cdxj was rebuilt; the first capture still replays from index.cdxj
+        assert (indexes / "index.cdxj").read_text() == base
+        assert timestamp14(newest["captured_at"]) in (indexes / "recent.cdxj").read_text()
+        assert get(raw(replay_url(first, port, "my-paper")))[2] == page("doc initial")
     assert "collection 'my-paper'" in (tmp_path / "replay.log").read_text()
 
 
@@ -185,3 +193,27 @@ def test_report_and_show_point_at_each_capture_by_time(fresh_server: TestServer,
             bodies[name] = body
     assert bodies == {"newest": page("cited rewritten"), "newer": page("cited rewritten"),
                       "older": page("cited initial")}
+
+
+def test_replay_boundary_is_the_first_capture_in_a_file_still_open(tmp_path: Path) -> None:
+    """index.cdxj may only hold captures whose file is closed for good: its lines never change."""
+    from archiver.db import ArchiveDB
+
+    db = ArchiveDB(tmp_path / "archiver.db")
+    try:
+        conn = db.db.conn
+        with conn:
+            conn.execute("INSERT INTO warc_files (name, state) VALUES ('warcs/a.warc.gz', 'closed'),"
+                         " ('warcs/b.warc.gz', 'open')")
+            for capture, warc, offset in ((1, "a", 0), (2, "a", 100), (3, "b", 0), (4, "b", 50), (5, "a", 200)):
+                conn.execute("INSERT INTO captures (id, url, fetch_url, captured_at) VALUES (?, 'u', 'u', 't')",
+                             [capture])
+                conn.execute('INSERT INTO records (capture_id, warc, "offset", length, rec_type) VALUES (?, ?, ?, 1,'
+                             " 'response')", [capture, f"warcs/{warc}.warc.gz", offset])
+        assert db.replay_boundary() == 3
+        with conn:
+            conn.execute("UPDATE warc_files SET state = 'closed'")
+        assert db.replay_boundary() == 6
+        assert [r["capture_id"] for r in db.export_records(None, first=3, below=5)] == [3, 4]
+    finally:
+        db.close()
