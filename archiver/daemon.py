@@ -469,8 +469,11 @@ def status(settings: Settings, manifests: Path) -> list[ManifestStatus]:
     files = sorted(str(p) for p in manifests.iterdir()
                    if p.is_file() and p.suffix.lower() in MANIFEST_SUFFIXES and not p.name.startswith("."))
     jobs = next_runs(settings.storage)
-    with Archive(settings, writing=False) as archive:
-        last = {kind: archive.db.last_runs(kind, files) for kind in KINDS}
+    archived = settings.db_path.exists()  # before the first run: schedules only, nothing ran yet
+    last: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
+    if archived:
+        with Archive(settings, writing=False) as archive:
+            last = {kind: archive.db.last_runs(kind, files) for kind in KINDS}
     out = []
     for target in files:
         try:
@@ -479,8 +482,8 @@ def status(settings: Settings, manifests: Path) -> list[ManifestStatus]:
             out.append(ManifestStatus(target, {}, {}, {}, {}, str(exc)))
             continue
         schedule = {kind: manifest.schedule.get(kind, DEFAULT_SCHEDULE[kind]) for kind in KINDS}
-        counts: dict[str, int] = {}
-        for verdict in citation_verdicts(settings, [target], Policy(), []):
+        counts: dict[str, int] = {} if archived else {"unchecked": len(manifest.citations)}
+        for verdict in citation_verdicts(settings, [target], Policy(), []) if archived else []:
             counts[verdict.verdict.verdict] = counts.get(verdict.verdict.verdict, 0) + 1
         out.append(ManifestStatus(target, schedule, {k: last[k].get(target) for k in KINDS},
                                   {k: jobs.get(f"{target}:{k}") for k in KINDS}, counts))

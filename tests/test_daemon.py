@@ -312,3 +312,20 @@ def test_politeness_holds_across_jobs(tmp_path: Path, fresh_server: TestServer, 
     assert len(hits) >= 18
     gaps = [b.started - a.ended for a, b in zip(hits, hits[1:], strict=False)]
     assert min(gaps) >= 0.35, sorted(gaps)[:5]
+
+
+def test_status_before_the_first_run_shows_schedules_by_kind(tmp_path: Path) -> None:
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    (folder / "a.yaml").write_text("schedule: {snapshot: '0 3 * * 1', check: 12h}\n"
+                                   "citations:\n  - url: https://example.org/a\n")
+    (folder / "b.txt").write_text("https://example.org/b\n")
+    out = run(tmp_path / "storage", "status", "--manifests", str(folder))
+    assert out.returncode == 0, out.stderr
+    assert "daemon: not running" in out.stdout
+    lines = out.stdout.splitlines()
+    assert any("snapshot" in line and "cron 0 3 * * 1" in line and "last never" in line for line in lines)
+    assert any("check" in line and "every 12h" in line and "not scheduled" in line for line in lines)
+    assert any("snapshot" in line and "every 7d" in line for line in lines)  # the defaults for .txt
+    assert lines.count("  citations: 1 unchecked") == 2
+    assert all(len(line) <= 100 for line in lines)
