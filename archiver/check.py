@@ -27,8 +27,8 @@ from .content import PageText, page_text
 from .drift import Drift, compare
 from .errors import Interrupted, InvalidURL
 from .fetch import FetchResult, Hop
-from .manifests import Manifest
-from .snapshot import Job, Outcome, SnapshotRun, Summary, _Done, execute, load_targets
+from .manifests import Manifest, load_targets
+from .snapshot import Job, Outcome, SnapshotRun, Summary, _Done, execute
 from .urls import normalize_url
 from .verdict import ALIVE_STATUSES, CheckPoint, Policy, Verdict, judge
 

@@ -12,17 +12,17 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
-from .archive import Archive
-from .config import Settings, load_settings
+from .atomic import write_atomically
+from .config import REPLAY_PORT, Settings, load_settings
 from .errors import ArchiverError, NotArchived, StorageError, UsageError
-from .replay import DEFAULT_PORT, replay_url
-from .snapshot import Outcome, snapshot
-from .storage import write_atomically
+
+if TYPE_CHECKING:
+    from .snapshot import Outcome
 
 
 class ArchiverGroup(click.Group):
@@ -175,6 +175,8 @@ def snapshot_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: b
     Exit status: 0 all captured, 1 some failed (dead, HTTP error, unreachable, invalid URL),
     2 usage, 3 bad manifest or config, 4 storage failure, 130 interrupted.
     """
+    from .snapshot import snapshot  # each command imports what it uses: start-up stays short
+
     settings = _settings(ctx, **flags)
     quiet = bool(settings.quiet)
     show_bar = not quiet and not as_json and sys.stderr.isatty()
@@ -376,6 +378,9 @@ def status_command(ctx: click.Context, manifests_dir: Path, as_json: bool) -> No
 @click.pass_context
 def history_command(ctx: click.Context, url: str, as_json: bool) -> None:
     """Every capture of URL, newest first."""
+    from .archive import Archive
+    from .replay import replay_url
+
     with Archive(_settings(ctx), writing=False) as archive:
         rows = archive.history(url)
     if not rows:
@@ -413,12 +418,15 @@ def _parse_at(text: str | None) -> dt.datetime | None:
               help="Refuse to decode more than this (gzip bombs).")
 @click.option("--replay", "as_link", is_flag=True,
               help="Print where `archiver replay` serves this capture instead of the payload.")
-@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True,
+@click.option("--port", type=click.IntRange(1, 65535), default=REPLAY_PORT, show_default=True,
               help="The port of `archiver replay`, for the replay link.")
 @click.pass_context
 def show_command(ctx: click.Context, url: str, at: str | None, output: Path | None, max_size: int, as_link: bool,
                  port: int) -> None:
     """The archived payload of URL as captured, decoded from its Content-Encoding."""
+    from .archive import Archive
+    from .replay import replay_url
+
     when = _parse_at(at)
     with Archive(_settings(ctx), writing=False) as archive:
         capture = archive.capture_at(url, when)

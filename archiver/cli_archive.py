@@ -7,12 +7,13 @@ from pathlib import Path
 import click
 
 from .cli import _settings
-from .replay import DEFAULT_PORT, HOST, ReplayServer
+from .config import REPLAY_HOST as HOST
+from .config import REPLAY_PORT
 
 
 @click.command("replay")
 @click.argument("manifest", required=False, metavar="[MANIFEST]")
-@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True,
+@click.option("--port", type=click.IntRange(1, 65535), default=REPLAY_PORT, show_default=True,
               help=f"Port to serve on ({HOST} only).")
 @click.option("--refresh", type=click.FloatRange(0), default=10, show_default=True, metavar="SECONDS",
               help="How often to look for new captures and rebuild the index; 0 never.")
@@ -26,6 +27,8 @@ def replay_command(ctx: click.Context, manifest: str | None, port: int, refresh:
     (pip install 'archiver[replay]'). Exit status: 0 stopped, 1 nothing captured, 2 usage (unknown
     manifest, port in use, pywb missing), 3 bad manifest, 4 storage failure.
     """
+    from .replay import ReplayServer
+
     server = ReplayServer(_settings(ctx), manifest, port=port, refresh=refresh)
     try:
         server.start()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
+from .atomic import write_atomically
 from .cli import _settings, policy_options
-from .replay import DEFAULT_PORT
+from .config import REPLAY_PORT
 from .report import FORMATS, Filters, build_report, format_for, parse_since, report_json, to_csv, to_markdown, to_table
-from .storage import write_atomically
 from .verdict import Policy
 
 
@@ -27,7 +27,7 @@ from .verdict import Policy
 @click.option("--format", "fmt", type=click.Choice(FORMATS),
               help="Output format.  [default: from the -o suffix (.json .csv .md .html), else table]")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE, not stdout.")
-@click.option("--replay-port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True,
+@click.option("--replay-port", type=click.IntRange(1, 65535), default=REPLAY_PORT, show_default=True,
               help="html: the port of `archiver replay` that the replay links point at.")
 @policy_options
 @click.pass_context

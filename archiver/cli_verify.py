@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from .cli import _settings
 from .report import parse_since
-from .verify import Problem, verify
+
+if TYPE_CHECKING:
+    from .verify import Problem
 
 
 @click.command("verify")
@@ -29,6 +32,8 @@ def verify_command(ctx: click.Context, since: str | None, quick: bool, as_json: 
     2 usage, 4 the database cannot be read, 130 interrupted.
     """
     settings = _settings(ctx)
+
+    from .verify import verify
 
     def show(problem: Problem) -> None:
         label = "warning: " if problem.warning else ""

@@ -13,6 +13,8 @@ from typing import Any
 from . import __version__
 from .errors import ConfigError
 
+REPLAY_HOST = "127.0.0.1"  # `archiver replay` serves loopback only
+REPLAY_PORT = 8080  # unless told otherwise; replay links point here
 DEFAULT_USER_AGENT = (
     f"archiver/{__version__} (keeps the sources cited in papers; python-requests)"
 )

@@ -36,8 +36,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from .check import check
 from .config import Settings
 from .errors import ArchiverError, DaemonBusy, ManifestError, StorageError, UsageError
-from .manifests import load_manifest, parse_interval
-from .snapshot import MANIFEST_SUFFIXES, SnapshotRun, execute
+from .manifests import MANIFEST_SUFFIXES, load_manifest, parse_interval
+from .snapshot import SnapshotRun, execute
 
 DEFAULT_SCHEDULE = {"snapshot": "7d", "check": "1d"}
 KINDS = ("snapshot", "check")

@@ -19,12 +19,13 @@ from typing import IO, Any
 
 from . import __version__
 from .archive import Archive
+from .atomic import atomic_output
 from .cdx import cdxj_lines, entries_from_rows, timestamp14
 from .config import Settings
 from .db import ArchiveDB
 from .errors import InvalidURL, NotArchived, StorageError, UsageError
 from .manifests import load_manifest
-from .storage import COPY_CHUNK, atomic_output
+from .storage import COPY_CHUNK
 from .urls import normalize_url
 from .warc import RecordBuilder
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .errors import InvalidURL, ManifestError
+from .errors import InvalidURL, ManifestError, UsageError
 from .urls import normalize_url
 
 CITATION_KEYS = {
@@ -326,3 +326,23 @@ def _reject_unknown_keys(path: Path, mapping: yaml.MappingNode, known: set[str],
         seen.add(text)
         if text not in known:
             raise ManifestError(path, _line(key_node), f"unknown {what} {text!r}")
+
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".txt", ".csv")
+
+
+def load_targets(targets: list[str]) -> tuple[list[Manifest], list[str]]:
+    """Split command-line TARGETs into manifests and URLs."""
+    manifests: list[Manifest] = []
+    urls: list[str] = []
+    for target in targets:
+        path = Path(target)
+        if path.is_file():
+            manifests.append(load_manifest(path))
+        elif target.lower().startswith(("http://", "https://")):
+            urls.append(target)
+        elif path.suffix.lower() in MANIFEST_SUFFIXES:
+            raise UsageError(f"{target}: no such manifest file")
+        else:
+            raise UsageError(f"{target}: neither a manifest file nor an http(s) URL")
+    return manifests, urls

@@ -36,14 +36,15 @@ from typing import Any
 import yaml
 
 from .archive import Archive
+from .atomic import write_atomically
 from .cdx import cdxj_lines, entries_from_rows, timestamp14
-from .config import Settings
+from .config import REPLAY_HOST, REPLAY_PORT, Settings
 from .errors import ArchiverError, NotArchived, UsageError
 from .export import select
-from .storage import OPEN_SUFFIX, write_atomically
+from .storage import OPEN_SUFFIX
 
-DEFAULT_PORT = 8080
-HOST = "127.0.0.1"
+DEFAULT_PORT = REPLAY_PORT
+HOST = REPLAY_HOST
 ALL = "archive"  # the collection of every capture
 START_TIMEOUT = 60.0
 REBUILD_AT = 20_000  # recent.cdxj lines before index.cdxj is rebuilt (and a tenth of index.cdxj)

@@ -21,11 +21,10 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .archive import Archive
 from .config import Settings
 from .db import ArchiveDB
 from .errors import InvalidURL, StorageError, UsageError
-from .snapshot import load_targets
+from .manifests import load_targets
 from .urls import normalize_url
 from .verdict import ALIVE_STATUSES, BLOCKED_STATUSES, VERDICTS, CheckPoint, Policy, Verdict, judge
 
@@ -175,8 +174,7 @@ def build_report(settings: Settings, targets: list[str], policy: Policy | None =
     policy = policy or Policy()
     filters = filters or Filters()
     loaded = _load_targets(settings, targets)
-    with Archive(settings, writing=False) as archive, _gc_paused():
-        db = archive.db
+    with _reading(settings) as db, _gc_paused():
         titles, listed = _cited(db, targets, loaded)
         cited = listed if listed is not None else [
             (m, cid, url, fetch, cited_as, ctx)
@@ -206,8 +204,7 @@ def report_json(settings: Settings, targets: list[str], policy: Policy | None = 
     policy = policy or Policy()
     filters = filters or Filters()
     loaded = _load_targets(settings, targets)
-    with Archive(settings, writing=False) as archive, _gc_paused():
-        db = archive.db
+    with _reading(settings) as db, _gc_paused():
         if db.report_policy() == (policy.checks, policy.days):
             titles, listed = _cited(db, targets, loaded)
             db.report_fill_cited(listed, list(titles))
@@ -232,6 +229,16 @@ def report_json(settings: Settings, targets: list[str], policy: Policy | None = 
             return _json_array([t for t in texts if t is not None]), 1 if dead else 0
     report = build_report(settings, targets, policy, filters)
     return to_json(report), report.exit_code
+
+
+@contextmanager
+def _reading(settings: Settings) -> Iterator[ArchiveDB]:
+    """The database alone: a report reads no WARC (and so loads none of the WARC machinery)."""
+    db = ArchiveDB(settings.db_path)
+    try:
+        yield db
+    finally:
+        db.close()
 
 
 def _load_targets(settings: Settings, targets: list[str]) -> tuple[list[Any], list[str]]:

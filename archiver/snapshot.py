@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 from .archive import Archive
@@ -24,13 +23,12 @@ from .config import Settings
 from .db import Previous, now_iso
 from .errors import ArchiverError, Interrupted, InvalidURL, StorageError, UsageError
 from .fetch import Fetcher, FetchResult
-from .manifests import Manifest, Problem, load_manifest
+from .manifests import Manifest, Problem, load_targets
 from .politeness import HostGate
 from .storage import record_rows
 from .urls import host_of, normalize_url
 from .warc import Original, RecordInfo
 
-MANIFEST_SUFFIXES = (".yaml", ".yml", ".txt", ".csv")
 BATCH = 32  # captures whose database rows are committed together, at most
 BUILDERS = 2  # threads compressing WARC records; zlib and hashlib run outside the GIL
 
@@ -92,23 +90,6 @@ class Summary:
                            "recovered_warcs": self.recovered,
                            "problems": [str(p) for p in self.problems],
                            "urls": [asdict(o) for o in self.outcomes]}, indent=2)
-
-
-def load_targets(targets: list[str]) -> tuple[list[Manifest], list[str]]:
-    """Split command-line TARGETs into manifests and URLs."""
-    manifests: list[Manifest] = []
-    urls: list[str] = []
-    for target in targets:
-        path = Path(target)
-        if path.is_file():
-            manifests.append(load_manifest(path))
-        elif target.lower().startswith(("http://", "https://")):
-            urls.append(target)
-        elif path.suffix.lower() in MANIFEST_SUFFIXES:
-            raise UsageError(f"{target}: no such manifest file")
-        else:
-            raise UsageError(f"{target}: neither a manifest file nor an http(s) URL")
-    return manifests, urls
 
 
 def plan_jobs(manifests: list[Manifest], urls: list[str]) -> tuple[list[Job], list[Job]]:

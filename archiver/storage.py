@@ -283,32 +283,3 @@ def _sha256_of(path: Path) -> str:
         while chunk := handle.read(COPY_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-@contextlib.contextmanager
-def atomic_output(output: Path) -> Iterator[IO[bytes]]:
-    """Write next to the target and rename: a failure never leaves a half-written file under the
-    asked name (a package, a report, a manifest, an index)."""
-    part = output.with_name(output.name + ".part")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(part, "wb")
-    except OSError as exc:
-        raise StorageError(f"{output}: cannot write: {exc.strerror or exc}") from exc
-    try:
-        with handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(part, output)
-    except OSError as exc:
-        part.unlink(missing_ok=True)
-        raise StorageError(f"{output}: cannot write: {exc.strerror or exc}") from exc
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    with atomic_output(path) as handle:
-        handle.write(data)
