@@ -29,6 +29,7 @@ from .errors import Interrupted, InvalidURL
 from .fetch import FetchResult, Hop
 from .manifests import Manifest, load_targets
 from .snapshot import Job, Outcome, SnapshotRun, Summary, _Done, execute
+from .storage import WarcCarry
 from .urls import normalize_url
 from .verdict import ALIVE_STATUSES, CheckPoint, Policy, Verdict, judge
 
@@ -285,6 +286,7 @@ def check(
     on_outcome: Callable[[Outcome], None] | None = None,
     on_plan: Callable[[int], None] | None = None,
     on_runner: Callable[[SnapshotRun], None] | None = None,
+    carry: WarcCarry | None = None,
 ) -> CheckSummary:
     """Check manifests and/or URLs; every check is recorded. Verdicts cover every citation of the targets."""
     runners: list[CheckRun] = []
@@ -297,7 +299,7 @@ def check(
 
     loaded = load_targets(targets)
     summary = execute("check", CheckRun, settings, targets, on_outcome=on_outcome, on_plan=on_plan, on_runner=keep,
-                      loaded=loaded)
+                      loaded=loaded, carry=carry)
     result = CheckSummary(summary, runners[0].findings if runners else [])
     result.citations = citation_verdicts(settings, targets, policy or Policy(), result.checks, loaded=loaded)
     return result

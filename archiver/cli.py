@@ -310,10 +310,13 @@ def _verdict_table(rows: list[Any]) -> list[str]:
               help="How often to look for added, edited and removed manifests (also on SIGHUP).")
 @click.option("--log-format", type=click.Choice(["human", "json"]), default="human", show_default=True,
               help="One line per job run on stderr, as text or JSON.")
+@click.option("--warc-roll", default="1d", show_default=True, metavar="DURATION",
+              help="Job runs append to one WARC file until it is this old (30m, 12h, 1d, ...; 0s: a file per run)"
+                   " or full; it is closed on stop.")
 @daemon_fetch_options
 @click.pass_context
 def daemon_command(ctx: click.Context, /, manifests_dir: Path, once: bool, rescan: float, log_format: str,
-                   **flags: Any) -> None:
+                   warc_roll: str, **flags: Any) -> None:
     """Snapshot and check every manifest in a folder on its `schedule:` (default: check daily,
     snapshot weekly), for as long as it runs.
 
@@ -322,9 +325,13 @@ def daemon_command(ctx: click.Context, /, manifests_dir: Path, once: bool, resca
     130 when interrupted.
     """
     from .daemon import Daemon
+    from .manifests import parse_interval
 
+    roll = parse_interval(warc_roll)
+    if roll is None:
+        raise click.BadParameter(f"{warc_roll!r} is not a duration like 30m, 12h or 1d", param_hint="--warc-roll")
     settings = _settings(ctx, **flags)
-    daemon = Daemon(settings, manifests_dir, rescan=rescan, log_format=log_format)
+    daemon = Daemon(settings, manifests_dir, rescan=rescan, log_format=log_format, warc_roll=roll)
     ctx.exit(daemon.once() if once else daemon.serve())
 
 

@@ -38,12 +38,14 @@ from .config import Settings
 from .errors import ArchiverError, DaemonBusy, ManifestError, StorageError, UsageError
 from .manifests import MANIFEST_SUFFIXES, load_manifest, parse_interval
 from .snapshot import SnapshotRun, execute
+from .storage import WarcCarry
 
 DEFAULT_SCHEDULE = {"snapshot": "7d", "check": "1d"}
 KINDS = ("snapshot", "check")
 LOCK_NAME = "daemon.lock"
 JOBS_NAME = "daemon-jobs.db"
 MAX_JITTER = 600.0  # seconds; a tenth of the interval up to this
+DEFAULT_WARC_ROLL = 86400.0  # a WARC file collects a day of job runs (or fills up) before it is closed
 
 _current: Daemon | None = None  # the daemon whose jobs the job store's references run
 
@@ -151,7 +153,8 @@ def holder(storage: Path) -> str | None:
 
 class Daemon:
     def __init__(self, settings: Settings, manifests: Path, *, rescan: float = 60.0, log_format: str = "human",
-                 out: IO[str] | None = None, clock: Callable[[], dt.datetime] | None = None) -> None:
+                 out: IO[str] | None = None, clock: Callable[[], dt.datetime] | None = None,
+                 warc_roll: float = DEFAULT_WARC_ROLL) -> None:
         if not manifests.is_dir():
             raise UsageError(f"{manifests}: not a folder of manifests")
         self.settings = settings
@@ -165,6 +168,7 @@ class Daemon:
         self.wake = threading.Event()
         self.runner: SnapshotRun | None = None
         self.politeness: dict[str, float] = {}  # host -> monotonic time it may next be contacted
+        self.carry = WarcCarry(warc_roll)  # one WARC file for many runs (closed after warc_roll seconds)
         self.runs = 0
         self.failures = 0
         self._broken: dict[str, str] = {}  # manifest -> last load error, logged once per change
@@ -287,12 +291,13 @@ class Daemon:
         fields: dict[str, Any] = {"manifest": manifest, "kind": kind}
         try:
             if kind == "snapshot":
-                summary = execute("snapshot", SnapshotRun, self.settings, [manifest], on_runner=self._attach)
+                summary = execute("snapshot", SnapshotRun, self.settings, [manifest], on_runner=self._attach,
+                                  carry=self.carry)
                 counts = summary.counts
                 run_id = summary.run_id
                 text = f"{counts['captured']} captured, {counts['unchanged']} unchanged, {counts['failed']} failed"
             else:
-                result = check(self.settings, [manifest], on_runner=self._attach)
+                result = check(self.settings, [manifest], on_runner=self._attach, carry=self.carry)
                 counts = {word: result.counts.get(word, 0)
                           for word in ("alive", "drifted", "failing", "dead", "blocked", "unchecked")}
                 run_id = result.summary.run_id
@@ -374,10 +379,24 @@ class Daemon:
             self.log("once", f"ran {len(due)} due jobs", jobs=len(due))
         finally:
             self.scheduler.shutdown(wait=False)
+            self.close_warc()
             restore()
             _current = None
             self.lock.release()
         return 130 if self.stopping.is_set() else 0
+
+    def close_warc(self) -> None:
+        """Close the WARC file carried between runs (on stop: every file is closed and hashed)."""
+        if self.carry.warc is None:
+            return
+        from .archive import Archive
+
+        try:
+            with Archive(self.settings) as archive:
+                self.carry.close(archive.store)
+        except ArchiverError as exc:  # it stays .open, whole up to its last record: the next start recovers it
+            self.log("warc_error", f"error: cannot close {self.carry.warc.name if self.carry.warc else 'WARC'}:"
+                     f" {exc}", error=str(exc))
 
     def rescan_now(self) -> None:
         """sync(), surviving a manifests folder that vanished or a job store that failed: the jobs
@@ -404,6 +423,7 @@ class Daemon:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.pause()
             self.scheduler.shutdown(wait=True)  # the run in flight was cut short by stop(): short wait
+        self.close_warc()
         self.log("stop", f"daemon stopped after {self.runs} runs ({self.failures} failed)", runs=self.runs,
                  failures=self.failures)
 

@@ -25,7 +25,7 @@ from .errors import ArchiverError, Interrupted, InvalidURL, StorageError, UsageE
 from .fetch import Fetcher, FetchResult
 from .manifests import Manifest, Problem, load_targets
 from .politeness import HostGate
-from .storage import record_rows
+from .storage import WarcCarry, record_rows
 from .urls import host_of, normalize_url
 from .warc import Original, RecordInfo
 
@@ -405,9 +405,11 @@ def execute(
     on_plan: Callable[[int], None] | None = None,
     on_runner: Callable[[SnapshotRun], None] | None = None,
     loaded: tuple[list[Manifest], list[str]] | None = None,
+    carry: WarcCarry | None = None,
 ) -> Summary:
     """One fetching run over TARGETs (snapshot or check): plan, record the manifests, fetch, store.
-    `loaded`: the targets already parsed by `load_targets` (big manifests cost seconds to parse)."""
+    `loaded`: the targets already parsed by `load_targets` (big manifests cost seconds to parse);
+    `carry`: the WARC file to append to, kept open for the next run (the daemon's)."""
     manifests, urls = loaded or load_targets(targets)
     jobs, invalid = plan_jobs(manifests, urls)
     problems = [p for m in manifests for p in m.problems]
@@ -415,6 +417,8 @@ def execute(
     if not jobs and not invalid and not problems:
         raise UsageError(f"nothing to {command}")
     with Archive(settings) as archive:
+        if carry is not None:
+            carry.lend(archive.store)
         for m in manifests:
             archive.db.record_manifest(m.path, m.name, m.title, m.source, m.schedule, _citation_rows(m))
         run_id = archive.db.start_run(command, targets)
@@ -439,6 +443,8 @@ def execute(
         finally:
             summary.status = status
             try:
+                if carry is not None:
+                    carry.take(archive.store, status == "done")
                 archive.store.close()
             finally:
                 try:

@@ -16,6 +16,7 @@ import hashlib
 import itertools
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -56,6 +57,34 @@ class _OpenWarc:
         self.handle = handle
         self.sha256 = hashlib.sha256()
         self.size = 0
+        self.opened = time.monotonic()
+
+
+class WarcCarry:
+    """A WARC file kept open from one run to the next, for the daemon: without it every job run
+    would write a WARC file of its own (a daily check of 100 manifests: 36,500 small files a year).
+    The file is closed when it is `max_age` seconds old (or full, as always), after a run that did not
+    finish cleanly, and by close(). Between runs it stays `.open`, locked by this process, its
+    committed records whole: replay serves it, verify reads it, and after a crash recovery closes it."""
+
+    def __init__(self, max_age: float) -> None:
+        self.max_age = max_age
+        self.warc: _OpenWarc | None = None
+
+    def lend(self, store: WarcStore) -> None:
+        """Before a run: the store appends to the carried file."""
+        if self.warc is not None and store.current is None:
+            store.current, self.warc = self.warc, None
+
+    def take(self, store: WarcStore, clean: bool) -> None:
+        """After a run, before store.close(): keep the store's file for the next run if it may."""
+        warc = store.current
+        if warc is not None and clean and time.monotonic() - warc.opened < self.max_age:
+            self.warc, store.current = warc, None
+
+    def close(self, store: WarcStore) -> None:
+        self.lend(store)
+        store.close()
 
 
 class WarcStore:

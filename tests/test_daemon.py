@@ -100,6 +100,47 @@ def test_jobs_fire_on_time(tmp_path: Path, fresh_server: TestServer, daemons: li
     assert d.runs("snapshot")[0]["counts"]["captured"] == 2
     assert [e["event"] for e in d.events()][-1] == "stop"
     assert all(line.startswith("{") for line in d.log_path.read_text().splitlines())  # JSON only
+    # Every run of the day appended to one WARC file, closed and hashed on stop.
+    storage = tmp_path / "storage"
+    assert len(list((storage / "warcs").glob("*.warc.gz"))) == 1 and not list((storage / "warcs").glob("*.open"))
+    with sqlite3.connect(storage / "archiver.db") as db:
+        assert db.execute("SELECT state, COUNT(*) FROM warc_files GROUP BY state").fetchall() == [("closed", 1)]
+    visible_warcs_read_cleanly(storage)
+    assert rows_point_at_whole_records(storage) >= 2 * len(snaps)
+
+
+def test_a_file_per_run_and_a_kill_between_runs(tmp_path: Path, fresh_server: TestServer,
+                                                daemons: list[Daemon]) -> None:
+    """--warc-roll 0s: each run closes its own file. With the default, a daemon killed (-9) between
+    runs leaves its carried file .open with whole records; the next daemon recovers and closes it."""
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    write(folder / "a.yaml", fresh_server, "{snapshot: 1s, check: 1d}", ["k1", "k2"])
+    apart = tmp_path / "apart"
+    d = Daemon(apart, folder, "--warc-roll", "0s")
+    daemons.append(d)
+    d.wait_for(lambda: len(d.runs()) >= 3)
+    assert d.stop() == 0
+    assert len(list((apart / "warcs").glob("*.warc.gz"))) == len(d.runs())
+
+    storage = tmp_path / "storage"
+    d = Daemon(storage, folder)
+    daemons.append(d)
+    d.wait_for(lambda: len(d.runs()) >= 3)
+    time.sleep(0.3)  # between runs (they take a few hundredths of a second)
+    d.proc.kill()
+    d.proc.wait()
+    assert len(list((storage / "warcs").glob("*.open"))) == 1
+    before = rows_point_at_whole_records(storage)
+    again = Daemon(storage, folder)
+    daemons.append(again)
+    again.wait_for(lambda: len(again.runs("snapshot")) >= 1)
+    assert again.stop() == 0
+    assert not list((storage / "warcs").glob("*.open"))
+    with sqlite3.connect(storage / "archiver.db") as db:
+        assert db.execute("SELECT state, COUNT(*) FROM warc_files GROUP BY state").fetchall() == [("closed", 2)]
+    visible_warcs_read_cleanly(storage)
+    assert rows_point_at_whole_records(storage) > before
 
 
 def test_interval_runs_keep_their_phase_for_years() -> None:
