@@ -74,10 +74,11 @@ class GridTrigger(IntervalTrigger):  # type: ignore[misc]
     def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
         after = previous_fire_time or now
         if after < self.start_date:
-            return self.start_date  # type: ignore[no-any-return]
-        candidate = self.start_date + self.interval * ((after - self.start_date) // self.interval)
-        if previous_fire_time is not None or candidate < now:
-            candidate += self.interval
+            candidate = self.start_date
+        else:
+            candidate = self.start_date + self.interval * ((after - self.start_date) // self.interval)
+            if previous_fire_time is not None or candidate < now:
+                candidate += self.interval
         return candidate if self.end_date is None or candidate <= self.end_date else None
 
 
@@ -172,6 +173,8 @@ class Daemon:
         self.runs = 0
         self.failures = 0
         self._broken: dict[str, str] = {}  # manifest -> last load error, logged once per change
+        self._unrun: set[str] = set()  # job ids whose due turn was dropped by a stop
+        self.job_lock = threading.Lock()  # held by a job run; the carried WARC is closed only outside one
         self.scheduler: Any = None
         self._check_after = 1.0  # a new manifest's first check waits for its first snapshot
 
@@ -236,6 +239,10 @@ class Daemon:
                                        next_run_time=first)
                 self.log("job_added", f"scheduled {kind} of {target} every {schedule.spec}, first run now",
                          manifest=target, kind=kind, schedule=schedule.spec)
+            elif schedule.interval is not None and not isinstance(job.trigger, GridTrigger) and job.name == name:
+                # A job stored by an older archiver, with APScheduler's creeping jitter: same
+                # schedule on the grid, its next run time kept.
+                self.scheduler.modify_job(job_id, trigger=schedule.trigger)
             elif job.name != name:
                 self.scheduler.modify_job(job_id, name=name)
                 self.scheduler.reschedule_job(job_id, trigger=schedule.trigger)
@@ -286,7 +293,14 @@ class Daemon:
     def run(self, manifest: str, kind: str) -> None:
         """One job run: never raises (a failed run is logged and the daemon goes on)."""
         if self.stopping.is_set():
+            # A turn that came due while another job ran, queued, and reached only now: APScheduler
+            # already moved the job's next run time on, so put it back (see _keep_turns).
+            self._unrun.add(f"{manifest}:{kind}")
             return
+        with self.job_lock:
+            self._run(manifest, kind)
+
+    def _run(self, manifest: str, kind: str) -> None:
         started = time.monotonic()
         fields: dict[str, Any] = {"manifest": manifest, "kind": kind}
         try:
@@ -343,11 +357,17 @@ class Daemon:
             self.log("start", f"daemon started: {len(self.manifest_files())} manifests in {self.manifests},"
                      f" storage {self.settings.storage} (pid {os.getpid()})", pid=os.getpid(),
                      manifests=str(self.manifests), storage=str(self.settings.storage))
+            next_rescan = time.monotonic() + self.rescan
             while not self.stopping.is_set():
-                self.wake.wait(self.rescan)
+                # Woken by SIGHUP or a stop; at least once a minute for an idle WARC file's age.
+                woken = self.wake.wait(max(0.0, min(next_rescan - time.monotonic(), 60.0)))
                 self.wake.clear()
-                if not self.stopping.is_set():
+                if self.stopping.is_set():
+                    break
+                if woken or time.monotonic() >= next_rescan:
                     self.rescan_now()
+                    next_rescan = time.monotonic() + self.rescan
+                self._roll_idle_warc()
         finally:
             self._shutdown()
             restore()
@@ -391,12 +411,43 @@ class Daemon:
             return
         from .archive import Archive
 
+        name = self.carry.warc.name
         try:
             with Archive(self.settings) as archive:
                 self.carry.close(archive.store)
         except ArchiverError as exc:  # it stays .open, whole up to its last record: the next start recovers it
-            self.log("warc_error", f"error: cannot close {self.carry.warc.name if self.carry.warc else 'WARC'}:"
-                     f" {exc}", error=str(exc))
+            self.log("warc_error", f"error: cannot close {name}: {exc}", warc=name, error=str(exc))
+
+    def _roll_idle_warc(self) -> None:
+        """With weekly schedules the carried file could wait days for the run that would close it."""
+        if self.carry.expired() and self.job_lock.acquire(blocking=False):
+            try:
+                self.close_warc()
+            finally:
+                self.job_lock.release()
+
+    def _keep_turns(self) -> None:
+        """After a stop: jobs whose due turn was dropped run at the next start, not a turn later."""
+        if not self._unrun:
+            return
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+        # The job store by itself: a second scheduler, even paused, has a thread that may pick the
+        # job up the moment it is due and fail to submit it (its executor is already shut down).
+        store = SQLAlchemyJobStore(url=f"sqlite:///{self.settings.storage / JOBS_NAME}")
+        store.start(self.scheduler, "default")
+        try:
+            now = self.now()
+            for job_id in sorted(self._unrun):
+                job = store.lookup_job(job_id)
+                if job is not None and job.next_run_time is not None and job.next_run_time > now:
+                    job.next_run_time = now
+                    store.update_job(job)
+                    target, kind = job_id.rsplit(":", 1)
+                    self.log("turn_kept", f"{kind} of {target} came due while stopping: it runs at the next start",
+                             manifest=target, kind=kind)
+        finally:
+            store.shutdown()
 
     def rescan_now(self) -> None:
         """sync(), surviving a manifests folder that vanished or a job store that failed: the jobs
@@ -424,6 +475,7 @@ class Daemon:
             self.scheduler.pause()
             self.scheduler.shutdown(wait=True)  # the run in flight was cut short by stop(): short wait
         self.close_warc()
+        self._keep_turns()
         self.log("stop", f"daemon stopped after {self.runs} runs ({self.failures} failed)", runs=self.runs,
                  failures=self.failures)
 

@@ -685,9 +685,10 @@ class ArchiveDB:
         """The lowest capture id whose records may still change place: the first capture in a WARC
         file not yet closed (it will be renamed from .open), else the next capture id. Every capture
         below it sits in a closed file for good, so its index lines never change."""
+        # warcinfo records belong to no capture (capture_id NULL): they do not count.
         row = self.db.execute(
-            """SELECT MIN((SELECT r.capture_id FROM records r WHERE r.warc = w.name ORDER BY r."offset" LIMIT 1))
-               FROM warc_files w WHERE w.state != 'closed'""").fetchone()
+            """SELECT MIN(r.capture_id) FROM warc_files w JOIN records r ON r.warc = w.name
+               WHERE w.state != 'closed' AND r.capture_id IS NOT NULL""").fetchone()
         if row[0] is not None:
             return int(row[0])
         return int(self.db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM captures").fetchone()[0])

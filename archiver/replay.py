@@ -74,6 +74,7 @@ class Collection:
     entries: int  # lines in both
     boundary: int  # index.cdxj holds the captures below this id, recent.cdxj the others
     base_entries: int
+    urls: frozenset[str] | None = None  # a manifest collection's cited URLs (None: every capture)
 
 
 def replay_root(settings: Settings) -> Path:
@@ -82,20 +83,22 @@ def replay_root(settings: Settings) -> Path:
 
 def build_collection(archive: Archive, manifest: str | None, base: Collection | None = None) -> Collection:
     """(Re)write the CDXJ index of the collection for MANIFEST (None: every capture), and the config.
-    With `base` (the collection as last built) only recent.cdxj is rebuilt, from base's boundary on."""
+    With `base` (the collection as last built) only recent.cdxj is rebuilt, from base's boundary on,
+    unless the manifest's citations changed (older captures of a newly cited URL belong in it too)."""
     db = archive.db
+    if manifest is None:
+        name, urls = ALL, None
+    else:
+        selection = select(archive, manifest)
+        name, urls = collection_name(selection.name), frozenset(selection.urls)
+    if base is not None and base.urls != urls:
+        base = None
     if base is None:
         boundary = db.replay_boundary()
         parts = [(0, boundary), (boundary, None)]
     else:
         boundary = base.boundary
         parts = [(boundary, None)]
-    if manifest is None:
-        name = ALL
-        urls = None
-    else:
-        selection = select(archive, manifest)
-        name, urls = collection_name(selection.name), selection.urls
     storage = archive.settings.storage
     rename = _on_disk(storage)
     folder = replay_root(archive.settings) / "collections" / name / "indexes"
@@ -110,7 +113,7 @@ def build_collection(archive: Archive, manifest: str | None, base: Collection | 
     if manifest is None and entries == 0:
         raise NotArchived(f"nothing captured yet in {archive.settings.db_path}")
     write_config(replay_root(archive.settings), storage)
-    return Collection(name, folder / INDEX_FILES[0], entries, boundary, base_entries)
+    return Collection(name, folder / INDEX_FILES[0], entries, boundary, base_entries, urls)
 
 
 def _on_disk(storage: Path) -> Callable[[str], str]:

@@ -149,7 +149,8 @@ def parse_since(text: str) -> dt.datetime:
         when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise UsageError(f"--since: {text!r} is not an ISO date or date-time") from None
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    # UTC: the SQL path compares it as text with the stored stamps, which are UTC with a Z.
+    return when.astimezone(dt.UTC) if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def format_for(fmt: str | None, output: Path | None) -> str:

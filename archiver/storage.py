@@ -71,16 +71,29 @@ class WarcCarry:
         self.max_age = max_age
         self.warc: _OpenWarc | None = None
 
+    def expired(self) -> bool:
+        return self.warc is not None and time.monotonic() - self.warc.opened >= self.max_age
+
     def lend(self, store: WarcStore) -> None:
-        """Before a run: the store appends to the carried file."""
+        """Before a run: the store appends to the carried file (closed first if it is too old)."""
         if self.warc is not None and store.current is None:
+            expired = self.expired()
             store.current, self.warc = self.warc, None
+            if expired:
+                store.close()
 
     def take(self, store: WarcStore, clean: bool) -> None:
-        """After a run, before store.close(): keep the store's file for the next run if it may."""
+        """After a run, before store.close(): keep the store's file for the next run if it may,
+        its bytes on disk first (its records are committed: a power cut must not leave rows that
+        point at bytes the disk never got)."""
         warc = store.current
-        if warc is not None and clean and time.monotonic() - warc.opened < self.max_age:
-            self.warc, store.current = warc, None
+        if warc is None or not clean or time.monotonic() - warc.opened >= self.max_age:
+            return
+        try:
+            os.fsync(warc.handle.fileno())
+        except OSError:
+            return  # store.close() reports it
+        self.warc, store.current = warc, None
 
     def close(self, store: WarcStore) -> None:
         self.lend(store)

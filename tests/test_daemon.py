@@ -370,3 +370,85 @@ def test_status_before_the_first_run_shows_schedules_by_kind(tmp_path: Path) -> 
     assert any("snapshot" in line and "every 7d" in line for line in lines)  # the defaults for .txt
     assert lines.count("  citations: 1 unchecked") == 2
     assert all(len(line) <= 100 for line in lines)
+
+
+def test_turns_queued_at_a_stop_run_at_the_next_start(tmp_path: Path, fresh_server: TestServer,
+                                                      daemons: list[Daemon]) -> None:
+    """Jobs run one at a time: at SIGTERM one snapshot runs (cut short) and the other waits in the
+    queue, its next run already moved a day on by APScheduler. Both run at once on restart."""
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    for name in ("a", "b"):
+        (folder / f"{name}.yaml").write_text("schedule: {snapshot: 1d, check: 1d}\ncitations:\n"
+                                             f"  - url: {fresh_server.url(f'slow/{name}?delay=3')}\n")
+    storage = tmp_path / "storage"
+    first = Daemon(storage, folder, "--timeout", "10", "--total-timeout", "15")
+    daemons.append(first)
+    first.wait_for(lambda: any(h.path.startswith("/slow/") for h in fresh_server.hits))
+    time.sleep(0.5)
+    assert first.stop() == 0
+    events = first.events()
+    assert [e["status"] for e in first.runs("snapshot")] == ["interrupted"]
+    assert any(e["event"] == "turn_kept" and e["kind"] == "snapshot" for e in events)
+    again = Daemon(storage, folder, "--timeout", "10", "--total-timeout", "15")
+    daemons.append(again)
+    again.wait_for(lambda: len([r for r in again.runs("snapshot") if r["status"] == "done"]) == 2, timeout=30)
+    assert again.stop() == 0
+    assert sorted(Path(r["manifest"]).name for r in again.runs("snapshot")) == ["a.yaml", "b.yaml"]
+
+
+def test_an_idle_daemon_closes_its_warc_file_when_it_is_old(tmp_path: Path, fresh_server: TestServer,
+                                                           daemons: list[Daemon]) -> None:
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    write(folder / "a.yaml", fresh_server, "{snapshot: 1d, check: 1d}", ["i1"])
+    storage = tmp_path / "storage"
+    d = Daemon(storage, folder, "--warc-roll", "2s")
+    daemons.append(d)
+    d.wait_for(lambda: d.runs("check"))
+    assert list((storage / "warcs").glob("*.open"))  # carried after the runs, for the next ones
+    d.wait_for(lambda: not list((storage / "warcs").glob("*.open")), timeout=10)  # no run needed
+    assert d.proc.poll() is None
+    assert d.stop() == 0
+    with sqlite3.connect(storage / "archiver.db") as db:
+        assert db.execute("SELECT state, COUNT(*) FROM warc_files GROUP BY state").fetchall() == [("closed", 1)]
+
+
+def test_jobs_stored_by_an_older_archiver_move_to_the_grid(tmp_path: Path, fresh_server: TestServer) -> None:
+    """A job store written with APScheduler's jittered IntervalTrigger (before the grid) is moved to
+    the grid trigger on start, keeping each job's next run time."""
+    import datetime as dt
+
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from archiver.daemon import GridTrigger, run_job
+
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    path = str(write(folder / "a.yaml", fresh_server, "{snapshot: 2h, check: 1d}", ["u1"]))
+    storage = tmp_path / "storage"
+    storage.mkdir()
+
+    def job_store() -> BackgroundScheduler:
+        scheduler = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(
+            url=f"sqlite:///{storage / 'daemon-jobs.db'}")}, timezone=dt.UTC)
+        scheduler.start(paused=True)
+        return scheduler
+
+    old = job_store()
+    when = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).replace(microsecond=0)
+    for kind, spec, seconds in (("snapshot", "2h", 7200), ("check", "1d", 86400)):
+        old.add_job(run_job, IntervalTrigger(seconds=seconds, jitter=seconds / 10), args=[path, kind],
+                    id=f"{path}:{kind}", name=f"{kind} {spec}", next_run_time=when)
+    old.shutdown(wait=False)
+    once = run(storage, "daemon", "--manifests", str(folder), "--once", "--log-format", "json", timeout=30)
+    assert once.returncode == 0 and '"jobs": 0' in once.stderr  # nothing due: nothing ran
+    new = job_store()
+    try:
+        jobs = new.get_jobs()
+    finally:
+        new.shutdown(wait=False)
+    assert len(jobs) == 2 and {type(job.trigger) for job in jobs} == {GridTrigger}
+    assert {job.next_run_time for job in jobs} == {when}

@@ -205,7 +205,10 @@ def test_replay_boundary_is_the_first_capture_in_a_file_still_open(tmp_path: Pat
         with conn:
             conn.execute("INSERT INTO warc_files (name, state) VALUES ('warcs/a.warc.gz', 'closed'),"
                          " ('warcs/b.warc.gz', 'open')")
-            for capture, warc, offset in ((1, "a", 0), (2, "a", 100), (3, "b", 0), (4, "b", 50), (5, "a", 200)):
+            for warc in ("a", "b"):  # each file opens with a warcinfo record, which is no capture's
+                conn.execute('INSERT INTO records (capture_id, warc, "offset", length, rec_type) VALUES (NULL, ?, 0,'
+                             " 1, 'warcinfo')", [f"warcs/{warc}.warc.gz"])
+            for capture, warc, offset in ((1, "a", 10), (2, "a", 100), (3, "b", 10), (4, "b", 50), (5, "a", 200)):
                 conn.execute("INSERT INTO captures (id, url, fetch_url, captured_at) VALUES (?, 'u', 'u', 't')",
                              [capture])
                 conn.execute('INSERT INTO records (capture_id, warc, "offset", length, rec_type) VALUES (?, ?, ?, 1,'
@@ -217,3 +220,24 @@ def test_replay_boundary_is_the_first_capture_in_a_file_still_open(tmp_path: Pat
         assert [r["capture_id"] for r in db.export_records(None, first=3, below=5)] == [3, 4]
     finally:
         db.close()
+
+
+def test_a_manifest_collection_follows_an_edited_citation_list(fresh_server: TestServer, storage: Path,
+                                                                tmp_path: Path) -> None:
+    """A URL newly cited by the manifest brings its older captures into the collection, though they
+    lie below the boundary of the last whole build."""
+    from archiver.archive import Archive
+    from archiver.config import load_settings
+    from archiver.replay import build_collection
+
+    first, second = fresh_server.url("page/first"), fresh_server.url("page/second")
+    manifest = tmp_path / "paper.txt"
+    manifest.write_text(first + "\n")
+    assert invoke(storage, "snapshot", str(manifest), second, *FAST).exit_code == 0
+    settings = load_settings(None, env={}, storage=storage)
+    with Archive(settings, writing=False) as archive:
+        base = build_collection(archive, str(manifest))
+        manifest.write_text(first + "\n" + second + "\n")
+        again = build_collection(archive, str(manifest), base)
+    index = (again.index).read_text() + (again.index.parent / "recent.cdxj").read_text()
+    assert base.entries == 1 and again.entries == 2 and "page/second" in index

@@ -6,6 +6,7 @@ touch the database), and the SQL views and README queries."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import io
 import json
@@ -277,6 +278,12 @@ def test_since(reported: Reported) -> None:
     assert set(reported.json("--since", starts[0][:10])) == {fid for fid, w in expected.items() if w["failing_since"]}
     bad = reported.report("--since", "last tuesday")
     assert bad.returncode == 2 and "--since" in bad.stderr
+    # The same moment with an offset: under the default policy the filter runs in SQL, on UTC text.
+    moment = dt.datetime.fromisoformat(starts[2].replace("Z", "+00:00"))
+    east = moment.astimezone(dt.timezone(dt.timedelta(hours=2))).isoformat()
+    west = moment.astimezone(dt.timezone(dt.timedelta(hours=-5))).isoformat()
+    in_utc = reported.json("--since", starts[2])
+    assert in_utc and reported.json("--since", east) == in_utc == reported.json("--since", west)
 
 
 def test_exit_codes(reported: Reported, tmp_path: Path) -> None:
