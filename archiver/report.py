@@ -1,10 +1,12 @@
 """`archiver report`: one row per citation with its verdict, since when, and where our copy is.
 
 The verdict is `verdict.judge` over each URL's check history, under the policy asked for; the
-database is only read. For speed over large archives the history comes from three set-based
-queries (db.py, "report" section): the citations, each URL's newest ok check and the checks after it
-(all `judge` needs: a success resets the count, so older checks cannot change the verdict), and each
-URL's newest good capture.
+database is only read. Under the policy the database keeps `url_state` by (the default), each URL's
+verdict inputs are one row of it, kept by triggers as checks are recorded; `report_json` then has
+SQLite write the JSON objects themselves. Other policies, and URLs whose state is dirty, read the
+history through set-based queries (db.py, "report" section): each URL's newest ok check and the
+checks after it (all `judge` needs: a success resets the count, so older checks cannot change the
+verdict), and its newest good capture.
 """
 
 from __future__ import annotations
