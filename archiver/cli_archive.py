@@ -7,14 +7,13 @@ from pathlib import Path
 import click
 
 from .cli import _settings
-from .config import REPLAY_HOST as HOST
-from .config import REPLAY_PORT
+from .config import REPLAY_HOST, REPLAY_PORT
 
 
 @click.command("replay")
 @click.argument("manifest", required=False, metavar="[MANIFEST]")
 @click.option("--port", type=click.IntRange(1, 65535), default=REPLAY_PORT, show_default=True,
-              help=f"Port to serve on ({HOST} only).")
+              help=f"Port to serve on ({REPLAY_HOST} only).")
 @click.option("--refresh", type=click.FloatRange(0), default=10, show_default=True, metavar="SECONDS",
               help="How often to look for new captures and rebuild the index; 0 never.")
 @click.pass_context
@@ -35,8 +34,8 @@ def replay_command(ctx: click.Context, manifest: str | None, port: int, refresh:
         assert server.collection is not None
         coll = server.collection.name
         click.echo(f"replaying {server.collection.entries} records as collection {coll!r}: {server.url()}", err=True)
-        click.echo(f"pages:  http://{HOST}:{port}/{coll}/<timestamp>/<url>", err=True)
-        click.echo(f"bytes:  http://{HOST}:{port}/{coll}/<timestamp>id_/<url>", err=True)
+        click.echo(f"pages:  http://{REPLAY_HOST}:{port}/{coll}/<timestamp>/<url>", err=True)
+        click.echo(f"bytes:  http://{REPLAY_HOST}:{port}/{coll}/<timestamp>id_/<url>", err=True)
         click.echo("stop with Ctrl-C", err=True)
         server.serve()
     except KeyboardInterrupt:

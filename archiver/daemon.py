@@ -105,6 +105,12 @@ def make_trigger(spec: str, key: str = "", now: dt.datetime | None = None) -> Sc
     return Schedule(spec, trigger, None)
 
 
+def manifest_files(folder: Path) -> list[Path]:
+    """The manifests the daemon keeps: the folder's manifest files, hidden ones (editor swaps) left out."""
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in MANIFEST_SUFFIXES and not p.name.startswith("."))
+
+
 class Lock:
     """One daemon per storage folder: an flock held for the daemon's life, naming its holder."""
 
@@ -204,8 +210,7 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
 
     def manifest_files(self) -> list[Path]:
-        return sorted(p for p in self.manifests.iterdir()
-                      if p.is_file() and p.suffix.lower() in MANIFEST_SUFFIXES and not p.name.startswith("."))
+        return manifest_files(self.manifests)
 
     def sync(self) -> None:
         """Make the job store match the manifests: add new ones (due now), reschedule edited
@@ -538,8 +543,7 @@ def status(settings: Settings, manifests: Path) -> list[ManifestStatus]:
 
     if not manifests.is_dir():
         raise UsageError(f"{manifests}: not a folder of manifests")
-    files = sorted(str(p) for p in manifests.iterdir()
-                   if p.is_file() and p.suffix.lower() in MANIFEST_SUFFIXES and not p.name.startswith("."))
+    files = [str(p) for p in manifest_files(manifests)]
     jobs = next_runs(settings.storage)
     archived = settings.db_path.exists()  # before the first run: schedules only, nothing ran yet
     last: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}

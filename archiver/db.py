@@ -256,7 +256,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def _verdict_sql(status: str, drift_level: str, dead_since: str) -> str:
-    """The verdict word from the newest check and the URL's dead_since (url_state, or a view's)."""
+    """The verdict word from the newest check and url_state's dead_since (report_json_rows)."""
     return (f"CASE WHEN {status} IS NULL THEN 'unchecked'"
             f" WHEN {status} IN {_ALIVE_SQL} THEN (CASE WHEN {drift_level} = 'major' THEN 'drifted' ELSE 'alive' END)"
             f" WHEN {status} IN {_BLOCKED_SQL} THEN 'blocked'"

@@ -79,8 +79,12 @@ def select(archive: Archive, ref: str) -> Selection:
     selection = resolve_manifest(archive.db, ref)
     selection.records = archive.db.export_records(selection.urls)
     if not any(r["rec_type"] in ("response", "revisit") for r in selection.records):
-        raise NotArchived(f"{ref}: no capture of its {len(selection.urls)} cited URLs in {archive.settings.db_path}")
+        raise not_captured(ref, selection, archive)
     return selection
+
+
+def not_captured(ref: str, selection: Selection, archive: Archive) -> NotArchived:
+    return NotArchived(f"{ref}: no capture of its {len(selection.urls)} cited URLs in {archive.settings.db_path}")
 
 
 # -- the WARC -----------------------------------------------------------------------------------

@@ -40,23 +40,21 @@ from .atomic import write_atomically
 from .cdx import cdxj_lines, entries_from_rows, timestamp14
 from .config import REPLAY_HOST, REPLAY_PORT, Settings
 from .errors import ArchiverError, NotArchived, UsageError
-from .export import select
+from .export import not_captured, resolve_manifest
 from .storage import OPEN_SUFFIX
 
-DEFAULT_PORT = REPLAY_PORT
-HOST = REPLAY_HOST
 ALL = "archive"  # the collection of every capture
 START_TIMEOUT = 60.0
 REBUILD_AT = 20_000  # recent.cdxj lines before index.cdxj is rebuilt (and a tenth of index.cdxj)
 INDEX_FILES = ("index.cdxj", "recent.cdxj")
 
 
-def replay_url(capture: dict[str, Any], port: int = DEFAULT_PORT, coll: str = ALL) -> str:
+def replay_url(capture: dict[str, Any], port: int = REPLAY_PORT, coll: str = ALL) -> str:
     """Where pywb replays a capture row: http://127.0.0.1:{port}/{coll}/{14-digit ts}/{url}.
     Without a modifier pywb shows its banner with the capture time (framed mode); add `id_` after
     the timestamp for the bytes exactly as captured."""
     url = capture.get("fetch_url") or capture["url"]
-    return f"http://{HOST}:{port}/{coll}/{timestamp14(capture['captured_at'])}/{url}"
+    return f"http://{REPLAY_HOST}:{port}/{coll}/{timestamp14(capture['captured_at'])}/{url}"
 
 
 def collection_name(manifest_name: str | None) -> str:
@@ -86,11 +84,9 @@ def build_collection(archive: Archive, manifest: str | None, base: Collection | 
     With `base` (the collection as last built) only recent.cdxj is rebuilt, from base's boundary on,
     unless the manifest's citations changed (older captures of a newly cited URL belong in it too)."""
     db = archive.db
-    if manifest is None:
-        name, urls = ALL, None
-    else:
-        selection = select(archive, manifest)
-        name, urls = collection_name(selection.name), frozenset(selection.urls)
+    selection = resolve_manifest(db, manifest) if manifest is not None else None
+    name = collection_name(selection.name) if selection else ALL
+    urls = frozenset(selection.urls) if selection else None
     if base is not None and base.urls != urls:
         base = None
     if base is None:
@@ -102,16 +98,16 @@ def build_collection(archive: Archive, manifest: str | None, base: Collection | 
     storage = archive.settings.storage
     rename = _on_disk(storage)
     folder = replay_root(archive.settings) / "collections" / name / "indexes"
-    counts = []
-    for first, below in parts:
-        rows = db.export_records(urls, first=first, below=below)
-        lines = cdxj_lines(entries_from_rows(rows, rename=rename))
-        write_atomically(folder / INDEX_FILES[below is None], "".join(lines).encode())
-        counts.append(len(lines))
-    base_entries = counts[0] if base is None else base.base_entries
-    entries = base_entries + counts[-1]
-    if manifest is None and entries == 0:
+    built = [(INDEX_FILES[below is None], cdxj_lines(entries_from_rows(
+        db.export_records(urls, first=first, below=below), rename=rename))) for first, below in parts]
+    base_entries = len(built[0][1]) if base is None else base.base_entries
+    entries = base_entries + len(built[-1][1])
+    if entries == 0:  # checked before anything is written
+        if selection is not None and manifest is not None:
+            raise not_captured(manifest, selection, archive)
         raise NotArchived(f"nothing captured yet in {archive.settings.db_path}")
+    for file_name, lines in built:
+        write_atomically(folder / file_name, "".join(lines).encode())
     write_config(replay_root(archive.settings), storage)
     return Collection(name, folder / INDEX_FILES[0], entries, boundary, base_entries, urls)
 
@@ -161,7 +157,7 @@ def wayback_command() -> str:
 class ReplayServer:
     """pywb's `wayback` as a child process bound to loopback, with its index kept fresh."""
 
-    def __init__(self, settings: Settings, manifest: str | None, port: int = DEFAULT_PORT,
+    def __init__(self, settings: Settings, manifest: str | None, port: int = REPLAY_PORT,
                  refresh: float = 10.0) -> None:
         self.settings = settings
         self.manifest = manifest
@@ -173,7 +169,7 @@ class ReplayServer:
 
     def url(self) -> str:
         assert self.collection is not None
-        return f"http://{HOST}:{self.port}/{self.collection.name}/"
+        return f"http://{REPLAY_HOST}:{self.port}/{self.collection.name}/"
 
     def index(self) -> Collection:
         """Build the index: whole the first time and when recent.cdxj has grown big, else only
@@ -199,7 +195,7 @@ class ReplayServer:
         # Its own config file by path, and the replay folder as its root: pywb finds nothing else.
         env = {**os.environ, "PYWB_CONFIG_FILE": str((root / "config.yaml").resolve())}
         try:
-            self.process = subprocess.Popen([command, "--bind", HOST, "--port", str(self.port),
+            self.process = subprocess.Popen([command, "--bind", REPLAY_HOST, "--port", str(self.port),
                                              "--directory", str(root.resolve())], cwd=root, env=env)
         except OSError as exc:
             raise UsageError(f"{command}: cannot start pywb: {exc.strerror or exc}") from exc
@@ -210,12 +206,12 @@ class ReplayServer:
         while time.monotonic() < deadline:
             self._check_alive()
             try:
-                with socket.create_connection((HOST, self.port), timeout=1):
+                with socket.create_connection((REPLAY_HOST, self.port), timeout=1):
                     return
             except OSError:
                 time.sleep(0.1)
         self.stop()
-        raise ArchiverError(f"pywb did not start listening on {HOST}:{self.port} in {START_TIMEOUT:.0f} s")
+        raise ArchiverError(f"pywb did not start listening on {REPLAY_HOST}:{self.port} in {START_TIMEOUT:.0f} s")
 
     def _check_alive(self) -> None:
         assert self.process is not None
@@ -251,10 +247,10 @@ def _check_port(port: int) -> None:
     probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as pywb's server does: TIME_WAIT is free
     try:
-        probe.bind((HOST, port))
+        probe.bind((REPLAY_HOST, port))
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise UsageError(f"port {port} on {HOST} is in use; pick another with --port") from None
-        raise UsageError(f"cannot listen on {HOST}:{port}: {exc.strerror or exc}") from None
+            raise UsageError(f"port {port} on {REPLAY_HOST} is in use; pick another with --port") from None
+        raise UsageError(f"cannot listen on {REPLAY_HOST}:{port}: {exc.strerror or exc}") from None
     finally:
         probe.close()

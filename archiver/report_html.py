@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .archive import Archive
-from .config import Settings
+from .config import REPLAY_PORT, Settings
 from .errors import StorageError
-from .replay import DEFAULT_PORT, replay_url
+from .replay import replay_url
 from .report import Report, ReportRow, count_verdicts
 from .verdict import VERDICTS, CheckPoint, verdict_timeline
 
@@ -95,16 +95,17 @@ document.body.setAttribute('data-ready', 'yes');
 """
 
 
-def to_html(report: Report, settings: Settings, replay_port: int = DEFAULT_PORT) -> str:
+def to_html(report: Report, settings: Settings, replay_port: int = REPLAY_PORT) -> str:
     """The report as one self-contained page. Each archived copy links to `archiver replay` on
     `replay_port` (pywb shows the capture time in its banner), its newest captures too."""
     groups: dict[str | None, list[ReportRow]] = {}
     for row in report.rows:
         groups.setdefault(row.manifest, []).append(row)
+    fetch_urls = sorted({r.fetch_url for r in report.rows})
     with Archive(settings, writing=False) as archive:
-        histories = _histories(archive, sorted({r.fetch_url for r in report.rows}))
+        histories = _histories(archive, fetch_urls)
         excerpts = {r.fetch_url: _excerpt(archive, r) for r in report.rows if r.capture is not None}
-        captures = archive.db.report_capture_list(sorted({r.fetch_url for r in report.rows}), CAPTURES_LISTED)
+        captures = archive.db.report_capture_list(fetch_urls, CAPTURES_LISTED)
     p = report.policy
     parts = [
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
