@@ -34,6 +34,16 @@ class Citation:
     context: str | None = None
     accessed: dt.date | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    # What is fetched and the key of every row about this citation, normalised once at load.
+    fetch_url: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.fetch_url:
+            try:
+                fetch_url = normalize_url(self.url)
+            except InvalidURL:
+                fetch_url = self.url  # only citations built by hand get here: loading drops invalid URLs
+            object.__setattr__(self, "fetch_url", fetch_url)
 
 
 @dataclass(frozen=True)
@@ -140,7 +150,7 @@ def _validated(path: Path, entries: list[tuple[int, dict[str, Any]]]) -> tuple[l
         if not isinstance(url, str):
             raise ManifestError(path, line, f"url must be text, got {type(url).__name__}")
         try:
-            normalize_url(url)
+            fetch_url = normalize_url(url)
         except InvalidURL as exc:
             problems.append(Problem(str(path), line, url, exc.detail, cid))
             continue
@@ -149,7 +159,7 @@ def _validated(path: Path, entries: list[tuple[int, dict[str, Any]]]) -> tuple[l
                 entry[key] = str(entry[key])
         extra = {k: v for k, v in entry.items() if k not in ("url", "id", "cited_as", "context", "accessed")}
         citations.append(
-            Citation(url.strip(), line, cid, entry.get("cited_as"), entry.get("context"), accessed, extra)
+            Citation(url.strip(), line, cid, entry.get("cited_as"), entry.get("context"), accessed, extra, fetch_url)
         )
     return citations, problems
 
