@@ -11,8 +11,8 @@ import yaml
 from archiver.extract import ExtractResult, Found, extract_text
 
 # Copies of ../shared/papers, so that CI on a bare checkout runs these tests too.
-PAPERS = Path(__file__).resolve().parent / "data" / "papers"
-REPO = Path(__file__).resolve().parent.parent
+PAPERS = Path(__file__).resolve().parent.parent / "data" / "papers"
+REPO = Path(__file__).resolve().parents[2]
 ARTSAKH = PAPERS / "2021-artsakh-war-crimes-paper.txt"
 ALERT = PAPERS / "2020-genocide-watch-alert.md"
 TRUTH = REPO / "manifests" / "2021-artsakh-war-crimes.yaml"

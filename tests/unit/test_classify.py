@@ -14,7 +14,7 @@ from archiver import platforms
 from archiver.classify import Seen, classify, needs_sibling, sibling_key, sibling_url
 from archiver.content import PageText, page_text
 
-PAGES = Path(__file__).parent / "pages"
+PAGES = Path(__file__).resolve().parent.parent / "pages"
 ARTICLE = PageText(title="Azerbaijan: Cluster Munitions Used | Rights Monitor",
                    text="Azerbaijan has repeatedly used widely banned cluster munitions in residential areas. " * 12,
                    kind="html")

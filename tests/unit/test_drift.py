@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from archiver.content import PageText, page_text
 from archiver.drift import LEVELS, MAJOR_AT, MINOR_AT, Drift, compare, drift_level, drift_score
 
-PAIRS_DIR = Path(__file__).resolve().parent / "drift_pairs"
+PAIRS_DIR = Path(__file__).resolve().parent.parent / "drift_pairs"
 # Between the labels, the lowest major and highest minor score must each stay this far from MAJOR_AT,
 # so a small change to extraction or to the pages cannot silently move pairs across the threshold.
 MARGIN = 0.15

@@ -294,7 +294,7 @@ def test_library_api_returns_the_summary(server: TestServer, settings) -> None:
 
 def test_offline_example_manifest_finishes_fast_with_every_url_classified(storage: Path) -> None:
     started = time.monotonic()
-    proc = run(storage, "snapshot", "manifests/example.yaml", "--json", cwd=Path(__file__).parent.parent,
+    proc = run(storage, "snapshot", "manifests/example.yaml", "--json", cwd=Path(__file__).resolve().parents[2],
                env={"HTTP_PROXY": "", "HTTPS_PROXY": "", "http_proxy": "", "https_proxy": ""}, timeout=120)
     assert time.monotonic() - started < 60
     summary = json.loads(proc.stdout)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from archiver.content import PageText, body_kind, decode_body, page_text
 
-PAIRS = Path(__file__).resolve().parent / "drift_pairs"
+PAIRS = Path(__file__).resolve().parent.parent / "drift_pairs"
 FRENCH = "Le café déjà fermé: « crème brûlée » à l’été"
 
 

@@ -22,7 +22,7 @@ from hostnames import forget_loopback_names, loopback_names
 from archiver.manifests import load_manifest
 from archiver.urls import normalize_url
 
-PAPERS = Path(__file__).resolve().parent / "data" / "papers"
+PAPERS = Path(__file__).resolve().parent.parent / "data" / "papers"
 ARTSAKH = PAPERS / "2021-artsakh-war-crimes-paper.txt"
 ALERT = PAPERS / "2020-genocide-watch-alert.md"
 TRUTH = yaml.safe_load((REPO / "manifests" / "2021-artsakh-war-crimes.yaml").read_text())["citations"]
