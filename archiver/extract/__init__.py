@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Settings
-from .document import Document, Link, read_document
+from .document import Document, Link
 from .probe import settle_by_probe, settle_offline
+from .readers import read_document
 from .reconcile import reconcile
 from .text import ExtractResult, Found, Invalid, extract_text
 from .writer import manifest_yaml

@@ -14,8 +14,9 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
 from archiver.errors import UsageError
-from archiver.extract.document import Document, Link, read_document
+from archiver.extract.document import Document, Link
 from archiver.extract.pdf import read_pdf
+from archiver.extract.readers import read_document
 from archiver.extract.text import extract_text
 
 # One URL per way a typesetter wraps them: at a hyphen of the URL (kept at the line end), mid-word
