@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import importlib
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +20,32 @@ from archiver.cli import cli  # noqa: E402
 from archiver.config import Settings  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+# .ci/run sets this: there a missing browser, openssl or optional package is a failure, not a skip,
+# so a green CI cannot hide tests that never ran.
+STRICT = os.environ.get("ARCHIVER_TEST_STRICT") == "1"
+
+
+def _missing(what: str, hint: str) -> None:
+    message = f"{what} is not available ({hint})"
+    if STRICT:
+        pytest.fail(f"{message}; ARCHIVER_TEST_STRICT=1 turns this skip into a failure", pytrace=False)
+    pytest.skip(message, allow_module_level=True)
+
+
+def require_binary(name: str, hint: str, *, path: str | None = None) -> str:
+    """The path of an external program the test needs, or a skip naming how to install it."""
+    found = path if path and os.access(path, os.X_OK) else shutil.which(name)
+    if not found:
+        _missing(name, hint)
+    return str(found)
+
+
+def require_module(name: str, hint: str) -> Any:
+    """An optional package the test needs (an extra), or a skip naming how to install it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        _missing(f"Python package {name}", hint)
 ARCHIVER = str(Path(sys.executable).with_name("archiver"))
 
 

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from conftest import require_binary
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
 def tool(name: str) -> str:
-    found = BIN / name if (BIN / name).exists() else shutil.which(name)
-    if not found:
-        pytest.skip(f"{name} is not installed (pip install -e '.[dev]')")
-    return str(found)
+    return require_binary(name, "pip install -e '.[dev]'", path=str(BIN / name))
 
 
 def test_mypy_strict_is_clean() -> None:

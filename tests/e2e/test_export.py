@@ -13,13 +13,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import FAST, invoke
+from conftest import FAST, invoke, require_module
 from server import TestServer
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.warccheck import check_warcs
 
-pytest.importorskip("wacz", reason="the replay extra is not installed")
+require_module("wacz", "the replay extra: pip install -e '.[replay]'")
 WACZ = str(Path(sys.executable).with_name("wacz"))
 
 

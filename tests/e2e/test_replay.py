@@ -14,13 +14,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import ARCHIVER, FAST, invoke
+from conftest import ARCHIVER, FAST, invoke, require_module
 from server import TestServer, page
 
 from archiver.cdx import timestamp14
 from archiver.replay import replay_url
 
-pytest.importorskip("pywb", reason="the replay extra is not installed")
+require_module("pywb", "the replay extra: pip install -e '.[replay]'")
 
 
 def free_port() -> int:

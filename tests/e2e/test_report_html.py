@@ -9,7 +9,6 @@ page must render (table, chart, JavaScript ran) without a single connection.
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import struct
 import subprocess
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import FAST, run
+from conftest import FAST, require_binary, run
 from server import TestServer
 
 POLICY = ["--confirm-checks", "2", "--confirm-days", "0"]
@@ -72,9 +71,7 @@ def test_page_is_self_contained_and_escaped(page: Page) -> None:
 
 
 def _chromium() -> str:
-    found = shutil.which("chromium")
-    assert found, "chromium is not installed: apt-get install -y chromium (.ci/run does this)"
-    return found
+    return require_binary("chromium", "apt-get install -y chromium; .ci/run does this")
 
 
 class Listener:
