@@ -23,6 +23,11 @@ TOP_KEYS = {"title", "source", "schedule", "citations"}
 SCHEDULE_KEYS = {"snapshot", "check"}
 _INTERVAL = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+# A manifest of 100,000 citations is a few MB; past this it is not a manifest.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+# YAML aliases may share a value; they may not multiply the document (the "billion laughs"):
+# the nodes a reader of the expanded document would visit, beyond those written, are capped.
+MAX_ALIAS_EXPANSION = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -103,9 +108,12 @@ def load_manifest(path: Path | str) -> Manifest:
     individual bad URLs are returned in `problems`, not raised."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(MAX_MANIFEST_BYTES + 1)
     except OSError as exc:
         raise ManifestError(path, None, f"cannot read manifest: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ManifestError(path, None, f"larger than {MAX_MANIFEST_BYTES // (1024 * 1024)} MiB: not a manifest")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -240,6 +248,8 @@ def _load_yaml(path: Path, text: str) -> Manifest:
         raise ManifestError(path, line, f"character {exc.character!r} not allowed in YAML") from exc
     try:
         root = loader.get_single_node()
+        if root is not None:
+            _check_aliases(path, root)
         data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -290,6 +300,45 @@ def _load_yaml(path: Path, text: str) -> Manifest:
         source=str(source) if source is not None else None,
         schedule=schedule,
     )
+
+
+def _check_aliases(path: Path, root: yaml.Node) -> None:
+    """Refuse a document whose aliases refer to themselves or multiply it past MAX_ALIAS_EXPANSION.
+
+    Counted on the composed graph, where an alias is a shared node: each node's expanded size is
+    computed once (iteratively: no recursion limit to reach), so a bomb is refused without expanding it.
+    """
+    size: dict[int, int] = {}
+    distinct = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in size:
+            continue
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        if not children_done:
+            if key in open_nodes:
+                raise ManifestError(path, _line(node), "YAML alias refers to the value that contains it")
+            open_nodes.add(key)
+            stack.append((node, True))
+            for child in children:
+                if id(child) in open_nodes:
+                    raise ManifestError(path, _line(child), "YAML alias refers to the value that contains it")
+                if id(child) not in size:
+                    stack.append((child, False))
+            continue
+        open_nodes.discard(key)
+        distinct += 1
+        size[key] = 1 + sum(size[id(child)] for child in children)
+        if size[key] > distinct + MAX_ALIAS_EXPANSION:
+            raise ManifestError(path, _line(node), "YAML aliases expand the document past "
+                                f"{MAX_ALIAS_EXPANSION:,} nodes (an alias bomb?)")
 
 
 def _schedule(path: Path, root: yaml.Node, value: Any) -> dict[str, str]:
