@@ -31,10 +31,16 @@ _FIELD_TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 _SKIP = {f"{_W}{name}" for name in ("rPr", "pPr", "sectPr", "tblPr", "tblGrid", "trPr", "tcPr", "delText",
                                      "moveFrom", "footnoteRef", "endnoteRef", "separator",
                                      "continuationSeparator", "commentReference")} | {f"{_MC}Fallback"}
+# python-docx loads every part of the package into memory and parses the XML ones whole: a 300 KB
+# file whose parts inflate to gigabytes (a zip bomb) must be refused from the zip directory first.
+MAX_PACKAGE_BYTES = 256 * 1024 * 1024  # all parts, inflated
+MAX_PART_BYTES = 64 * 1024 * 1024  # one part, inflated: a 64 MiB document.xml is ~10,000 pages
+MAX_RATIO = 100  # inflated / stored, for parts over 1 MiB; Word's XML compresses 5-20 times
 _CHARS = {f"{_W}tab": "\t", f"{_W}br": "\n", f"{_W}cr": "\n", f"{_W}noBreakHyphen": "-", f"{_W}softHyphen": ""}
 
 
 def read_docx(path: Path) -> Document:
+    _check_package(path)
     try:
         word = docx.Document(str(path))
         body = word.part.element.body
@@ -54,6 +60,27 @@ def read_docx(path: Path) -> Document:
             walker.stripped += note.stripped
             parts.append(f"{number}\n{_tidy(''.join(note.out)).strip()}\n")
     return Document("docx", _tidy("\n".join(parts)), walker.links, walker.stripped)
+
+
+def _check_package(path: Path) -> None:
+    """Refuse a package whose parts would inflate past the caps, reading only the zip directory.
+
+    The sizes come from the directory; zipfile stops reading a member at its stated size and checks
+    its CRC, so a part cannot inflate past what the directory says."""
+    try:
+        with zipfile.ZipFile(path) as package:
+            parts = package.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable DOCX ({one_line(str(exc)) or type(exc).__name__})") from exc
+    total = 0
+    for part in parts:
+        total += part.file_size
+        ratio = part.file_size / max(part.compress_size, 1)
+        if part.file_size > MAX_PART_BYTES or (part.file_size > 1024 * 1024 and ratio > MAX_RATIO):
+            raise UsageError(f"{path}: part {part.filename} inflates to {part.file_size:,} bytes "
+                             f"({ratio:,.0f} times its stored size): refused as a zip bomb")
+        if total > MAX_PACKAGE_BYTES:
+            raise UsageError(f"{path}: parts inflate to more than {MAX_PACKAGE_BYTES:,} bytes: refused as a zip bomb")
 
 
 def _hyperlinks(part: Any) -> dict[str, str]:
