@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
 from dataclasses import dataclass, field
@@ -86,13 +87,15 @@ def extract_text(text: str, *, source: str) -> ExtractResult:
     ids = _footnote_ids(text, raws, lines)
     repaired: dict[int, Repaired] = {}
     contexts: dict[int, str] = {}
+    completions: list[str] = []  # URLs repaired so far: what a truncated URL may be the start of
     for order in sorted(range(len(raws)), key=lambda i: raws[i].truncated):  # truncated ones last
         raw = raws[order]
         contexts[order] = _context_before(text, raws, order, lines)
         words = {w.lower() for w in re.findall(r"[^\W\d_]+", contexts[order])}
-        completions = [r.url for r in repaired.values()]
         try:
-            repaired[order] = repair(raw.printed, evidence, words, truncated=raw.truncated, completions=completions)
+            repaired[order] = repair(raw.printed, evidence, words, truncated=raw.truncated,
+                                     completions=completions if raw.truncated else None)
+            completions.append(repaired[order].url)
         except InvalidURL as exc:
             result.invalid.append(Invalid(join_lines(raw.printed)[0], exc.detail, ids[order],
                                           _shorten(contexts[order]) or None))
@@ -111,7 +114,11 @@ def extract_text(text: str, *, source: str) -> ExtractResult:
 
 def _find_raw(text: str) -> list[_Raw]:
     raws: list[_Raw] = []
-    taken: list[tuple[int, int]] = []
+    # Spans of bracketed URLs, in order of their start, with the furthest end reached so far: a
+    # position is inside one exactly when the furthest end of those starting at or before it lies
+    # beyond it (a bisect instead of a scan of every span: documents cite thousands of URLs).
+    taken_starts: list[int] = []
+    reach: list[int] = []
     for match in re.finditer("<", text):
         start = match.end()
         close = text.find(">", start)
@@ -130,30 +137,40 @@ def _find_raw(text: str) -> list[_Raw]:
             if first is None:
                 continue
             raws.append(_Raw(start, start + first.end(), first.group(), unclosed=True))
-        taken.append((match.start(), raws[-1].end + 1))
+        taken_starts.append(match.start())
+        reach.append(max(raws[-1].end + 1, reach[-1] if reach else 0))
+    bare_reach = 0  # bare URLs are found in order: only the furthest end so far matters
     for match in _BARE.finditer(text):
-        if any(lo <= match.start() < hi for lo, hi in taken):
+        before = bisect.bisect_right(taken_starts, match.start())
+        if (before and reach[before - 1] > match.start()) or bare_reach > match.start():
             continue
         end = _continue_bare(text, match.end())
         raws.append(_Raw(match.start(), end, text[match.start():end]))
-        taken.append((match.start(), end))
+        bare_reach = max(bare_reach, end)
     raws.sort(key=lambda r: r.start)
     return raws
+
+
+_NEXT_LINE = re.compile(r"[ \t]*\n[ \t]*([^\s<>\"]+)")
+_URL_START = re.compile(r"(?i)(?:https?://|www\.)")
+# A Wayback memento wrapped just before the URL it embeds: ".../web/20201023120000/" + "https://..."
+_MEMENTO_PREFIX = re.compile(r"/web/\d{4,14}(?:[a-z]{2}_)?/$")
 
 
 def _continue_bare(text: str, end: int) -> int:
     """Follow an unbracketed URL onto the next line when its pieces say it goes on."""
     while True:
-        rest = text[end:]
-        newline = re.match(r"[ \t]*\n[ \t]*([^\s<>\"]+)", rest)
+        # Matched in place: slicing the rest of the text at every URL made extraction quadratic.
+        newline = _NEXT_LINE.match(text, end)
         if not newline:
             return end
-        printed = text[:end]
-        tail, nxt = printed[-3:], newline.group(1)
+        tail, nxt = text[max(0, end - 3):end], newline.group(1)
+        if _URL_START.match(nxt) and not _MEMENTO_PREFIX.search(text, max(0, end - 40), end):
+            return end  # the next line starts a URL of its own: a list of URLs, not one wrapped URL
         glued = re.search(r"(%[0-9A-Fa-f]?|[-=&?_/])$", tail) is not None and not tail.endswith("/")
         if not (glued or re.search(r"[/%=&_#?]", strip_trailing(nxt))):
             return end
-        end += newline.end()
+        end = newline.end()
 
 
 class _LineIndex:

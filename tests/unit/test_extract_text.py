@@ -203,3 +203,24 @@ def test_bad_host_is_invalid_not_emitted() -> None:
     result = extract_text("online: <www.exa_mple-.org/x>", source="t")
     assert not result.citations
     assert result.invalid and result.invalid[0].printed == "www.exa_mple-.org/x"
+
+
+def test_a_list_of_bare_urls_is_a_list_not_one_wrapped_url() -> None:
+    text = "Sources:\nhttps://a.example.org/one\nhttps://b.example.org/two?x=1\nwww.c.example.org/three_3\n"
+    assert [c.url for c in extract_text(text, source="list").citations] == [
+        "https://a.example.org/one", "https://b.example.org/two?x=1", "https://www.c.example.org/three_3"]
+
+
+def test_a_memento_wrapped_before_the_url_it_embeds_stays_one_citation() -> None:
+    text = "Archived at https://web.archive.org/web/20201023120000/\nhttps://www.hrw.org/news/2020/10/23/x.\n"
+    (found,) = extract_text(text, source="memento").citations
+    assert found.url == "https://www.hrw.org/news/2020/10/23/x"
+    assert found.memento == {"url": "https://web.archive.org/web/20201023120000/https://www.hrw.org/news/2020/10/23/x",
+                             "datetime": "2020-10-23T12:00:00Z"}
+
+
+def test_thousands_of_urls_are_all_found() -> None:
+    lines = [f"{i} Report, online: <https://www.site{i % 300}.org/a/{i}> and https://h{i}.example/p?q={i}"
+             for i in range(1, 3001)]
+    found = extract_text("\n".join(lines), source="many").citations
+    assert len(found) == 6000 and found[-1].url == "https://h3000.example/p?q=3000"
