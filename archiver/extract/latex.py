@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..errors import UsageError
 from .document import Document, Link, one_line, read_bytes
 
 _COMMAND = re.compile(r"\\([A-Za-z]+\*?|.)", re.DOTALL)
@@ -23,13 +24,14 @@ _SKIP_ARGS = {"label": 1, "ref": 1, "eqref": 1, "pageref": 1, "autoref": 1, "cre
               "documentclass": 1, "hypersetup": 1, "setlength": 2, "addbibresource": 1}
 _CITE = re.compile(r"^(?:[a-z]*cite[a-z]*\*?|citeauthor|citeyear)$", re.IGNORECASE)
 _VERBATIM_URL = {"url", "nolinkurl", "path"}
+MAX_NESTING = 100  # real papers nest a footnote, a link and some emphasis: a handful of levels
 _ACCENTS = set("'`^\"~=.uvHtcdbkr")
 
 
 def read_tex(path: Path) -> Document:
     source = read_bytes(path).decode("utf-8", errors="replace").replace("\r\n", "\n")
     body = _BODY.search(source)
-    scanner = _Scanner(body.group(1) if body else source)
+    scanner = _Scanner(body.group(1) if body else source, path)
     text = scanner.convert()
     # Footnotes after the body, each number alone on a line above its note, where the text extractor
     # looks for footnote ids: in place, their numbers would claim the body's URLs that follow them.
@@ -45,8 +47,10 @@ def unescape_url(text: str) -> str:
 
 
 class _Scanner:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, path: Path) -> None:
         self.text = text
+        self.path = path
+        self.nesting = 0  # arguments being converted inside one another (\footnote{\href{..}{..}})
         self.pos = 0
         self.links: list[Link] = []
         self.footnote = 0
@@ -200,7 +204,15 @@ class _Scanner:
         if not self.text.startswith("{", self.pos):
             return ""
         self.pos += 1
-        return self.convert(group=True)
+        if self.nesting >= MAX_NESTING:
+            # Each level is a Python frame: refuse before the interpreter's recursion limit does.
+            raise UsageError(f"{self.path}: commands nested more than {MAX_NESTING} deep near offset {self.pos}: "
+                             "not a paper archiver can read")
+        self.nesting += 1
+        try:
+            return self.convert(group=True)
+        finally:
+            self.nesting -= 1
 
     def _verb(self) -> str:
         if self.pos >= len(self.text):

@@ -23,6 +23,10 @@ _MARK_RAISE = 1.0
 # A wrapped link's pieces are joined without a space when they look like pieces of a URL.
 _URLISH = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|www\.)|[/.?=&]", re.IGNORECASE)
 _Area = tuple[float, float, float, float]  # left, bottom, right, top
+# Past these a file is no paper (the longest treatises run to a few thousand pages and cite tens of
+# thousands of URLs); reading on would only let a hostile file hold extract for hours.
+MAX_PAGES = 10_000
+MAX_LINKS = 200_000
 
 
 def read_pdf(path: Path) -> Document:
@@ -33,12 +37,17 @@ def read_pdf(path: Path) -> Document:
     try:
         texts: list[str] = []
         links: list[Link] = []
+        if len(pdf) > MAX_PAGES:
+            raise UsageError(f"{path}: {len(pdf):,} pages, more than the {MAX_PAGES:,} archiver reads in one paper")
         for index in range(len(pdf)):
             page = pdf[index]
             textpage = page.get_textpage()
             try:
                 texts.append(_page_text(textpage))
-                links.extend(_page_links(pdf, page, textpage, index + 1))
+                found = _page_links(pdf, page, textpage, index + 1, MAX_LINKS - len(links))
+                if found is None:
+                    raise UsageError(f"{path}: more than {MAX_LINKS:,} link annotations (by page {index + 1})")
+                links.extend(found)
             finally:
                 textpage.close()
                 page.close()
@@ -85,13 +94,18 @@ def _origin_y(textpage: pdfium.PdfTextPage, index: int) -> float:
 
 
 def _page_links(pdf: pdfium.PdfDocument, page: pdfium.PdfPage, textpage: pdfium.PdfTextPage,
-                number: int) -> list[Link]:
-    """URI link annotations in /Annots order; the pieces of a link wrapped over lines become one Link."""
+                number: int, room: int) -> list[Link] | None:
+    """URI link annotations in /Annots order; the pieces of a link wrapped over lines become one Link.
+    None when the page has more than `room` annotations."""
     pieces: list[tuple[str, list[str], _Area]] = []  # URI, printed lines, the last area covered
     seen_rects: set[tuple[str, tuple[float, ...]]] = set()
     position = ctypes.c_int(0)
     link = raw.FPDF_LINK()
+    seen = 0
     while raw.FPDFLink_Enumerate(page.raw, ctypes.byref(position), ctypes.byref(link)):
+        seen += 1
+        if seen > room:
+            return None  # stop at once: reading every annotation of a hostile page first is the hang
         uri = _uri(pdf, link)
         if uri is None:
             continue  # internal destinations, launch actions...

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import codecs
+import collections
+import html
+import html.parser
 import re
 from pathlib import Path
 from typing import Any
@@ -35,8 +38,15 @@ def read_html(path: Path) -> Document:
         return Document("html", "")
     encoding = _encoding(data)
     try:
-        parser = lxml.html.HTMLParser(encoding=encoding)
+        # huge_tree: past 256 levels of nesting libxml2 would otherwise drop the rest of the page
+        # silently; the tree is walked iteratively below, so depth costs no recursion.
+        parser = lxml.html.HTMLParser(encoding=encoding, huge_tree=True)
         root = lxml.html.document_fromstring(data, parser=parser)
+        if any(error.type == etree.ErrorTypes.ERR_RESOURCE_LIMIT for error in parser.error_log):
+            # Deeper than libxml2 goes even so (2,048 levels): it stops there and loses the rest.
+            flat = flatten_deep_html(data.decode(encoding, errors="replace"))
+            root = lxml.html.document_fromstring(flat.encode("utf-8"),
+                                                 parser=lxml.html.HTMLParser(encoding="utf-8", huge_tree=True))
     except (etree.LxmlError, ValueError) as exc:
         raise UsageError(f"{path}: not a readable HTML file ({one_line(str(exc))})") from exc
     base = _base(root)
@@ -63,6 +73,62 @@ def read_html(path: Path) -> Document:
         label = one_line(anchor.text_content()) or one_line(" ".join(anchor.xpath(".//img/@alt")))
         links.append(Link(url=href, text=label))
     return Document("html", text, links, stripped)
+
+
+KEEP_DEPTH = 512  # levels of nesting kept as they are when a page must be flattened
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track",
+         "wbr"}
+
+
+class _Flattener(html.parser.HTMLParser):
+    """Re-writes a page with its nesting cut at KEEP_DEPTH: deeper, only text, links and line breaks
+    survive. A streaming parser with a list for a stack: no depth limit and no recursion."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.open: list[str] = []
+        self.counts: collections.Counter[str] = collections.Counter()  # of `open`: no scan per end tag
+        self.dropping = 0  # inside a <script> or <style> below the kept depth
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if len(self.open) < KEEP_DEPTH:
+            self.out.append(self.get_starttag_text() or "")
+        elif tag in ("a", "area"):
+            self.out.append(self.get_starttag_text() or "")
+        elif tag in _BLOCK or tag == "br":
+            self.out.append("<br>")
+        elif tag in _DROP:
+            self.dropping += 1
+        if tag not in _VOID:
+            self.open.append(tag)
+            self.counts[tag] += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.counts[tag]:
+            return
+        while self.open:
+            closed = self.open.pop()
+            self.counts[closed] -= 1
+            if len(self.open) < KEEP_DEPTH or closed == "a":
+                self.out.append(f"</{closed}>")
+            elif closed in _BLOCK:
+                self.out.append("<br>")
+            elif closed in _DROP:
+                self.dropping = max(self.dropping - 1, 0)
+            if closed == tag:
+                return
+
+    def handle_data(self, data: str) -> None:
+        if not self.dropping:
+            self.out.append(html.escape(data, quote=False))
+
+
+def flatten_deep_html(markup: str) -> str:
+    flattener = _Flattener()
+    flattener.feed(markup)
+    flattener.close()
+    return "".join(flattener.out)
 
 
 def _encoding(data: bytes) -> str:

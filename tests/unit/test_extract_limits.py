@@ -60,3 +60,76 @@ def test_docx_with_ordinary_media_is_read(tmp_path: Path) -> None:
     with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as package:
         package.writestr("word/media/photo.jpg", os.urandom(2 * 1024 * 1024))  # stores at ~1:1, as photos do
     assert [link.url for link in read_document(path).links] == ["https://example.org/report"]
+
+
+def deep_html(levels: int) -> str:
+    return ("<html><body><p>Before <a href='https://first.example/'>first</a></p>"
+            + "<div><script>var decoy = 'https://script.example/'</script>" * levels
+            + "<p>Deep in the page: <a href='https://deep.example/report'>the report</a></p>"
+            + "</div>" * levels
+            + "<p>After it all: <a href='https://after.example/'>after</a></p></body></html>")
+
+
+@pytest.mark.parametrize("levels", [300, 3000, 50_000])
+def test_deep_html_is_read_to_the_end(tmp_path: Path, levels: int) -> None:
+    path = tmp_path / "deep.html"
+    path.write_text(deep_html(levels))
+    document = read_document(path)
+    assert [link.url for link in document.links] == [
+        "https://first.example/", "https://deep.example/report", "https://after.example/"]
+    assert "Deep in the page: the report" in document.text and "After it all" in document.text
+    assert "script.example" not in document.text
+
+
+def test_tex_nested_past_the_cap_is_a_one_line_error(tmp_path: Path) -> None:
+    paper = tmp_path / "deep.tex"
+    paper.write_text("\\begin{document}" + "\\footnote{" * 5000 + "x" + "}" * 5000 + "\\end{document}")
+    proc = extract_cli(paper, tmp_path / "m.yaml")
+    assert proc.returncode == 2, proc.stderr
+    assert "nested more than" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_tex_nested_a_few_levels_is_read(tmp_path: Path) -> None:
+    paper = tmp_path / "ok.tex"
+    paper.write_text("\\begin{document}" + "\\footnote{\\emph{" * 20 + "\\url{https://ok.example/a}" + "}}" * 20
+                     + "\\end{document}")
+    assert [link.url for link in read_document(paper).links] == ["https://ok.example/a"]
+
+
+def pdf_with_links(path: Path, pages: int, per_page: int) -> None:
+    from reportlab.lib.pagesizes import letter
+    from reportlab.pdfgen.canvas import Canvas
+
+    canvas = Canvas(str(path), pagesize=letter)
+    for page in range(pages):
+        for i in range(per_page):
+            url = f"https://site{i % 7}.example/p{page}/{i}"
+            canvas.drawString(40, 750 - 10 * (i % 70), f"{i} online: <{url}>")
+            canvas.linkURL(url, (40, 748 - 10 * (i % 70), 300, 758 - 10 * (i % 70)), relative=0)
+        canvas.showPage()
+    canvas.save()
+
+
+def test_pdf_past_the_page_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from archiver.extract import pdf
+
+    path = tmp_path / "long.pdf"
+    pdf_with_links(path, 6, 1)
+    monkeypatch.setattr(pdf, "MAX_PAGES", 5)
+    with pytest.raises(UsageError, match="6 pages, more than the 5"):
+        read_document(path)
+    monkeypatch.setattr(pdf, "MAX_PAGES", 6)
+    assert len(read_document(path).links) == 6
+
+
+def test_pdf_past_the_link_cap_is_refused_on_the_page_that_passes_it(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from archiver.extract import pdf
+
+    path = tmp_path / "links.pdf"
+    pdf_with_links(path, 3, 40)
+    monkeypatch.setattr(pdf, "MAX_LINKS", 100)
+    with pytest.raises(UsageError, match=r"more than 100 link annotations \(by page 3\)"):
+        read_document(path)
+    monkeypatch.setattr(pdf, "MAX_LINKS", 120)
+    assert len(read_document(path).links) == 120
