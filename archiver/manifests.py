@@ -127,6 +127,8 @@ def load_manifest(path: Path | str) -> Manifest:
         manifest = _load_txt(path, text)
     elif suffix == ".csv":
         manifest = _load_csv(path, text)
+    elif suffix in PAPER_SUFFIXES:
+        raise ManifestError(path, None, f"this looks like a paper, not a manifest: run `archiver extract {path}` first")
     else:
         raise ManifestError(path, None, "unknown manifest type (expected .yaml, .yml, .txt or .csv)")
     if not manifest.citations and not manifest.problems:
@@ -194,8 +196,22 @@ def _load_txt(path: Path, text: str) -> Manifest:
         # A comment after a URL needs white space before '#', since '#' also starts fragments.
         line = re.split(r"\s+#", line, maxsplit=1)[0].strip()
         entries.append((number, {"url": line}))
+    _refuse_prose(path, entries)
     citations, problems = _validated(path, entries)
     return Manifest(str(path), citations, problems)
+
+
+# A list of URLs has no sentences: when most of its first lines are prose, the file is a paper.
+_PROSE_SAMPLE = 40
+_PROSE_WORDS = re.compile(r"\S+\s+\S+\s+\S+")
+
+
+def _refuse_prose(path: Path, entries: list[tuple[int, dict[str, Any]]]) -> None:
+    sample = entries[:_PROSE_SAMPLE]
+    prose = [line for line, entry in sample if _PROSE_WORDS.search(entry["url"])]
+    if len(sample) >= 3 and len(prose) * 2 > len(sample):
+        raise ManifestError(path, prose[0], "this looks like a paper, not a list of URLs: "
+                            f"run `archiver extract {path}` first")
 
 
 def _load_csv(path: Path, text: str) -> Manifest:
@@ -388,6 +404,7 @@ def _reject_unknown_keys(path: Path, mapping: yaml.MappingNode, known: set[str],
 
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".txt", ".csv")
+PAPER_SUFFIXES = (".pdf", ".docx", ".html", ".htm", ".md", ".tex", ".bib")  # what `archiver extract` reads
 
 
 def load_targets(targets: list[str]) -> tuple[list[Manifest], list[str]]:

@@ -306,7 +306,7 @@ def test_deeply_nested_yaml_is_a_manifest_error(tmp_path: Path) -> None:
     load_error(path)
 
 
-@pytest.mark.parametrize("name", ["m.json", "m.md", "manifest"])
+@pytest.mark.parametrize("name", ["m.json", "manifest"])
 def test_unknown_extension(tmp_path: Path, name: str) -> None:
     path = write(tmp_path, name, "https://a.example/\n")
     assert_error_at(path, None, "unknown manifest type")
@@ -654,3 +654,22 @@ def test_cli_snapshot_with_impossible_date_exits_3(tmp_path: Path, storage: Path
     result = invoke(storage, "snapshot", str(path))
     assert result.exit_code == 3, result.stderr
     assert "bad.yaml:2:" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["paper.md", "paper.pdf", "paper.docx", "paper.tex", "paper.bib", "paper.html"])
+def test_a_paper_given_as_manifest_points_at_extract(tmp_path: Path, name: str) -> None:
+    path = write(tmp_path, name, "https://a.example/\n")
+    assert_error_at(path, None, "looks like a paper", f"archiver extract {path}")
+
+
+def test_a_paper_saved_as_txt_is_refused_at_its_first_prose_line(tmp_path: Path) -> None:
+    text = ("# sources\nThe 2020 war in Nagorno-Karabakh and its aftermath\n"
+            "was documented by many observers, online: <https://www.hrw.org/x>\n"
+            "https://a.example/one\nSee also the reports of the Ombudsman of Armenia.\n")
+    assert_error_at(write(tmp_path, "paper.txt", text), 2, "looks like a paper", "archiver extract")
+
+
+def test_a_url_list_with_a_few_commented_lines_is_a_manifest(tmp_path: Path) -> None:
+    text = "https://a.example/one  # the report\nhttps://b.example/two\nwww.c.example/three\nnot a url at all\n"
+    loaded = load_manifest(write(tmp_path, "list.txt", text))
+    assert len(loaded.citations) == 2 and len(loaded.problems) == 2
