@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -65,8 +66,12 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return str(value)
         if name == "quiet":
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+        if isinstance(value, bool):  # TOML's true is no number, though Python would take it for 1
+            raise TypeError(value)
         number: float = int(value) if name in _INT else float(value)
-    except (TypeError, ValueError) as exc:
+        if not math.isfinite(number):
+            raise ValueError(value)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(f"{origin}: {name} must be a number, got {value!r}") from exc
     if name in _POSITIVE_INT | _POSITIVE_FLOAT and number <= 0:
         raise ConfigError(f"{origin}: {name} must be greater than 0, got {value!r}")

@@ -114,6 +114,8 @@ def load_manifest(path: Path | str) -> Manifest:
         raise ManifestError(path, None, f"cannot read manifest: {exc.strerror or exc}") from exc
     if len(raw) > MAX_MANIFEST_BYTES:
         raise ManifestError(path, None, f"larger than {MAX_MANIFEST_BYTES // (1024 * 1024)} MiB: not a manifest")
+    if b"\0" in raw:  # text never holds NUL: a binary file (a PDF, an archive) named like a manifest
+        raise ManifestError(path, raw[: raw.index(b"\0")].count(b"\n") + 1, "binary data (a NUL byte): not a manifest")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
