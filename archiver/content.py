@@ -27,7 +27,8 @@ pdfium) are caught where the body enters them and logged at debug level.
   200 KB news page it adds about 10-14 ms to page_text's 70 ms (trafilatura alone is about 65 ms).
 - PDF and plain text: ``visible`` is the same as ``text``.
 - PDF (``application/pdf``, or ``%PDF-`` near the start whatever the type says): page text by
-  pdfium; title from the document information dictionary.
+  pdfium, in a separate process (a pdfium crash or hang costs that page's text, never the run);
+  title from the document information dictionary.
 - ``text/plain``: as is. A missing or ``application/octet-stream`` type is decided by the body: HTML if
   it starts like HTML, text if it is NUL-free UTF-8. Anything else: kind ``"other"`` and empty text.
 
@@ -38,9 +39,14 @@ that is expected here, since the visible-text fallback then takes over.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import logging
+import multiprocessing
 import re
 import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 # lxml ships no type information; unused-ignore keeps this clean if pyproject later adds an lxml override.
@@ -76,6 +82,9 @@ _BLOCKS = ("address", "article", "aside", "blockquote", "br", "dd", "div", "dl",
 
 # pdfium is not thread-safe; the checker may extract from several threads.
 _PDFIUM_LOCK = threading.Lock()
+PDF_SECONDS = 120.0  # one PDF's text; far beyond what a 500-page paper takes
+_READER_LOCK = threading.Lock()
+_reader: ProcessPoolExecutor | None = None
 
 
 @dataclass(frozen=True)
@@ -228,6 +237,46 @@ def _tidy_lines(text: str) -> str:
 
 
 def _pdf_text(body: bytes) -> PageText:
+    """PDF text, parsed in a separate process: pdfium is C code fed with hostile bytes, and a crash
+    or a hang there must cost one page, not the run or the daemon. A process that is already a
+    worker (the checker's pool for big runs) is isolated already and parses here."""
+    if multiprocessing.parent_process() is not None:
+        return pdf_text_here(body)
+    with _READER_LOCK:
+        global _reader
+        if _reader is None:
+            _reader = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
+        reader = _reader
+    future = reader.submit(pdf_text_here, body)
+    try:
+        return future.result(timeout=PDF_SECONDS)
+    except (BrokenProcessPool, FutureTimeout) as exc:
+        log.warning("PDF reader %s: the page's text is left empty", "timed out" if isinstance(exc, FutureTimeout)
+                    else "crashed")
+        _discard_reader(reader)
+        return PageText(title="", text="", kind="pdf")
+
+
+def pdf_reader_pids() -> list[int]:
+    """Processes parsing PDFs now (for tests and diagnostics)."""
+    with _READER_LOCK:
+        processes = getattr(_reader, "_processes", None) or {}
+        return [process.pid for process in processes.values() if process.pid is not None]
+
+
+def _discard_reader(reader: ProcessPoolExecutor) -> None:
+    global _reader
+    with _READER_LOCK:
+        if _reader is reader:
+            _reader = None
+    # The executor has no public way to end a hung worker (3.14 adds terminate_workers()): kill it.
+    for process in list((getattr(reader, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            process.kill()
+    reader.shutdown(wait=False, cancel_futures=True)
+
+
+def pdf_text_here(body: bytes) -> PageText:
     import pypdfium2  # imported late: only PDFs need it
 
     pages: list[str] = []

@@ -191,3 +191,35 @@ tags = st.sampled_from(["<p>", "</p>", "<div>", "</div>", "<script>", "</script>
 def test_random_markup_does_not_raise(markup: str) -> None:
     page = page_text(markup.encode("utf-8", "surrogatepass"), "text/html")
     assert page.kind == "html"
+
+
+def test_pdf_is_parsed_in_another_process_and_a_dead_parser_costs_one_page() -> None:
+    """pdfium runs in a worker process: killing it mid-parse (as a pdfium crash would) leaves this
+    process running, gives that PDF empty text, and the next PDF gets a new worker."""
+    import os
+    import signal
+    import threading
+
+    from archiver import content
+
+    body = (PAIRS / "heat.pdf").read_bytes()
+    assert "Forty low-cost sensors" in page_text(body, "application/pdf").text
+    (worker,) = content.pdf_reader_pids()
+    assert worker != os.getpid()
+
+    # A PDF big enough to keep the worker busy while it is killed: the same pages many times over.
+    import io
+
+    from reportlab.pdfgen.canvas import Canvas
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer)
+    for page in range(500):
+        for line in range(66):
+            canvas.drawString(40, 800 - 12 * line, f"page {page} line {line} " + "words " * 12)
+        canvas.showPage()
+    canvas.save()
+    threading.Timer(0.1, os.kill, (worker, signal.SIGKILL)).start()
+    killed = page_text(buffer.getvalue(), "application/pdf")
+    assert killed.kind == "pdf" and killed.text == ""
+    assert "Forty low-cost sensors" in page_text(body, "application/pdf").text
+    assert content.pdf_reader_pids() and content.pdf_reader_pids() != [worker]
