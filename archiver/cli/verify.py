@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .cli import _settings
-from .report import parse_since
+from ..report import parse_since
+from . import _settings
 
 if TYPE_CHECKING:
-    from .verify import Problem
+    from ..verify import Problem
 
 
 @click.command("verify")
@@ -33,7 +33,7 @@ def verify_command(ctx: click.Context, since: str | None, quick: bool, as_json: 
     """
     settings = _settings(ctx)
 
-    from .verify import verify
+    from ..verify import verify
 
     def show(problem: Problem) -> None:
         label = "warning: " if problem.warning else ""

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from .atomic import write_atomically
-from .cli import _settings, policy_options
-from .config import REPLAY_PORT
-from .report import FORMATS, Filters, build_report, format_for, parse_since, report_json, to_csv, to_markdown, to_table
-from .verdict import Policy
+from ..atomic import write_atomically
+from ..config import REPLAY_PORT
+from ..report import FORMATS, Filters, build_report, format_for, parse_since, report_json, to_csv, to_markdown, to_table
+from ..verdict import Policy
+from . import _settings, policy_options
 
 
 @click.command("report")
@@ -58,7 +58,7 @@ def report_command(ctx: click.Context, /, targets: tuple[str, ...], only: tuple[
     elif kind == "md":
         text = to_markdown(report)
     else:
-        from .report_html import to_html  # reads archived payloads: trafilatura only when asked
+        from ..report_html import to_html  # reads archived payloads: trafilatura only when asked
 
         text = to_html(report, settings, replay_port)
     _emit(text, output, kind)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from .cli import _settings
-from .config import REPLAY_HOST, REPLAY_PORT
+from ..config import REPLAY_HOST, REPLAY_PORT
+from . import _settings
 
 
 @click.command("replay")
@@ -26,7 +26,7 @@ def replay_command(ctx: click.Context, manifest: str | None, port: int, refresh:
     (pip install 'archiver[replay]'). Exit status: 0 stopped, 1 nothing captured, 2 usage (unknown
     manifest, port in use, pywb missing), 3 bad manifest, 4 storage failure.
     """
-    from .replay import ReplayServer
+    from ..replay import ReplayServer
 
     server = ReplayServer(_settings(ctx), manifest, port=port, refresh=refresh)
     try:
@@ -60,7 +60,7 @@ def export_command(ctx: click.Context, manifest: str, output: Path, fmt: str | N
     Exit status: 0 written, 1 nothing of MANIFEST captured, 2 usage (unknown manifest), 3 bad
     manifest, 4 the output or the archive cannot be written or read.
     """
-    from .export import export_wacz, export_warc
+    from ..export import export_wacz, export_warc
 
     settings = _settings(ctx)
     kind = fmt or ("warc" if output.name.lower().endswith(".warc.gz") else "wacz")

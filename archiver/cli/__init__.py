@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import __version__
-from .atomic import write_atomically
-from .config import REPLAY_PORT, Settings, load_settings
-from .errors import ArchiverError, NotArchived, StorageError, UsageError
+from .. import __version__
+from ..atomic import write_atomically
+from ..config import REPLAY_PORT, Settings, load_settings
+from ..errors import ArchiverError, NotArchived, StorageError, UsageError
 
 if TYPE_CHECKING:
-    from .snapshot import Outcome
+    from ..snapshot import Outcome
 
 
 class ArchiverGroup(click.Group):
@@ -136,7 +136,7 @@ def extract_command(ctx: click.Context, /, papers: tuple[Path, ...], output: Pat
     Exit status: 0 written, 1 no cited URL found, 2 usage (unreadable or unknown input, output
     exists), 4 the output cannot be written, 130 interrupted.
     """
-    from .extract import extract_papers, manifest_yaml, tally
+    from ..extract import extract_papers, manifest_yaml, tally
 
     settings = _settings(ctx, **flags)
     if output is not None and output.exists() and not force:
@@ -175,7 +175,7 @@ def snapshot_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: b
     Exit status: 0 all captured, 1 some failed (dead, HTTP error, unreachable, invalid URL),
     2 usage, 3 bad manifest or config, 4 storage failure, 130 interrupted.
     """
-    from .snapshot import snapshot  # each command imports what it uses: start-up stays short
+    from ..snapshot import snapshot  # each command imports what it uses: start-up stays short
 
     settings = _settings(ctx, **flags)
     quiet = bool(settings.quiet)
@@ -247,8 +247,8 @@ def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool
     drifted citations do not fail a run), 1 some failing or dead, 2 usage, 3 bad manifest or
     config, 4 storage failure, 130 interrupted.
     """
-    from .check import check
-    from .verdict import Policy
+    from ..check import check
+    from ..verdict import Policy
 
     settings = _settings(ctx, **flags)
     show_bar = not settings.quiet and not as_json and sys.stderr.isatty()
@@ -324,8 +324,8 @@ def daemon_command(ctx: click.Context, /, manifests_dir: Path, once: bool, resca
     3 bad config, 4 storage failure, 75 another daemon holds the storage folder; with --once,
     130 when interrupted.
     """
-    from .daemon import Daemon
-    from .manifests import parse_interval
+    from ..daemon import Daemon
+    from ..manifests import parse_interval
 
     roll = parse_interval(warc_roll)
     if roll is None:
@@ -342,8 +342,8 @@ def daemon_command(ctx: click.Context, /, manifests_dir: Path, once: bool, resca
 @click.pass_context
 def status_command(ctx: click.Context, manifests_dir: Path, as_json: bool) -> None:
     """Each manifest's schedule, last and next runs, and counts of alive / failing / dead citations."""
-    from .daemon import holder, status
-    from .manifests import parse_interval
+    from ..daemon import holder, status
+    from ..manifests import parse_interval
 
     settings = _settings(ctx)
     rows = status(settings, manifests_dir)
@@ -385,8 +385,8 @@ def status_command(ctx: click.Context, manifests_dir: Path, as_json: bool) -> No
 @click.pass_context
 def history_command(ctx: click.Context, url: str, as_json: bool) -> None:
     """Every capture of URL, newest first."""
-    from .archive import Archive
-    from .replay import replay_url
+    from ..archive import Archive
+    from ..replay import replay_url
 
     with Archive(_settings(ctx), writing=False) as archive:
         rows = archive.history(url)
@@ -431,8 +431,8 @@ def _parse_at(text: str | None) -> dt.datetime | None:
 def show_command(ctx: click.Context, url: str, at: str | None, output: Path | None, max_size: int, as_link: bool,
                  port: int) -> None:
     """The archived payload of URL as captured, decoded from its Content-Encoding."""
-    from .archive import Archive
-    from .replay import replay_url
+    from ..archive import Archive
+    from ..replay import replay_url
 
     when = _parse_at(at)
     with Archive(_settings(ctx), writing=False) as archive:
@@ -471,9 +471,9 @@ def show_command(ctx: click.Context, url: str, at: str | None, output: Path | No
                     target.unlink(missing_ok=True)
 
 
-from .cli_archive import export_command, replay_command  # noqa: E402
-from .cli_report import report_command  # noqa: E402  (it imports helpers from this module)
-from .cli_verify import verify_command  # noqa: E402
+from .replay import export_command, replay_command  # noqa: E402
+from .report import report_command  # noqa: E402  (it imports helpers from this module)
+from .verify import verify_command  # noqa: E402
 
 cli.add_command(report_command)
 cli.add_command(verify_command)
