@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..config import REPLAY_HOST, REPLAY_PORT
-from . import _settings
+from .options import settings_from
 
 
 @click.command("replay")
@@ -28,7 +28,7 @@ def replay_command(ctx: click.Context, manifest: str | None, port: int, refresh:
     """
     from ..replay import ReplayServer
 
-    server = ReplayServer(_settings(ctx), manifest, port=port, refresh=refresh)
+    server = ReplayServer(settings_from(ctx), manifest, port=port, refresh=refresh)
     try:
         server.start()
         assert server.collection is not None
@@ -62,7 +62,7 @@ def export_command(ctx: click.Context, manifest: str, output: Path, fmt: str | N
     """
     from ..export import export_wacz, export_warc
 
-    settings = _settings(ctx)
+    settings = settings_from(ctx)
     kind = fmt or ("warc" if output.name.lower().endswith(".warc.gz") else "wacz")
     done = (export_warc if kind == "warc" else export_wacz)(settings, manifest, output)
     pages = f", {done.pages} pages" if kind == "wacz" else ""

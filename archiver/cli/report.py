@@ -10,9 +10,9 @@ import click
 
 from ..atomic import write_atomically
 from ..config import REPLAY_PORT
-from ..report import FORMATS, Filters, build_report, format_for, parse_since, report_json, to_csv, to_markdown, to_table
+from ..report import FORMATS, Filters, build_report, format_for, report_json, to_csv, to_markdown, to_table
 from ..verdict import Policy
-from . import _settings, policy_options
+from .options import parse_since, policy_options, settings_from
 
 
 @click.command("report")
@@ -41,8 +41,8 @@ def report_command(ctx: click.Context, /, targets: tuple[str, ...], only: tuple[
     the database is only read. Exit status: 0 no reported citation is dead, 1 some is, 2 usage,
     3 bad manifest or config, 4 storage failure.
     """
-    settings = _settings(ctx)
-    filters = Filters(frozenset(only), parse_since(since) if since else None)
+    settings = settings_from(ctx)
+    filters = Filters(frozenset(only), parse_since(since))
     policy = Policy(confirm_checks, confirm_days)
     kind = format_for(fmt, output)
     if kind == "json":  # built by SQLite where it can be: 100,000 citations in about a second
