@@ -73,7 +73,7 @@ def status_command(ctx: click.Context, manifests_dir: Path, as_json: bool) -> No
 
 
 def next_run(when: dt.datetime | None) -> str | None:
-    """A next run time as status prints it: to the second (the scheduler's grid is no finer)."""
+    """A next run time as status prints it: to the second, like every time people read (stamps.py)."""
     return stamps.iso(when, "seconds") if when is not None else None
 
 
