@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .cli import _settings
-from .report import parse_since
+from .options import parse_since, settings_from
 
 if TYPE_CHECKING:
-    from .verify import Problem
+    from ..verify import Problem
 
 
 @click.command("verify")
@@ -31,15 +30,15 @@ def verify_command(ctx: click.Context, since: str | None, quick: bool, as_json: 
     a database that cannot be written is still read. Exit status: 0 all intact, 1 some problem,
     2 usage, 4 the database cannot be read, 130 interrupted.
     """
-    settings = _settings(ctx)
+    settings = settings_from(ctx)
 
-    from .verify import verify
+    from ..verify import verify
 
     def show(problem: Problem) -> None:
         label = "warning: " if problem.warning else ""
         click.echo(f"archiver: {label}{problem.line()}", err=True)
 
-    audit = verify(settings, since=parse_since(since) if since else None, quick=quick, on_problem=show)
+    audit = verify(settings, since=parse_since(since), quick=quick, on_problem=show)
     if audit.not_recorded:
         click.echo(f"archiver: warning: audit not recorded in the database: {audit.not_recorded}", err=True)
     if as_json:

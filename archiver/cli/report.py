@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from .atomic import write_atomically
-from .cli import _settings, policy_options
-from .config import REPLAY_PORT
-from .report import FORMATS, Filters, build_report, format_for, parse_since, report_json, to_csv, to_markdown, to_table
-from .verdict import Policy
+from ..atomic import write_atomically
+from ..config import REPLAY_PORT
+from ..report import FORMATS, Filters, build_report, format_for, report_json, to_csv, to_markdown, to_table
+from ..verdict import Policy
+from .options import parse_since, policy_options, settings_from
 
 
 @click.command("report")
@@ -41,8 +41,8 @@ def report_command(ctx: click.Context, /, targets: tuple[str, ...], only: tuple[
     the database is only read. Exit status: 0 no reported citation is dead, 1 some is, 2 usage,
     3 bad manifest or config, 4 storage failure.
     """
-    settings = _settings(ctx)
-    filters = Filters(frozenset(only), parse_since(since) if since else None)
+    settings = settings_from(ctx)
+    filters = Filters(frozenset(only), parse_since(since))
     policy = Policy(confirm_checks, confirm_days)
     kind = format_for(fmt, output)
     if kind == "json":  # built by SQLite where it can be: 100,000 citations in about a second
@@ -58,7 +58,7 @@ def report_command(ctx: click.Context, /, targets: tuple[str, ...], only: tuple[
     elif kind == "md":
         text = to_markdown(report)
     else:
-        from .report_html import to_html  # reads archived payloads: trafilatura only when asked
+        from ..report_html import to_html  # reads archived payloads: trafilatura only when asked
 
         text = to_html(report, settings, replay_port)
     _emit(text, output, kind)

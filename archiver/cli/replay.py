@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from .cli import _settings
-from .config import REPLAY_HOST, REPLAY_PORT
+from ..config import REPLAY_HOST, REPLAY_PORT
+from .options import settings_from
 
 
 @click.command("replay")
@@ -26,9 +26,9 @@ def replay_command(ctx: click.Context, manifest: str | None, port: int, refresh:
     (pip install 'archiver[replay]'). Exit status: 0 stopped, 1 nothing captured, 2 usage (unknown
     manifest, port in use, pywb missing), 3 bad manifest, 4 storage failure.
     """
-    from .replay import ReplayServer
+    from ..replay import ReplayServer
 
-    server = ReplayServer(_settings(ctx), manifest, port=port, refresh=refresh)
+    server = ReplayServer(settings_from(ctx), manifest, port=port, refresh=refresh)
     try:
         server.start()
         assert server.collection is not None
@@ -60,9 +60,9 @@ def export_command(ctx: click.Context, manifest: str, output: Path, fmt: str | N
     Exit status: 0 written, 1 nothing of MANIFEST captured, 2 usage (unknown manifest), 3 bad
     manifest, 4 the output or the archive cannot be written or read.
     """
-    from .export import export_wacz, export_warc
+    from ..export import export_wacz, export_warc
 
-    settings = _settings(ctx)
+    settings = settings_from(ctx)
     kind = fmt or ("warc" if output.name.lower().endswith(".warc.gz") else "wacz")
     done = (export_warc if kind == "warc" else export_wacz)(settings, manifest, output)
     pages = f", {done.pages} pages" if kind == "wacz" else ""

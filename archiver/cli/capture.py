@@ -1,0 +1,133 @@
+"""`archiver snapshot` and `archiver check`: the commands that fetch a manifest's URLs now, over
+archiver/snapshot.py and archiver/check.py, and how their outcomes and verdicts are printed."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .. import stamps
+from ..errors import ArchiverError
+from .options import fetch_options, policy_options, settings_from
+from .progress import Progress
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from ..check import CitationVerdict
+    from ..snapshot import Outcome, Summary
+
+
+@click.command("snapshot")
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
+@fetch_options
+@click.pass_context
+def snapshot_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool, **flags: Any) -> None:
+    """Fetch every URL of the TARGETs (manifest files or URLs) once and keep it as WARC.
+
+    Exit status: 0 all captured, 1 some failed (dead, HTTP error, unreachable, invalid URL),
+    2 usage, 3 bad manifest or config, 4 storage failure, 130 interrupted.
+    """
+    from ..snapshot import snapshot  # each command imports what it uses: start-up stays short
+
+    settings = settings_from(ctx, **flags)
+    quiet = bool(settings.quiet)
+    failures: list[Outcome] = []
+    with Progress("snapshot", quiet=quiet, as_json=as_json) as progress:
+
+        def each(outcome: Outcome) -> None:
+            if outcome.result == "failed":
+                failures.append(outcome)
+            progress.advance()
+
+        try:
+            summary = snapshot(settings, list(targets), on_outcome=each, on_plan=progress.plan)
+        except (ArchiverError, KeyboardInterrupt) as exc:
+            partial = getattr(exc, "summary", None)
+            if as_json and partial is not None:
+                click.echo(partial.to_json())  # scripts still learn what was saved before the stop
+            raise
+    if as_json:
+        click.echo(summary.to_json())
+    if not quiet:
+        print_problems(summary, failures)
+    if not as_json or not quiet:
+        c = summary.counts
+        click.echo(
+            f"{c['captured']} captured, {c['unchanged']} unchanged, {c['failed']} failed"
+            f" (run {summary.run_id}, {settings.storage})",
+            err=True,
+        )
+    ctx.exit(summary.exit_code)
+
+
+def print_problems(summary: Summary, failures: list[Outcome]) -> None:
+    """The run's warnings, then one line per failed URL (on stderr)."""
+    for problem in summary.problems:
+        click.echo(f"warning: {problem}", err=True)
+    skipped = {(p.path, p.text) for p in summary.problems}
+    for failed in failures:
+        if (failed.manifest, failed.url) in skipped:
+            continue  # already reported, with its line, as a skipped manifest entry
+        what = failed.outcome if failed.outcome != "ok" else f"HTTP {failed.http_status}"
+        detail = f" ({failed.error})" if failed.error else ""
+        click.echo(f"failed: {failed.url}: {what}{detail}", err=True)
+
+
+@click.command("check")
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
+@fetch_options
+@policy_options
+@click.pass_context
+def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool, confirm_checks: int,
+                  confirm_days: float, **flags: Any) -> None:
+    """Check every URL of the TARGETs: availability, soft-404, drift; record and archive what is seen.
+
+    Prints the citations that are not alive. Exit status: 0 none failing or dead (blocked and
+    drifted citations do not fail a run), 1 some failing or dead, 2 usage, 3 bad manifest or
+    config, 4 storage failure, 130 interrupted.
+    """
+    from ..check import check
+    from ..verdict import Policy
+
+    settings = settings_from(ctx, **flags)
+    with Progress("check", quiet=bool(settings.quiet), as_json=as_json) as progress:
+        result = check(settings, list(targets), policy=Policy(confirm_checks, confirm_days), on_plan=progress.plan,
+                       on_outcome=progress.advance)
+    if as_json:
+        click.echo(json.dumps([verdict_json(c) for c in result.citations], indent=2))
+    else:
+        for line in verdict_table([c for c in result.citations if c.verdict.verdict != "alive"]):
+            click.echo(line)
+    counts = ", ".join(f"{n} {word}" for word, n in sorted(result.counts.items()))
+    click.echo(f"{len(result.citations)} citations: {counts} (run {result.summary.run_id}, {settings.storage})",
+               err=True)
+    ctx.exit(result.exit_code)
+
+
+def verdict_json(c: CitationVerdict) -> dict[str, Any]:
+    """One citation's verdict as `check --json` prints it (times as stored: microseconds, Z)."""
+    v = c.verdict
+
+    def iso(t: dt.datetime | None) -> str | None:
+        return stamps.iso(t) if t else None
+
+    return {"manifest": c.manifest, "id": c.id, "url": c.url, "verdict": v.verdict, "status": v.status,
+            "reason": c.reason, "http_status": c.http_status, "checked_at": iso(v.checked_at),
+            "failing_since": iso(v.failing_since), "dead_since": iso(v.dead_since), "last_ok_at": iso(v.last_ok_at),
+            "drift": c.drift, "drift_level": c.drift_level}
+
+
+def verdict_table(rows: list[CitationVerdict]) -> list[str]:
+    """Fits 80 columns: verdict, status, id, then as much of the URL as is left."""
+    lines = []
+    for c in rows:
+        ident = (c.id or "-")[:10]
+        status = c.verdict.status or "-"
+        if c.drift_level and c.verdict.verdict == "drifted":
+            status = f"drift {c.drift:.2f}"
+        url = c.url if len(c.url) <= 40 else c.url[:39] + "…"
+        lines.append(f"{c.verdict.verdict:<9} {status:<18} {ident:<10} {url}")
+    return lines

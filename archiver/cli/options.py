@@ -1,0 +1,115 @@
+"""The options several commands share and the Settings they lead to.
+
+The group's global options (--storage, --db, --config) are kept on the root context as
+`GlobalOptions`; `settings_from` builds a command's Settings from them and the command's own flags
+(defaults, then the config file, then ARCHIVER_* env, then flags: config.load_settings). Also here:
+the fetch options of snapshot and check (and the subsets extract and the daemon take), the verdict
+policy options of check and report, and --since.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import stamps
+from ..config import Settings, load_settings
+from ..errors import UsageError
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    """What the group was given before the command name; None: not given (env and config decide)."""
+
+    storage: Path | None = None
+    db: Path | None = None
+    config_file: Path | None = None
+
+
+def global_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--storage, --db and --config, for the group."""
+    func = click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+                        envvar="ARCHIVER_CONFIG",
+                        help="TOML config file.  [env ARCHIVER_CONFIG; default ./archiver.toml]")(func)
+    func = click.option("--db", type=click.Path(dir_okay=False, path_type=Path), envvar="ARCHIVER_DB",
+                        help="Database file.  [env ARCHIVER_DB; default <storage>/archiver.db]")(func)
+    return click.option("--storage", type=click.Path(file_okay=False, path_type=Path), envvar="ARCHIVER_STORAGE",
+                        help="Folder of WARC files and the database.  [env ARCHIVER_STORAGE; default ./storage]")(func)
+
+
+def settings_from(ctx: click.Context, **flags: Any) -> Settings:
+    """The command's Settings: the global options on the root context, then its own `flags` (None: not given)."""
+    given = ctx.find_root().obj
+    if not isinstance(given, GlobalOptions):
+        given = GlobalOptions()  # a command invoked on its own, outside the group
+    return load_settings(given.config_file, storage=given.storage, db=given.db, **flags)
+
+
+# Options shared by every command that fetches, by parameter name (the name of the Settings field
+# they set, apart from as_json and quiet's output switches).
+FETCH_OPTIONS: list[tuple[str, Decorator]] = [
+    ("concurrency", click.option("--concurrency", type=click.IntRange(1, 512),
+                                 help="Requests in flight.  [default 16]")),
+    ("per_host", click.option("--per-host", type=click.IntRange(1, 64),
+                              help="Requests in flight per host.  [default 1]")),
+    ("per_host_delay", click.option("--per-host-delay", type=click.FloatRange(0), metavar="SECONDS",
+                                    help="Pause between requests to one host; 0 turns it off.  [default 1]")),
+    ("timeout", click.option("--timeout", type=click.FloatRange(0, min_open=True), metavar="SECONDS",
+                             help="Longest silence tolerated from a server.  [default 30]")),
+    ("total_timeout", click.option("--total-timeout", type=click.FloatRange(0, min_open=True), metavar="SECONDS",
+                                   help="Cap on one URL, redirects and retries included.  [default 120]")),
+    ("max_size", click.option("--max-size", type=click.IntRange(1), metavar="BYTES",
+                              help="Body size cap; longer bodies are kept truncated.  [default 100 MB]")),
+    ("retries", click.option("--retries", type=click.IntRange(0, 10),
+                             help="Retries on 408/429/5xx/timeouts.  [default 2]")),
+    ("user_agent", click.option("--user-agent", metavar="TEXT",
+                                help="User-Agent header.  [default archiver/VERSION ...]")),
+    ("as_json", click.option("--json", "as_json", is_flag=True,
+                             help="Print a machine-readable summary on stdout.")),
+    ("quiet", click.option("--quiet", "-q", is_flag=True, default=None,
+                           help="No progress bar or per-URL lines.")),
+]
+
+
+def fetch_options(func: Callable[..., Any], only: tuple[str, ...] | None = None) -> Callable[..., Any]:
+    """The shared fetch options (snapshot, check); `only` picks some of them by name."""
+    for name, option in reversed(FETCH_OPTIONS):
+        if only is None or name in only:
+            func = option(func)
+    return func
+
+
+def probe_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The fetch options of `extract --probe`: no body cap, no JSON summary."""
+    return fetch_options(func, only=("concurrency", "per_host_delay", "timeout", "total_timeout", "retries",
+                                     "user_agent", "quiet"))
+
+
+def daemon_fetch_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The fetch options of the daemon: all but --json (it logs each job run instead)."""
+    return fetch_options(func, only=tuple(name for name, _ in FETCH_OPTIONS if name != "as_json"))
+
+
+def policy_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--confirm-checks and --confirm-days: when a failing citation is called dead (verdict.Policy)."""
+    func = click.option("--confirm-days", type=click.FloatRange(0), default=3, show_default=True, metavar="D",
+                        help="...spanning at least D days.")(func)
+    return click.option("--confirm-checks", type=click.IntRange(1), default=3, show_default=True, metavar="N",
+                        help="Dead after N consecutive failed checks...")(func)
+
+
+def parse_since(text: str | None) -> dt.datetime | None:
+    """--since DATE: a date (midnight UTC) or an ISO date-time (UTC unless it says otherwise); None if not given."""
+    if not text:
+        return None
+    try:
+        return stamps.parse(text)
+    except ValueError:
+        raise UsageError(f"--since: {text!r} is not an ISO date or date-time") from None

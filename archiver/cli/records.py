@@ -1,0 +1,123 @@
+"""`archiver history` and `archiver show`: what the archive holds for one URL (its captures, and a
+capture's payload), read from the database and the WARC files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import stamps
+from ..config import REPLAY_PORT
+from ..errors import NotArchived, StorageError
+from .options import settings_from
+
+
+@click.command("history")
+@click.argument("url")
+@click.option("--json", "as_json", is_flag=True, help="JSON array instead of a table.")
+@click.pass_context
+def history_command(ctx: click.Context, url: str, as_json: bool) -> None:
+    """Every capture of URL, newest first."""
+    from ..archive import Archive
+    from ..replay import replay_url
+
+    with Archive(settings_from(ctx), writing=False) as archive:
+        rows = archive.history(url)
+    if not rows:
+        raise NotArchived(f"{url}: never captured in {archive.settings.db_path}")
+    if as_json:
+        for row in rows:  # where `archiver replay` serves each capture that has a payload
+            row["replay_url"] = replay_url(row) if row["record_type"] in ("response", "revisit") else None
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(history_line(row))
+
+
+def history_line(row: dict[str, Any]) -> str:
+    """A capture as `history` lists it: when (to the second), status, record type, size, digest, where."""
+    when = stamps.iso(stamps.parse(row["captured_at"]), "seconds")
+    status = row["outcome"] if row["outcome"] != "ok" else f"{row['http_status']}"
+    kind = row["record_type"] or "-"
+    where = f"{row['warc']}@{row['warc_offset']}" if row["warc"] else (row["error"] or "")
+    size = row["payload_size"] if row["payload_size"] is not None else "-"
+    sha = (row["payload_sha256"] or "-")[:16]
+    trunc = f" truncated:{row['truncated']}" if row["truncated"] else ""
+    return f"{when}  {status:<16} {kind:<8} {size:>10}  {sha}  {where}{trunc}"
+
+
+def parse_at(text: str | None) -> dt.datetime | None:
+    """--at DATE of `show`: an ISO date (midnight UTC) or date-time (UTC unless it says otherwise)."""
+    if text is None:
+        return None
+    try:
+        return stamps.parse(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO date or date-time", param_hint="--at") from None
+
+
+@click.command("show")
+@click.argument("url")
+@click.option("--at", "at", metavar="DATE", help="Capture nearest this ISO date/time (default: newest).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE, not stdout.")
+@click.option("--max-size", type=click.IntRange(1), default=2 * 1024**3, show_default=True, metavar="BYTES",
+              help="Refuse to decode more than this (gzip bombs).")
+@click.option("--replay", "as_link", is_flag=True,
+              help="Print where `archiver replay` serves this capture instead of the payload.")
+@click.option("--port", type=click.IntRange(1, 65535), default=REPLAY_PORT, show_default=True,
+              help="The port of `archiver replay`, for the replay link.")
+@click.pass_context
+def show_command(ctx: click.Context, url: str, at: str | None, output: Path | None, max_size: int, as_link: bool,
+                 port: int) -> None:
+    """The archived payload of URL as captured, decoded from its Content-Encoding."""
+    from ..archive import Archive
+    from ..replay import replay_url
+
+    when = parse_at(at)
+    with Archive(settings_from(ctx), writing=False) as archive:
+        capture = archive.capture_at(url, when)
+        if capture is None:
+            raise NotArchived(f"{url}: no archived copy in {archive.settings.db_path}")
+        link = replay_url(capture, port)
+        if as_link:
+            click.echo(link)
+            return
+        when_captured = stamps.iso(stamps.parse(capture["captured_at"]))
+        click.echo(f"capture {capture['id']} of {when_captured} (HTTP {capture['http_status']},"
+                   f" {capture['record_type']}) from {capture['warc']}; replay: {link}", err=True)
+        write_payload(archive.open_payload(capture), url, output, max_size)
+
+
+def write_payload(chunks: Iterable[bytes], url: str, output: Path | None, max_size: int) -> None:
+    """The payload to `output` (whole or not at all: written aside, renamed when complete) or stdout."""
+    target = output.with_name(output.name + ".part") if output else None
+    try:
+        sink = open(target, "wb") if target else sys.stdout.buffer
+    except OSError as exc:
+        raise StorageError(f"{target}: cannot write: {exc.strerror}") from exc
+    written = 0
+    complete = False
+    try:
+        for chunk in chunks:
+            written += len(chunk)
+            if written > max_size:
+                raise StorageError(f"{url}: decoded payload exceeds --max-size {max_size} bytes")
+            sink.write(chunk)
+        sink.flush()
+        complete = True
+    except OSError as exc:
+        raise StorageError(f"{output or 'stdout'}: cannot write: {exc.strerror}") from exc
+    finally:
+        if target and output:
+            sink.close()
+            if complete:
+                os.replace(target, output)  # never leave a half-written file under the asked name
+            else:
+                target.unlink(missing_ok=True)
