@@ -11,7 +11,7 @@ from .cli import _settings
 from .report import parse_since
 
 if TYPE_CHECKING:
-    from .verify import Problem
+    from .verify import AuditProblem
 
 
 @click.command("verify")
@@ -35,7 +35,7 @@ def verify_command(ctx: click.Context, since: str | None, quick: bool, as_json: 
 
     from .verify import verify
 
-    def show(problem: Problem) -> None:
+    def show(problem: AuditProblem) -> None:
         label = "warning: " if problem.warning else ""
         click.echo(f"archiver: {label}{problem.line()}", err=True)
 
