@@ -16,8 +16,7 @@ import pytest
 from conftest import FAST, invoke
 from server import TestServer
 from warcio.archiveiterator import ArchiveIterator
-
-from archiver.warccheck import check_warcs
+from warclint import check_warcs
 
 pytest.importorskip("wacz", reason="the replay extra is not installed")
 WACZ = str(Path(sys.executable).with_name("wacz"))
