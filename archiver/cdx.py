@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
+from . import stamps
 from .errors import UsageError
 
 INDEXED_TYPES = ("response", "revisit")
@@ -40,10 +41,14 @@ class CdxEntry:
 
 def timestamp14(iso: str) -> str:
     """'2024-05-01T12:34:56.789Z' -> '20240501123456' (the form replay URLs and CDXJ use)."""
-    digits = "".join(ch for ch in iso[:19] if ch.isdigit())
-    if len(digits) != 14:
-        raise ValueError(f"not an ISO 8601 date-time: {iso!r}")
-    return digits
+    if iso.endswith("Z"):  # stamps.iso's stored form, already UTC: read by position, once per record
+        digits = iso[0:4] + iso[5:7] + iso[8:10] + iso[11:13] + iso[14:16] + iso[17:19]
+        if len(digits) == 14 and digits.isdigit():
+            return digits
+    try:
+        return stamps.digits14(stamps.parse(iso))
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 date-time: {iso!r}") from None
 
 
 def _hop_statuses(redirects: str | None, final_status: int | None) -> list[int | None]:

@@ -51,6 +51,10 @@ class StorageError(ArchiverError):
     exit_code = 4
 
 
+class RecordDamaged(ArchiverError):
+    """A WARC record's bytes are not a whole record (verify reports it as record_damaged)."""
+
+
 class DaemonBusy(ArchiverError):
     """Another daemon holds the storage folder's lock (exit 75, EX_TEMPFAIL: try again later)."""
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from . import stamps
 from .db import ArchiveDB
 from .errors import StorageError
 from .warc import RecordBuilder, RecordInfo
@@ -113,7 +114,7 @@ class WarcStore:
         max_size: int,
         user_agent: str,
         builder: RecordBuilder | None = None,
-        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        now: Callable[[], dt.datetime] = stamps.now,
         prefix: str = "archiver",
         create: bool = True,
     ) -> None:
@@ -149,7 +150,7 @@ class WarcStore:
 
     def _new_file(self) -> _OpenWarc:
         when = self.now()
-        stamp = when.strftime("%Y%m%d%H%M%S%f")
+        stamp = f"{stamps.digits14(when)}{when.microsecond:06d}"  # file names sort by creation
         host = socket.gethostname().split(".")[0] or "host"
         name = f"warcs/{self.prefix}-{stamp}-{next(self._serial):05d}-{os.getpid()}-{host}.warc.gz"
         path = self.root / (name + OPEN_SUFFIX)

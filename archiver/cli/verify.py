@@ -10,7 +10,7 @@ import click
 from .options import parse_since, settings_from
 
 if TYPE_CHECKING:
-    from ..verify import Problem
+    from ..verify import AuditProblem
 
 
 @click.command("verify")
@@ -34,7 +34,7 @@ def verify_command(ctx: click.Context, since: str | None, quick: bool, as_json: 
 
     from ..verify import verify
 
-    def show(problem: Problem) -> None:
+    def show(problem: AuditProblem) -> None:
         label = "warning: " if problem.warning else ""
         click.echo(f"archiver: {label}{problem.line()}", err=True)
 

@@ -16,8 +16,7 @@ import pytest
 from conftest import ARCHIVER, run
 from server import TestServer
 from warcio.archiveiterator import ArchiveIterator
-
-from archiver.warccheck import check_warcs
+from warclint import check_warcs
 
 
 def start(storage: Path, manifest: Path, *extra: str, **kwargs: object) -> subprocess.Popen[str]:

@@ -16,8 +16,7 @@ import pytest
 from conftest import FAST, invoke, require_module
 from server import TestServer
 from warcio.archiveiterator import ArchiveIterator
-
-from archiver.warccheck import check_warcs
+from warclint import check_warcs
 
 require_module("wacz", "the replay extra: pip install -e '.[replay]'")
 WACZ = str(Path(sys.executable).with_name("wacz"))

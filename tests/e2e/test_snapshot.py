@@ -15,9 +15,9 @@ import pytest
 from conftest import FAST, invoke, run
 from server import CHUNKED_BODY, TestServer, page
 from warcio.archiveiterator import ArchiveIterator
+from warclint import check_warcs
 
 from archiver.snapshot import snapshot
-from archiver.warccheck import check_warcs
 
 
 def warcs(storage: Path) -> list[Path]:

@@ -1,11 +1,11 @@
-"""WARC 1.1 records for one capture, written with warcio's WARCWriter, one gzip member per record.
+"""Writing WARC 1.1 records: a file's warcinfo and a capture's request/response/revisit records, written
+with warcio's WARCWriter, one gzip member per record.
 
 The clock and record-id hooks are injectable so tests can compare bytes exactly.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import io
@@ -26,8 +26,9 @@ from warcio.recordloader import ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from . import __version__
-from .fetch import FetchResult, Hop
+from .. import __version__, stamps
+from ..fetch import FetchResult, Hop
+from .digests import sha1_label
 
 WARC_VERSION = "WARC/1.1"
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
@@ -40,13 +41,9 @@ _PACKED_TYPES = ("image/", "video/", "audio/", "font/woff", "application/zip", "
                  "application/x-gzip", "application/x-7z", "application/x-rar", "application/vnd.rar")
 
 
-def sha1_label(hex_digest: str) -> str:
-    """'sha1:' + Base32, the digest form WARC readers expect."""
-    return "sha1:" + base64.b32encode(bytes.fromhex(hex_digest)).decode("ascii")
-
-
 def warc_date(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """WARC-Date: the one stored time form, microseconds and `Z`."""
+    return stamps.iso(when)
 
 
 # One OS-seeded generator per process: uuid4() asks the kernel for entropy on every call, which

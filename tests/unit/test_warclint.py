@@ -1,4 +1,4 @@
-"""archiver.warccheck against real WARCs written by `archiver snapshot`, then tampered with.
+"""The tests' WARC linter (helpers/warclint.py) on real WARCs from `archiver snapshot`, then tampered with.
 
 Every WARC is one gzip member per record, so each test splits a file into its members, decompresses
 the one it wants to break, edits WARC headers or block, recompresses it as a single member and
@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import invoke
 from server import CHUNKED_BODY, CHUNKS, TestServer
-
-from archiver.warccheck import Finding, check_warcs
+from warclint import LintFinding, check_warcs
 
 ROUTES = ["page/a", "chunked", "chunked?encoding=gzip", "redirect/2", "state/warccheck"]
 HOPS = 1 + 1 + 1 + 3 + 1  # redirect/2 -> redirect/1 -> page/final
@@ -93,7 +92,7 @@ class Warc:
         self.path.write_bytes(b"".join(self.members))
 
 
-def problems_at(findings: list[Finding], warc: Warc, i: int) -> list[str]:
+def problems_at(findings: list[LintFinding], warc: Warc, i: int) -> list[str]:
     return [f.problem for f in findings if f.warc == str(warc.path) and f.offset == warc.offset(i)]
 
 
@@ -117,7 +116,7 @@ def warcs(pristine: list[Path], tmp_path: Path) -> list[Warc]:
     return [Warc(Path(shutil.copy(p, tmp_path / p.name))) for p in pristine]
 
 
-def check(*warcs: Warc) -> list[Finding]:
+def check(*warcs: Warc) -> list[LintFinding]:
     for w in warcs:
         w.save()
     return check_warcs([w.path for w in warcs]).findings

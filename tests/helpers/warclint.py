@@ -1,15 +1,15 @@
-"""Our own WARC field checker: what `warcio check` does not look at.
+"""The tests' WARC linter: what `warcio check` does not look at, asserted over WARCs archiver wrote.
 
 Checks, over a set of WARC files read together: WARC/1.1 and warcinfo first; one gzip member per
-record; unique record ids; block digests; payload digests over the de-chunked entity body (warcio
-computes them over chunk framing: its issues #74/#75); request/response linked both ways with
-WARC-Concurrent-To; revisit fields pointing at a record that exists with the same payload.
+record; unique record ids; block digests; payload digests over the de-chunked entity body (archiver's
+one digester, archiver/warc/digests.py: warcio computes them over chunk framing, its issues #74/#75);
+request/response linked both ways with WARC-Concurrent-To; revisit fields pointing at a record that
+exists with the same payload. Gzip members are walked by hand and records parsed by warcio, not by
+archiver's reader, so that a fault there cannot hide itself.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 import tempfile
 import zlib
@@ -19,17 +19,18 @@ from pathlib import Path
 from typing import IO
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.bufferedreaders import ChunkedDataReader
 from warcio.exceptions import ArchiveLoadFailed
 
-from .warc import REVISIT_PROFILE
+from archiver.errors import RecordDamaged
+from archiver.warc import REVISIT_PROFILE, Digests, digest_block
 
 _DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
-CHUNKED = re.compile(rb"(?im)^transfer-encoding[ \t]*:[^\r\n]*chunked")
 
 
 @dataclass(frozen=True)
-class Finding:
+class LintFinding:
+    """One thing wrong at one record (offset) or with a whole file (offset None)."""
+
     warc: str
     offset: int | None
     problem: str
@@ -46,21 +47,18 @@ class _Record:
     length: int
     rec_type: str
     headers: dict[str, str]
-    payload_sha1: str | None = None  # 'sha1:BASE32' recomputed
 
 
 @dataclass
-class Report:
-    findings: list[Finding] = field(default_factory=list)
+class LintReport:
+    """What check_warcs found over a set of files, and how many records it read."""
+
+    findings: list[LintFinding] = field(default_factory=list)
     records: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.findings
-
-
-def digest_label(digest: hashlib._Hash) -> str:
-    return "sha1:" + base64.b32encode(digest.digest()).decode("ascii")
 
 
 def _members(handle: IO[bytes]) -> Iterator[tuple[int, int, str | None, IO[bytes]]]:
@@ -98,46 +96,20 @@ def _members(handle: IO[bytes]) -> Iterator[tuple[int, int, str | None, IO[bytes
         offset += length
 
 
-def record_digests(stream: IO[bytes], is_http: bool) -> tuple[str, str | None]:
-    """Block digest, and payload digest of an application/http block with chunking removed."""
-    block = hashlib.sha1()
-    head = b""
-    with tempfile.SpooledTemporaryFile(8 << 20) as body:
-        while chunk := stream.read(1 << 16):
-            block.update(chunk)
-            if is_http and b"\r\n\r\n" not in head:
-                head += chunk
-                if b"\r\n\r\n" in head:
-                    head, _, rest = head.partition(b"\r\n\r\n")
-                    head += b"\r\n\r\n"
-                    body.write(rest)
-            else:
-                body.write(chunk)
-        if not is_http:
-            return digest_label(block), None
-        body.seek(0)
-        source: IO[bytes] = ChunkedDataReader(body, raise_exceptions=True) if CHUNKED.search(head) else body
-        payload = hashlib.sha1()
-        while chunk := source.read(1 << 16):
-            payload.update(chunk)
-    return digest_label(block), digest_label(payload)
-
-
-def _records_in(member: IO[bytes]) -> Iterator[tuple[dict[str, str], str, str, str | None]]:
-    """(WARC headers, version, block digest, payload digest) of each record in a decompressed member."""
+def _records_in(member: IO[bytes]) -> Iterator[tuple[dict[str, str], str, Digests]]:
+    """(WARC headers, version, recomputed digests) of each record in a decompressed member."""
     for record in ArchiveIterator(member, no_record_parse=True):
         headers = {k: v for k, v in record.rec_headers.headers}
         is_http = headers.get("Content-Type", "").startswith("application/http")
-        block_label, payload_label = record_digests(record.raw_stream, is_http)
-        yield headers, record.rec_headers.protocol, block_label, payload_label
+        yield headers, record.rec_headers.protocol, digest_block(record.raw_stream, is_http)
 
 
-def check_warcs(paths: list[Path]) -> Report:
-    report = Report()
+def check_warcs(paths: list[Path]) -> LintReport:
+    report = LintReport()
     records: dict[str, _Record] = {}
 
     def problem(warc: str, offset: int | None, text: str) -> None:
-        report.findings.append(Finding(warc, offset, text))
+        report.findings.append(LintFinding(warc, offset, text))
 
     for path in paths:
         name = str(path)
@@ -150,12 +122,12 @@ def check_warcs(paths: list[Path]) -> Report:
                         break
                     try:
                         found = list(_records_in(member))
-                    except (ArchiveLoadFailed, zlib.error, EOFError, ValueError) as exc:
+                    except (ArchiveLoadFailed, RecordDamaged, zlib.error, EOFError, ValueError) as exc:
                         problem(name, offset, f"unreadable record: {exc}")
                         continue
                 if len(found) != 1:
                     problem(name, offset, f"gzip member holds {len(found)} records: each record must be its own member")
-                for headers, protocol, block_label, payload_label in found:
+                for headers, protocol, digests in found:
                     report.records += 1
                     rec_type = headers.get("WARC-Type", "")
                     rid = headers.get("WARC-Record-ID", "")
@@ -168,14 +140,14 @@ def check_warcs(paths: list[Path]) -> Report:
                         problem(name, offset, "no WARC-Record-ID")
                     elif rid in records:
                         problem(name, offset, f"duplicate WARC-Record-ID {rid}")
-                    records[rid] = _Record(name, offset, length, rec_type, headers, payload_label)
+                    records[rid] = _Record(name, offset, length, rec_type, headers)
                     if not _DATE.match(headers.get("WARC-Date", "")):
                         problem(name, offset, f"bad WARC-Date {headers.get('WARC-Date')!r}")
-                    if headers.get("WARC-Block-Digest") != block_label:
-                        problem(name, offset, f"block digest {headers.get('WARC-Block-Digest')} != {block_label}")
+                    if headers.get("WARC-Block-Digest") != digests.block:
+                        problem(name, offset, f"block digest {headers.get('WARC-Block-Digest')} != {digests.block}")
                     stated = headers.get("WARC-Payload-Digest")
-                    if rec_type in ("response", "request") and stated != payload_label:
-                        problem(name, offset, f"payload digest {stated} != {payload_label} (de-chunked body)")
+                    if rec_type in ("response", "request") and stated != digests.payload:
+                        problem(name, offset, f"payload digest {stated} != {digests.payload} (de-chunked body)")
                     if rec_type in ("response", "revisit", "request") and not headers.get("WARC-IP-Address"):
                         problem(name, offset, "no WARC-IP-Address")
 
