@@ -202,6 +202,7 @@ class Run:
         self.builders = BUILDERS
         self._fetching = 0
         self._fetching_lock = threading.Lock()
+        self._abandoned = False
         self.outcomes: list[Outcome] = []  # published only once their rows are committed
         self.interrupted = False
 
@@ -228,6 +229,9 @@ class Run:
     def _build_worker(self) -> None:
         try:
             while (fetched := self.fetched.get()) is not None:
+                if self._abandoned:  # the writer stores nothing more: only let the fetch workers finish
+                    _discard(fetched)
+                    continue
                 try:
                     if fetched.result is not None and fetched.result.hops:
                         self._build(fetched, fetched.result)
@@ -290,6 +294,7 @@ class Run:
                     running -= sum(1 for fetched in batch if fetched is None)
                     self._store_batch([fetched for fetched in batch if fetched is not None], run_id)
             except BaseException:
+                self._abandoned = True
                 self._stop()
                 self._drain(workers)
                 raise
@@ -302,21 +307,19 @@ class Run:
             signal.signal(sig, signal.default_int_handler)
 
     def _drain(self, workers: list[threading.Thread], limit: float = 30.0) -> None:
-        """After a failure: discard what the stages still hold so that no worker stays blocked
-        on a full queue (a daemon would leak the threads), until they have all ended."""
+        """After a failure: discard what the builders hand on so that no worker stays blocked on a
+        full queue (a daemon would leak the threads), until they have all ended. The builders empty
+        the first queue themselves: taken from here, the fetch workers' end-of-work marks would
+        never reach them."""
         deadline = time.monotonic() + limit
         while any(w.is_alive() for w in workers) and time.monotonic() < deadline:
-            for stage in (self.fetched, self.built):
-                while True:
-                    try:
-                        left = stage.get_nowait()
-                    except queue.Empty:
-                        break
-                    if left is not None:
-                        if left.result is not None:
-                            left.result.close()
-                        if left.spool is not None:
-                            left.spool.close()
+            while True:
+                try:
+                    left = self.built.get_nowait()
+                except queue.Empty:
+                    break
+                if left is not None:
+                    _discard(left)
             for worker in workers:
                 worker.join(0.01)
 
@@ -399,6 +402,13 @@ class Run:
         outcome.capture_id = self.archive.db.add_capture(capture, rows)
         self.kind.stored(fetched, outcome, run_id)
         return outcome
+
+
+def _discard(fetched: Fetched[Any]) -> None:
+    if fetched.result is not None:
+        fetched.result.close()
+    if fetched.spool is not None:
+        fetched.spool.close()
 
 
 def capture_row(outcome: Outcome, run_id: int, result: FetchResult | None, record_type: str | None) -> dict[str, Any]:
