@@ -129,7 +129,8 @@ class RunKind(Generic[F]):
         return None
 
     def stored(self, fetched: Fetched[F], outcome: Outcome, run_id: int) -> None:
-        """Inside the transaction that stores a capture: rows added here commit with it."""
+        """Inside the transaction that stores a capture, on the writer thread: rows added here
+        commit with it. Also called for a URL that is invalid as given (`fetched.result` is None)."""
 
     def counts(self, outcomes: list[Outcome]) -> dict[str, int]:
         """What this kind adds to the run's counts (the `runs` row)."""
