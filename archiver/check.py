@@ -1,6 +1,6 @@
 """`archiver check`: is each cited URL still there, and does it still say what was cited?
 
-A check is a snapshot that also reads what it fetched: the same fetcher, politeness and WARC writing
+A check is a run (run.py) that also reads what it fetched: the same fetcher, politeness and WARC writing
 (content that changed becomes a new capture, unchanged content a revisit), plus a status word from
 the answer (classify.py), a random-sibling probe for soft-404s, and drift against the baseline capture
 (drift.py). Each check is one row in `checks`, committed with the capture that holds what it saw.
@@ -9,7 +9,6 @@ the answer (classify.py), a random-sibling probe for soft-404s, and drift agains
 from __future__ import annotations
 
 import datetime as dt
-import json
 import multiprocessing
 import os
 import random
@@ -20,17 +19,17 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import stamps
 from .archive import Archive
 from .classify import Seen, by_code, classify, sibling_applies, sibling_key, sibling_url
 from .config import Settings
 from .content import PageText, page_text
 from .drift import Drift, compare
-from .errors import Interrupted, InvalidURL
-from .fetch import FetchResult, Hop
+from .errors import Interrupted
+from .fetch import Fetcher, FetchResult, Hop
 from .manifests import Manifest, load_targets
-from .snapshot import Job, Outcome, SnapshotRun, Summary, _Done, execute
+from .run import Fetched, Job, Outcome, Run, RunKind, Summary, execute, redirects_json, url_target
 from .storage import WarcCarry
-from .urls import normalize_url
 from .verdict import ALIVE_STATUSES, CheckPoint, Policy, Verdict, judge
 
 # Enough of a page to read it; the whole body is archived regardless.
@@ -60,22 +59,23 @@ def pick_baseline(good: list[dict[str, Any]], accessed: dt.date | None) -> Basel
     row = good[0]
     if accessed is not None:
         seen = dt.datetime.combine(accessed, dt.time(12), dt.UTC)
-        row = min(good, key=lambda r: abs((_parse_time(r["captured_at"]) - seen).total_seconds()))
+        row = min(good, key=lambda r: abs((stamps.parse(r["captured_at"]) - seen).total_seconds()))
     return Baseline(row["id"], row["payload_id"], row["payload_sha1"])
-
-
-def _parse_time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 # Below this many URLs, starting worker processes costs more than parsing in this one.
 POOL_MIN_URLS = 200
 
 
-class CheckRun(SnapshotRun):
-    def __init__(self, settings: Settings, archive: Archive,
-                 on_outcome: Callable[[Outcome], None] | None = None) -> None:
-        super().__init__(settings, archive, on_outcome)
+class CheckKind(RunKind[Finding]):
+    """The hooks of a check: choose baselines before fetching, read each fetch (fetch worker
+    threads), add its check row with the capture (writer thread)."""
+
+    command = "check"
+    fetcher: Fetcher  # the run's, from begin(): sibling probes go through its politeness
+    archive: Archive
+
+    def __init__(self) -> None:
         self.last: dict[str, dict[str, Any]] = {}
         self.baselines: dict[str, Baseline] = {}
         self._payload_rows: dict[int, dict[str, Any]] = {}
@@ -86,7 +86,8 @@ class CheckRun(SnapshotRun):
         self.findings: list[dict[str, Any]] = []  # check rows, as committed
         self._pool: ProcessPoolExecutor | None = None
 
-    def run(self, jobs: list[Job], invalid: list[Job], run_id: int) -> list[Outcome]:
+    def begin(self, run: Run, jobs: list[Job]) -> None:
+        self.fetcher, self.archive = run.fetcher, run.archive
         urls = [job.fetch_url for job in jobs]
         db = self.archive.db
         self.last = db.last_checks(urls)
@@ -104,11 +105,13 @@ class CheckRun(SnapshotRun):
             # Reading a page (trafilatura) is pure-Python CPU work: under the GIL it would cap a big
             # check at one core, far below what politeness allows. Worker processes use the others.
             self._pool = ProcessPoolExecutor(cpus, mp_context=multiprocessing.get_context("forkserver"))
-        try:
-            return super().run(jobs, invalid, run_id)
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def end(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def counts(self, outcomes: list[Outcome]) -> dict[str, int]:
+        return {"checked": len(outcomes)}
 
     def _page_text(self, body: bytes, content_type: str | None, url: str | None) -> PageText:
         pool = self._pool
@@ -127,34 +130,32 @@ class CheckRun(SnapshotRun):
 
     # -- reading what was fetched (fetch worker threads) -------------------------------------------
 
-    def inspect(self, done: _Done) -> None:
+    def inspect(self, fetched: Fetched[Finding]) -> Finding:
         try:
-            self._inspect(done)
+            return self._inspect(fetched)
         except Interrupted:
             raise
         except Exception as exc:  # a page we cannot read must not cost the capture: record why
-            final = done.result.final if done.result else None
+            final = fetched.result.final if fetched.result else None
             status = final.status if final else 0
-            done.extra = Finding(by_code(status).status,
-                                 f"page not read ({type(exc).__name__}: {exc}); status from HTTP {status}")
+            return Finding(by_code(status).status,
+                           f"page not read ({type(exc).__name__}: {exc}); status from HTTP {status}")
 
-    def _inspect(self, done: _Done) -> None:
-        result = done.result
+    def _inspect(self, fetched: Fetched[Finding]) -> Finding:
+        result = fetched.result
         assert result is not None
         final = result.final
         if final is None:
-            done.extra = Finding(result.outcome, result.error)
-            return
-        baseline = self.baselines.get(done.job.fetch_url)
-        previous = self.last.get(done.job.fetch_url)
+            return Finding(result.outcome, result.error)
+        baseline = self.baselines.get(fetched.job.fetch_url)
+        previous = self.last.get(fetched.job.fetch_url)
         if (previous is not None and previous["payload_sha1"] == final.payload_sha1
                 and previous["final_url"] == final.url and previous["http_status"] == final.status
                 and previous["baseline_capture"] == (baseline.capture_id if baseline else None)):
             # The same bytes from the same place as last time read the same: no parsing.
-            done.extra = Finding(previous["status"], previous["reason"], previous["drift"], previous["drift_level"],
-                                 previous["baseline_capture"])
-            return
-        seen = self._seen(done.job.fetch_url, result, final)
+            return Finding(previous["status"], previous["reason"], previous["drift"], previous["drift_level"],
+                           previous["baseline_capture"])
+        seen = self._seen(fetched.job.fetch_url, result, final)
         verdict = classify(seen)
         if verdict.status in ALIVE_STATUSES and sibling_applies(seen):
             verdict = classify(seen, self._sibling(seen))
@@ -164,8 +165,8 @@ class CheckRun(SnapshotRun):
                 drift = Drift(0.0, "unchanged")
             else:
                 drift = compare(self._baseline_page(baseline), seen.page)
-        done.extra = Finding(verdict.status, verdict.reason, drift.score if drift else None,
-                             drift.level if drift else None, baseline.capture_id if baseline else None)
+        return Finding(verdict.status, verdict.reason, drift.score if drift else None,
+                       drift.level if drift else None, baseline.capture_id if baseline else None)
 
     def _sibling(self, seen: Seen) -> Seen | None:
         """One probe per host and path pattern per run: what the site answers for a page that
@@ -219,18 +220,17 @@ class CheckRun(SnapshotRun):
 
     # -- recording (writer thread, inside the capture's transaction) --------------------------------
 
-    def stored(self, done: _Done, outcome: Outcome, run_id: int) -> None:
-        result, job = done.result, done.job
-        finding = done.extra if isinstance(done.extra, Finding) else Finding(outcome.outcome, outcome.error)
+    def stored(self, fetched: Fetched[Finding], outcome: Outcome, run_id: int) -> None:
+        result, job = fetched.result, fetched.job
+        finding = fetched.finding or Finding(outcome.outcome, outcome.error)
         final = result.final if result is not None else None
         row = {
             "run_id": run_id,
-            "checked_at": (result.started_at.isoformat(timespec="microseconds").replace("+00:00", "Z")
-                           if result else _now()),
+            "checked_at": stamps.iso(result.started_at) if result else stamps.now_iso(),
             "url": job.url, "fetch_url": job.fetch_url, "manifest": job.manifest, "citation_id": job.citation_id,
             "status": finding.status, "reason": finding.reason, "http_status": outcome.http_status,
             "final_url": outcome.final_url,
-            "redirects": json.dumps([[h.url, h.status] for h in result.hops]) if result else None,
+            "redirects": redirects_json(result.hops) if result else None,
             "elapsed": round(result.elapsed, 3) if result else None, "attempts": result.attempts if result else 0,
             "error": outcome.error, "drift": None if finding.drift is None else round(finding.drift, 4),
             "drift_level": finding.drift_level, "baseline_capture": finding.baseline,
@@ -238,10 +238,6 @@ class CheckRun(SnapshotRun):
         }
         row["id"] = self.archive.db.add_check(row)
         self.findings.append(row)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -285,22 +281,15 @@ def check(
     policy: Policy | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
     on_plan: Callable[[int], None] | None = None,
-    on_runner: Callable[[SnapshotRun], None] | None = None,
+    on_runner: Callable[[Run], None] | None = None,
     carry: WarcCarry | None = None,
 ) -> CheckSummary:
     """Check manifests and/or URLs; every check is recorded. Verdicts cover every citation of the targets."""
-    runners: list[CheckRun] = []
-
-    def keep(runner: SnapshotRun) -> None:
-        assert isinstance(runner, CheckRun)
-        runners.append(runner)
-        if on_runner is not None:
-            on_runner(runner)
-
+    kind = CheckKind()
     loaded = load_targets(targets)
-    summary = execute("check", CheckRun, settings, targets, on_outcome=on_outcome, on_plan=on_plan, on_runner=keep,
+    summary = execute(kind, settings, targets, on_outcome=on_outcome, on_plan=on_plan, on_runner=on_runner,
                       loaded=loaded, carry=carry)
-    result = CheckSummary(summary, runners[0].findings if runners else [])
+    result = CheckSummary(summary, kind.findings)
     result.citations = citation_verdicts(settings, targets, policy or Policy(), result.checks, loaded=loaded)
     return result
 
@@ -310,26 +299,18 @@ def citation_verdicts(settings: Settings, targets: list[str], policy: Policy, la
     manifests, urls = loaded or load_targets(targets)
     cited: list[tuple[str | None, str | None, str, str]] = []
     for m in manifests:
-        for c in m.citations:
-            cited.append((m.path, c.id, c.url, _fetch_url(c.url)))
-        for p in m.problems:
-            cited.append((m.path, p.id, p.text, p.text))  # checked (and recorded) as invalid_url
-    cited += [(None, None, u, _fetch_url(u)) for u in urls]
+        cited += [(m.path, c.id, c.url, c.fetch_url) for c in m.citations]
+        # Skipped entries are checked (and recorded) as invalid_url under their text as given.
+        cited += [(m.path, p.id, p.text, p.text) for p in m.problems]
+    cited += [(None, None, u, url_target(u)[0]) for u in urls]
     by_url = {row["fetch_url"]: row for row in latest}
     with Archive(settings, writing=False) as archive:
         history = archive.db.check_history([f for *_, f in cited])
     out = []
     for manifest, cid, url, fetch_url in cited:
-        points = [CheckPoint(_parse_time(r["checked_at"]), r["status"], r["drift_level"])
+        points = [CheckPoint(stamps.parse(r["checked_at"]), r["status"], r["drift_level"])
                   for r in history.get(fetch_url, [])]
         row = by_url.get(fetch_url, {})
         out.append(CitationVerdict(manifest, cid, url, judge(points, policy), row.get("reason"),
                                    row.get("http_status"), row.get("drift"), row.get("drift_level")))
     return out
-
-
-def _fetch_url(url: str) -> str:
-    try:
-        return normalize_url(url)
-    except InvalidURL:
-        return url  # recorded under the text as given, with status invalid_url

@@ -37,7 +37,8 @@ from .check import check
 from .config import Settings
 from .errors import ArchiverError, DaemonBusy, ManifestError, StorageError, UsageError
 from .manifests import MANIFEST_SUFFIXES, load_manifest, parse_interval
-from .snapshot import SnapshotRun, execute
+from .run import Run
+from .snapshot import snapshot
 from .storage import WarcCarry
 
 DEFAULT_SCHEDULE = {"snapshot": "7d", "check": "1d"}
@@ -173,7 +174,7 @@ class Daemon:
         self.lock = Lock(settings.storage)
         self.stopping = threading.Event()
         self.wake = threading.Event()
-        self.runner: SnapshotRun | None = None
+        self.runner: Run | None = None
         self.politeness: dict[str, float] = {}  # host -> monotonic time it may next be contacted
         self.carry = WarcCarry(warc_roll)  # one WARC file for many runs (closed after warc_roll seconds)
         self.runs = 0
@@ -288,7 +289,7 @@ class Daemon:
 
     # -- one job ------------------------------------------------------------------------------------
 
-    def _attach(self, runner: SnapshotRun) -> None:
+    def _attach(self, runner: Run) -> None:
         self.runner = runner
         runner.gate.seed(self.politeness)
         if self.stopping.is_set():
@@ -310,8 +311,7 @@ class Daemon:
         fields: dict[str, Any] = {"manifest": manifest, "kind": kind}
         try:
             if kind == "snapshot":
-                summary = execute("snapshot", SnapshotRun, self.settings, [manifest], on_runner=self._attach,
-                                  carry=self.carry)
+                summary = snapshot(self.settings, [manifest], on_runner=self._attach, carry=self.carry)
                 counts = summary.counts
                 run_id = summary.run_id
                 text = f"{counts['captured']} captured, {counts['unchanged']} unchanged, {counts['failed']} failed"

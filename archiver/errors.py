@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
+
+
+class RunSummary(Protocol):
+    """What a run saved before an error or an interruption ended it (run.Summary)."""
+
+    def to_json(self) -> str: ...
 
 
 class ArchiverError(Exception):
     """Base of every error archiver raises on purpose."""
 
     exit_code = 70
+    summary: RunSummary | None = None  # set when the error ended a run: the --json it still prints
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -65,6 +73,15 @@ class Interrupted(ArchiverError):
     """Ctrl-C or SIGTERM: work in flight was finished or abandoned cleanly."""
 
     exit_code = 130
+
+
+class RunAborted(KeyboardInterrupt):
+    """A second Ctrl-C or SIGTERM cut a run short at once. Outside the tree on purpose: it is still
+    a KeyboardInterrupt to whoever catches one, carrying what the run saved as `summary`."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        super().__init__()
+        self.summary = summary
 
 
 class FetchFailure(ArchiverError):

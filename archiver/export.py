@@ -23,10 +23,9 @@ from .atomic import atomic_output
 from .cdx import cdxj_lines, entries_from_rows, timestamp14
 from .config import Settings
 from .db import ArchiveDB
-from .errors import InvalidURL, NotArchived, StorageError, UsageError
+from .errors import NotArchived, StorageError, UsageError
 from .manifests import load_manifest
 from .storage import COPY_CHUNK
-from .urls import normalize_url
 from .warc import RecordBuilder
 
 WACZ_VERSION = "1.1.1"
@@ -54,7 +53,7 @@ def resolve_manifest(db: ArchiveDB, ref: str) -> Selection:
         manifest = load_manifest(ref)
         wanted = Path(ref).resolve()
         stored = next((m for m in known if m["path"] == ref or Path(m["path"]).resolve() == wanted), None)
-        urls = [u for u in (_fetch_url(c.url) for c in manifest.citations) if u]
+        urls = [c.fetch_url for c in manifest.citations]  # loading skips invalid URLs: never captured
         return Selection(stored["path"] if stored else manifest.path, manifest.name, manifest.title,
                          list(dict.fromkeys(urls)))
     matches = [m for m in known if m["path"] == ref] or [m for m in known if m["name"] == ref]
@@ -66,13 +65,6 @@ def resolve_manifest(db: ArchiveDB, ref: str) -> Selection:
     row = matches[0]
     urls = [c["fetch_url"] for c in db.export_citations(row["path"]) if c["fetch_url"]]
     return Selection(row["path"], row["name"], row["title"], list(dict.fromkeys(urls)))
-
-
-def _fetch_url(url: str) -> str | None:
-    try:
-        return normalize_url(url)
-    except InvalidURL:
-        return None  # never fetched, so never captured
 
 
 def select(archive: Archive, ref: str) -> Selection:

@@ -1,0 +1,501 @@
+"""The run engine: snapshot and check are two kinds of run.
+
+A run plans its jobs (each fetch URL once), then moves them through three stages so that
+`concurrency` requests really are in flight: fetch workers only fetch (and let the run's kind read
+what came back); builder threads turn each fetch into gzip-compressed WARC records in a spool
+(zlib and hashlib run outside the GIL); the one writer thread, the caller's, appends spools to the
+WARC file and writes the database, bytes first, row second, committing the rows of a batch together.
+
+A `RunKind` is what one kind of run adds through hooks: `inspect` on the fetch worker's thread,
+`stored` inside the transaction that stores a capture, `counts` for the run's row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import queue
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import IO, Any, ClassVar, Generic, TypeVar
+
+from . import signals, stamps
+from .archive import Archive
+from .config import Settings
+from .db import Previous
+from .errors import ArchiverError, Interrupted, InvalidURL, RunAborted, StorageError, UsageError
+from .fetch import Fetcher, FetchResult, Hop
+from .manifests import Manifest, Problem, load_targets
+from .politeness import HostGate
+from .storage import WarcCarry, record_rows
+from .urls import host_of, normalize_url
+from .warc import Original, RecordInfo
+
+BATCH = 32  # captures whose database rows are committed together, at most
+BUILDERS = 2  # threads compressing WARC records; zlib and hashlib run outside the GIL
+
+F = TypeVar("F")  # what a kind of run learns from reading a fetch (the checker's Finding)
+
+
+@dataclass
+class Job:
+    fetch_url: str
+    url: str  # as cited
+    manifest: str | None
+    citation_id: str | None
+    previous: Previous | None = None
+    invalid_reason: str | None = None
+    accessed: dt.date | None = None  # of the first citation of this URL: the checker's baseline date
+
+
+@dataclass
+class Outcome:
+    """One line of a run's result, also the --json shape."""
+
+    url: str
+    fetch_url: str
+    manifest: str | None
+    citation_id: str | None
+    result: str  # captured / unchanged / failed
+    outcome: str  # ok or the transport failure word
+    http_status: int | None = None
+    final_url: str | None = None
+    error: str | None = None
+    warc: str | None = None
+    offset: int | None = None
+    length: int | None = None
+    sha256: str | None = None
+    truncated: str | None = None
+    capture_id: int | None = None
+
+
+@dataclass
+class Summary:
+    run_id: int
+    outcomes: list[Outcome] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+    status: str = "running"  # done, interrupted or failed once the run is over
+
+    def count(self, result: str) -> int:
+        return sum(1 for o in self.outcomes if o.result == result)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {k: self.count(k) for k in ("captured", "unchanged", "failed")}
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.count("failed") else 0
+
+    def to_json(self) -> str:
+        return json.dumps({"run_id": self.run_id, "status": self.status, **self.counts,
+                           "skipped": len(self.problems),
+                           "recovered_warcs": self.recovered,
+                           "problems": [str(p) for p in self.problems],
+                           "urls": [asdict(o) for o in self.outcomes]}, indent=2)
+
+
+@dataclass
+class Fetched(Generic[F]):
+    """One job on its way through the stages: what was fetched, its WARC records, what went wrong."""
+
+    job: Job
+    result: FetchResult | None = None
+    spool: IO[bytes] | None = None
+    records: list[RecordInfo] = field(default_factory=list)
+    error: BaseException | None = None
+    finding: F | None = None  # what the run's kind read from the fetch (RunKind.inspect)
+
+
+class RunKind(Generic[F]):
+    """What a kind of run adds to the engine. The hooks do nothing here: a plain snapshot."""
+
+    command: ClassVar[str]  # the `runs` row's command, and the verb of "nothing to ..."
+
+    def begin(self, run: Run, jobs: list[Job]) -> None:
+        """Before any fetch, on the writer thread: read what the hooks will need from the database
+        (workers never touch it)."""
+
+    def end(self) -> None:
+        """After the last fetch, on the writer thread, however the run ended."""
+
+    def inspect(self, fetched: Fetched[F]) -> F | None:
+        """Read what was fetched, on the fetch worker's thread; the answer becomes `fetched.finding`."""
+        return None
+
+    def stored(self, fetched: Fetched[F], outcome: Outcome, run_id: int) -> None:
+        """Inside the transaction that stores a capture, on the writer thread: rows added here
+        commit with it. Also called for a URL that is invalid as given (`fetched.result` is None)."""
+
+    def counts(self, outcomes: list[Outcome]) -> dict[str, int]:
+        """What this kind adds to the run's counts (the `runs` row)."""
+        return {}
+
+
+def url_target(url: str) -> tuple[str, str | None]:
+    """A URL given as a target: (its fetch URL, None), or when invalid (the text as given, why)."""
+    try:
+        return normalize_url(url), None
+    except InvalidURL as exc:
+        return url, exc.detail
+
+
+def plan_jobs(manifests: list[Manifest], urls: list[str]) -> tuple[list[Job], list[Job]]:
+    """Jobs to fetch (each URL once, first citation wins) and jobs that are invalid as given:
+    target URLs that are no URL, then the manifests' skipped entries, recorded under their text."""
+    jobs: dict[str, Job] = {}
+    invalid: list[Job] = []
+    for m in manifests:
+        for c in m.citations:
+            jobs.setdefault(c.fetch_url, Job(c.fetch_url, c.url, m.path, c.id, accessed=c.accessed))
+    for url in urls:
+        fetch_url, reason = url_target(url)
+        if reason is not None:
+            invalid.append(Job(url, url, None, None, invalid_reason=reason))
+        else:
+            jobs.setdefault(fetch_url, Job(fetch_url, url, None, None))
+    invalid += [Job(p.text, p.text, p.path, p.id, invalid_reason=f"line {p.line}: {p.reason}")
+                for m in manifests for p in m.problems]
+    return list(jobs.values()), invalid
+
+
+def redirects_json(hops: list[Hop]) -> str:
+    """The `redirects` column of captures and checks: every hop, `[{"url": ..., "status": ...}]`.
+    Checks in older databases hold `[[url, status]]` pairs: readers take both shapes."""
+    return json.dumps([{"url": h.url, "status": h.status} for h in hops])
+
+
+def _citation_rows(manifest: Manifest) -> list[dict[str, Any]]:
+    rows = []
+    seen: dict[str, int] = {}
+    for c in manifest.citations:
+        # Without an id, a citation is known by its URL and which occurrence of that URL it is:
+        # stable when unrelated lines are edited, and two citations of one URL stay two rows.
+        seen[c.url] = seen.get(c.url, 0) + 1
+        key = c.id or (c.url if seen[c.url] == 1 else f"{c.url} #{seen[c.url]}")
+        rows.append({
+            "key": key, "citation_id": c.id, "url": c.url, "fetch_url": c.fetch_url,
+            "cited_as": c.cited_as, "context": c.context,
+            "accessed": c.accessed.isoformat() if c.accessed else None, "line": c.line,
+            "extra": json.dumps(c.extra, default=str) if c.extra else None,
+        })
+    return rows
+
+
+class Run:
+    """One run of a kind over planned jobs: the three stages, batching, interruption."""
+
+    def __init__(self, settings: Settings, archive: Archive, kind: RunKind[Any],
+                 on_outcome: Callable[[Outcome], None] | None = None) -> None:
+        self.settings = settings
+        self.archive = archive
+        self.kind = kind
+        self.on_outcome = on_outcome or (lambda outcome: None)
+        self.gate: HostGate[Job] = HostGate(settings.per_host, settings.per_host_delay)
+        self.fetcher = Fetcher(settings, self.gate, spool_dir=archive.store.spool_dir)
+        self.fetched: queue.Queue[Fetched[Any] | None] = queue.Queue(maxsize=max(2 * settings.concurrency, 4))
+        self.built: queue.Queue[Fetched[Any] | None] = queue.Queue(maxsize=max(2 * settings.concurrency, 4))
+        self.builders = BUILDERS
+        self._fetching = 0
+        self._fetching_lock = threading.Lock()
+        self._abandoned = False
+        self.outcomes: list[Outcome] = []  # published only once their rows are committed
+        self.interrupted = False
+
+    # -- the stages ---------------------------------------------------------------------------------
+
+    def _fetch_worker(self) -> None:
+        try:
+            while (picked := self.gate.next_job()) is not None:
+                fetched: Fetched[Any] = Fetched(picked[1])
+                try:
+                    fetched.result = self.fetcher.fetch(fetched.job.fetch_url, host_slot_held=True)
+                    fetched.finding = self.kind.inspect(fetched)
+                except BaseException as exc:  # handed on: the writer thread decides what it means
+                    fetched.error = exc
+                self.fetched.put(fetched)
+        finally:
+            with self._fetching_lock:
+                self._fetching -= 1
+                last = self._fetching == 0
+            if last:  # no more fetches: tell every builder to finish
+                for _ in range(self.builders):
+                    self.fetched.put(None)
+
+    def _build_worker(self) -> None:
+        try:
+            while (fetched := self.fetched.get()) is not None:
+                if self._abandoned:  # the writer stores nothing more: only let the fetch workers finish
+                    _discard(fetched)
+                    continue
+                try:
+                    if fetched.result is not None and fetched.result.hops:
+                        self._build(fetched, fetched.result)
+                except OSError as exc:  # the spool's disk is full: a storage failure, exit 4
+                    fetched.error = StorageError(f"{self.archive.store.spool_dir}: cannot spool WARC records: {exc}")
+                except BaseException as exc:
+                    fetched.error = exc
+                finally:
+                    if fetched.result is not None:
+                        fetched.result.close()
+                self.built.put(fetched)
+        finally:
+            self.built.put(None)  # this builder is finished
+
+    def _build(self, fetched: Fetched[Any], result: FetchResult) -> None:
+        fetched.spool = tempfile.SpooledTemporaryFile(4 * 1024 * 1024, dir=str(self.archive.store.spool_dir))
+        previous = fetched.job.previous
+        original = None
+        if previous is not None:
+            original = Original(previous.payload_sha1, previous.record_id, previous.uri, previous.date)
+        fetched.records = self.archive.store.builder.capture(fetched.spool, result, original)
+
+    def run(self, jobs: list[Job], invalid: list[Job], run_id: int) -> list[Outcome]:
+        """Fetch and store every job; returns the outcomes. Stopped by a signal or stop(), it
+        returns what was stored with `interrupted` set; a failure propagates after committing the
+        captures stored before it."""
+        self.kind.begin(self, jobs)
+        try:
+            self.outcomes.extend(self._record_invalid(job, run_id) for job in invalid)
+            previous = self.archive.db.previous_payloads(j.fetch_url for j in jobs)
+            for job in jobs:
+                job.previous = previous.get(job.fetch_url)
+                self.gate.add(host_of(job.fetch_url), job)
+            self._stages(min(self.settings.concurrency, len(jobs)), run_id)
+        finally:
+            self.kind.end()
+        return self.outcomes
+
+    def _stages(self, fetchers: int, run_id: int) -> None:
+        self._fetching = fetchers
+        builders = self.builders if fetchers else 0
+        workers = [threading.Thread(target=self._fetch_worker, name=f"archiver-fetch-{i}", daemon=True)
+                   for i in range(fetchers)]
+        workers += [threading.Thread(target=self._build_worker, name=f"archiver-build-{i}", daemon=True)
+                    for i in range(builders)]
+        for worker in workers:
+            worker.start()
+        running = builders
+        # Ctrl-C and SIGTERM stop the run between two steps, never in the middle of writing a record
+        # or a row: the handler only flags and cuts fetches; the loop below drains.
+        with signals.handled({signal.SIGINT: self._on_signal, signal.SIGTERM: self._on_signal}):
+            try:
+                while running:
+                    batch = [self.built.get()]
+                    while len(batch) < BATCH:
+                        try:
+                            batch.append(self.built.get_nowait())
+                        except queue.Empty:
+                            break
+                    running -= sum(1 for fetched in batch if fetched is None)
+                    self._store_batch([fetched for fetched in batch if fetched is not None], run_id)
+            except BaseException:
+                self._abandoned = True
+                self._stop()
+                self._drain(workers)
+                raise
+            finally:
+                self.fetcher.close()
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal aborts at once
+            signal.signal(sig, signal.default_int_handler)
+
+    def _drain(self, workers: list[threading.Thread], limit: float = 30.0) -> None:
+        """After a failure: discard what the builders hand on so that no worker stays blocked on a
+        full queue (a daemon would leak the threads), until they have all ended. The builders empty
+        the first queue themselves: taken from here, the fetch workers' end-of-work marks would
+        never reach them."""
+        deadline = time.monotonic() + limit
+        while any(w.is_alive() for w in workers) and time.monotonic() < deadline:
+            while True:
+                try:
+                    left = self.built.get_nowait()
+                except queue.Empty:
+                    break
+                if left is not None:
+                    _discard(left)
+            for worker in workers:
+                worker.join(0.01)
+
+    def _stop(self) -> None:
+        self.gate.close()
+        self.fetcher.stop()
+
+    def stop(self) -> None:
+        """Interrupt, from a signal handler or another thread (the daemon's): finish what is being
+        written, abandon fetches in flight; run() then returns with `interrupted` set."""
+        self.interrupted = True
+        self._stop()
+
+    # -- storing (the writer thread) ----------------------------------------------------------------
+
+    def _store_batch(self, batch: list[Fetched[Any]], run_id: int) -> None:
+        """Store what workers finished, committing the rows of a batch together: one commit per
+        capture cost more than the capture on slow file systems. Outcomes are published only once
+        their rows are committed. A failure commits the captures stored before it, then propagates."""
+        failure: BaseException | None = None
+        stored: list[Outcome] = []
+        try:
+            self.archive.store.prepare(sum(f.spool.seek(0, 2) for f in batch if f.spool is not None))
+            with self.archive.db.transaction():
+                for fetched in batch:
+                    if failure is None and fetched.error is not None and not isinstance(fetched.error, Interrupted):
+                        failure = fetched.error
+                    if failure is not None or fetched.error is not None:
+                        continue
+                    try:
+                        stored.append(self._store(fetched, run_id))
+                    except BaseException as exc:
+                        failure = exc
+        finally:
+            for fetched in batch:
+                if fetched.spool is not None:
+                    fetched.spool.close()
+        self.outcomes.extend(stored)
+        for outcome in stored:
+            self.on_outcome(outcome)
+        if failure is not None:
+            raise failure
+
+    def _record_invalid(self, job: Job, run_id: int) -> Outcome:
+        outcome = Outcome(job.url, job.fetch_url, job.manifest, job.citation_id, "failed", "invalid_url",
+                          error=job.invalid_reason)
+        with self.archive.db.transaction():
+            outcome.capture_id = self.archive.db.add_capture(capture_row(outcome, run_id, None, None), [])
+            self.kind.stored(Fetched(job), outcome, run_id)
+        self.on_outcome(outcome)
+        return outcome
+
+    def _store(self, fetched: Fetched[Any], run_id: int) -> Outcome:
+        result, job, records = fetched.result, fetched.job, fetched.records
+        assert result is not None
+        final = result.final
+        outcome = Outcome(job.url, job.fetch_url, job.manifest, job.citation_id, "captured", result.outcome,
+                          error=result.error)
+        rows: list[dict[str, Any]] = []
+        # The record holding what the URL finally answered: the last response or revisit.
+        last = next((i for i in range(len(records) - 1, -1, -1)
+                     if records[i].rec_type in ("response", "revisit")), None) if final is not None else None
+        if fetched.spool is not None and records:
+            length = fetched.spool.seek(0, 2)
+            warc, base = self.archive.store.append(fetched.spool, length)
+            rows = record_rows(warc, records, base)
+            if last is not None:
+                outcome.warc, outcome.offset, outcome.length = warc, rows[last]["offset"], rows[last]["length"]
+        record_type = records[last].rec_type if last is not None else None
+        if final is not None:
+            outcome.http_status, outcome.final_url = final.status, final.url
+            outcome.sha256, outcome.truncated = final.payload_sha256, final.truncated
+            if record_type == "revisit":
+                outcome.result = "unchanged"
+        if result.outcome != "ok" or (final is not None and final.status >= 400):
+            outcome.result = "failed"
+        capture = capture_row(outcome, run_id, result, record_type)
+        capture["refers_to"] = job.previous.capture_id if record_type == "revisit" and job.previous else None
+        capture["record_id"] = records[last].record_id if last is not None else None
+        outcome.capture_id = self.archive.db.add_capture(capture, rows)
+        self.kind.stored(fetched, outcome, run_id)
+        return outcome
+
+
+def _discard(fetched: Fetched[Any]) -> None:
+    if fetched.result is not None:
+        fetched.result.close()
+    if fetched.spool is not None:
+        fetched.spool.close()
+
+
+def capture_row(outcome: Outcome, run_id: int, result: FetchResult | None, record_type: str | None) -> dict[str, Any]:
+    """The `captures` row of an outcome (without refers_to and record_id, which need the records)."""
+    final = result.final if result is not None else None
+    return {
+        "run_id": run_id, "url": outcome.url, "fetch_url": outcome.fetch_url, "manifest": outcome.manifest,
+        "citation_id": outcome.citation_id,
+        "captured_at": stamps.iso(result.started_at) if result else stamps.now_iso(),
+        "outcome": outcome.outcome, "error": outcome.error, "http_status": outcome.http_status,
+        "final_url": outcome.final_url, "content_type": final.header("Content-Type") if final else None,
+        "payload_size": final.payload_size if final else None, "payload_sha256": outcome.sha256,
+        "payload_sha1": final.payload_sha1 if final else None, "record_type": record_type,
+        "truncated": outcome.truncated, "warc": outcome.warc, "warc_offset": outcome.offset,
+        "warc_length": outcome.length, "redirects": redirects_json(result.hops) if result else None,
+        "ip": final.ip if final else None, "elapsed": round(result.elapsed, 3) if result else None,
+        "attempts": result.attempts if result else 0,
+    }
+
+
+def execute(
+    kind: RunKind[Any],
+    settings: Settings,
+    targets: list[str],
+    *,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    on_plan: Callable[[int], None] | None = None,
+    on_runner: Callable[[Run], None] | None = None,
+    loaded: tuple[list[Manifest], list[str]] | None = None,
+    carry: WarcCarry | None = None,
+) -> Summary:
+    """One run of `kind` over TARGETs: plan, record the manifests, fetch, store. Raises
+    ManifestError/UsageError before any fetch; Interrupted when stopped; an error that ends the run
+    carries the Summary of what was saved as `summary`.
+    `loaded`: the targets already parsed by `load_targets` (big manifests cost seconds to parse);
+    `carry`: the WARC file to append to, kept open for the next run (the daemon's)."""
+    manifests, urls = loaded or load_targets(targets)
+    jobs, invalid = plan_jobs(manifests, urls)
+    problems = [p for m in manifests for p in m.problems]
+    if not jobs and not invalid:
+        raise UsageError(f"nothing to {kind.command}")
+    with Archive(settings) as archive:
+        if carry is not None:
+            carry.lend(archive.store)
+        for m in manifests:
+            archive.db.record_manifest(m.path, m.name, m.title, m.source, m.schedule, _citation_rows(m))
+        run_id = archive.db.start_run(kind.command, targets)
+        summary = Summary(run_id, problems=problems, recovered=archive.recovered)
+        if on_plan:
+            on_plan(len(jobs) + len(invalid))
+        run = Run(settings, archive, kind, on_outcome)
+        if on_runner:
+            on_runner(run)
+        summary.outcomes = run.outcomes
+        try:
+            run.run(jobs, invalid, run_id)
+            summary.status = "interrupted" if run.interrupted else "done"
+        except KeyboardInterrupt as exc:  # a second signal: stopped at once, still with what was saved
+            summary.status = "interrupted"
+            raise RunAborted(summary) from exc
+        except ArchiverError as exc:
+            summary.status = "interrupted" if isinstance(exc, Interrupted) else "failed"
+            exc.summary = summary  # what was saved, for --json
+            raise
+        except BaseException:
+            summary.status = "failed"
+            raise
+        finally:
+            _finish(archive, kind, summary, carry)
+    if summary.status == "interrupted":
+        stopped = Interrupted("interrupted: captures finished so far are saved")
+        stopped.summary = summary
+        raise stopped
+    return summary
+
+
+def _finish(archive: Archive, kind: RunKind[Any], summary: Summary, carry: WarcCarry | None) -> None:
+    """Close the run's WARC file (or hand it on) and its `runs` row. When the run already failed,
+    its own error is the one to report."""
+    try:
+        if carry is not None:
+            carry.take(archive.store, summary.status == "done")
+        archive.store.close()
+    finally:
+        try:
+            archive.db.finish_run(summary.run_id, summary.status, {**summary.counts, **kind.counts(summary.outcomes)})
+        except ArchiverError:
+            if summary.status == "done":
+                raise
