@@ -288,5 +288,5 @@ def test_daemon_soak(tmp_path: Path, soak_server: tuple[SoakServer, list[str]]) 
         if state == "closed":
             assert (storage / name).stat().st_size == size, name
     assert len(warcs) == sum(1 for _, state, _ in files if state == "closed")
-    visible_warcs_read_cleanly(storage)  # every record of every WARC reads, and warccheck passes
+    visible_warcs_read_cleanly(storage)  # every record of every WARC reads, and warclint passes
     assert rows_point_at_whole_records(storage) > 0
