@@ -26,7 +26,7 @@ from .config import Settings
 from .content import PageText, page_text
 from .drift import Drift, compare
 from .errors import Interrupted, InvalidURL
-from .fetch import FetchResult, Hop
+from .fetch.results import FetchResult, Hop
 from .manifests import Manifest, load_targets
 from .snapshot import Job, Outcome, SnapshotRun, Summary, _Done, execute
 from .storage import WarcCarry

@@ -22,9 +22,10 @@ from .archive import Archive
 from .config import Settings
 from .db import Previous, now_iso
 from .errors import ArchiverError, Interrupted, InvalidURL, StorageError, UsageError
-from .fetch import Fetcher, FetchResult
+from .fetch.fetcher import Fetcher
+from .fetch.politeness import HostGate
+from .fetch.results import FetchResult
 from .manifests import Manifest, Problem, load_targets
-from .politeness import HostGate
 from .storage import WarcCarry, record_rows
 from .urls import host_of, normalize_url
 from .warc import Original, RecordInfo

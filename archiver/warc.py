@@ -20,14 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Protocol
 
-import requests
-import warcio
 from warcio.recordloader import ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from . import __version__
-from .fetch import FetchResult, Hop
+from .fetch.results import FetchResult, Hop
 
 WARC_VERSION = "WARC/1.1"
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
@@ -187,7 +185,7 @@ class RecordBuilder:
 
     def warcinfo(self, out: RecordOutput, filename: str, when: dt.datetime, user_agent: str) -> RecordInfo:
         fields = (
-            f"software: archiver/{__version__} (warcio/{_version(warcio)}; requests/{requests.__version__};"
+            f"software: archiver/{__version__} (warcio/{_version('warcio')}; requests/{_version('requests')};"
             f" Python/{platform.python_version()})\r\n"
             f"format: WARC File Format 1.1\r\n"
             f"conformsTo: {CONFORMS_TO}\r\n"
@@ -282,10 +280,11 @@ class RecordBuilder:
         return RecordInfo("request", hop.url, record_id, date, offset, length, index)
 
 
-def _version(module: object) -> str:
+def _version(distribution: str) -> str:
+    # From the installed metadata: importing requests here would load the HTTP stack into every reader.
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version(getattr(module, "__name__", "warcio"))
+        return version(distribution)
     except PackageNotFoundError:
         return "unknown"
