@@ -31,7 +31,7 @@ import requests
 import urllib3.exceptions
 from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 
-from ..config import Settings
+from ..config import Settings, resolve_map
 from ..errors import (
     DNSFailure,
     FetchFailure,
@@ -154,6 +154,7 @@ class Fetcher:
         self.clock = clock
         self.now = now
         self.verify = _ca_bundle(os.environ)
+        self.addresses = resolve_map(settings.resolve)
         self._session = self._new_session()
         self._watchdog = _Watchdog(clock)
         self._dns_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="archiver-dns")
@@ -181,7 +182,7 @@ class Fetcher:
         """One session and connection pool for all workers: a host's keep-alive connection is
         reused whichever worker fetches from it next (with per_host 1, one connection per host)."""
         session = requests.Session()
-        adapter = RecordingAdapter(pool_connections=256, pool_maxsize=self.settings.per_host, max_retries=0)
+        adapter = RecordingAdapter(addresses=self.addresses, pool_connections=256, pool_maxsize=self.settings.per_host, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         # Cookies live for one fetch only (see fetch): sharing them across citations would make
@@ -197,7 +198,8 @@ class Fetcher:
 
     def _check_dns(self, url: str, remaining: float) -> None:
         """Resolve the host with a time limit: getaddrinfo itself has none, and a dead resolver
-        would otherwise hang the run. Skipped when a proxy resolves for us."""
+        would otherwise hang the run. Skipped when a proxy resolves for us, and for a host:port the
+        resolver override (settings.resolve) answers for."""
         parts = urlsplit(url)
         host = parts.hostname or ""
         try:
@@ -209,6 +211,12 @@ class Fetcher:
             return
         port = parts.port or (443 if parts.scheme == "https" else 80)
         key = (host, port)
+        if self.addresses and (host.rstrip("."), port) in self.addresses:
+            return
+        if host.rstrip(".").rpartition(".")[2] == "invalid":
+            # RFC 6761: resolvers should answer names under .invalid negatively at once; asking the
+            # network would only add its delay (or, behind a hijacking resolver, an answer).
+            raise DNSFailure(url, f"cannot resolve {host}: .invalid names never resolve (RFC 6761)")
         with self._dns_lock:
             if key in self._dns_cache:
                 failure = self._dns_cache[key]

@@ -16,6 +16,7 @@ import hashlib
 import http.client
 import re
 import socket
+import sys
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -26,6 +27,8 @@ from urllib.parse import urlsplit
 import requests.adapters
 import urllib3.connection
 import urllib3.connectionpool
+import urllib3.exceptions
+import urllib3.util.connection
 
 SPOOL_IN_MEMORY = 1024 * 1024
 _TE_LINE = re.compile(rb"(?im)^([ \t]*)(transfer-encoding[ \t]*:)")
@@ -196,18 +199,39 @@ class _RecordingResponse(http.client.HTTPResponse):
                 self.fp = self.fp.unwrap()
 
 
-class _RecordingMixin:
-    sock: socket.socket | None
-    response_class: type[http.client.HTTPResponse] = _RecordingResponse
+class _RecordingHTTPConnection(urllib3.connection.HTTPConnection):
+    response_class = _RecordingResponse
+    # From the resolver override (config.resolve_map), set by the pool: the address and port to dial
+    # instead of asking DNS. The name stays the host for the Host header, SNI and certificate checks.
+    connect_to: tuple[str, int] | None = None
+
+    def _new_conn(self) -> socket.socket:
+        if self.connect_to is None:
+            return super()._new_conn()
+        address, port = self.connect_to
+        try:
+            sock = urllib3.util.connection.create_connection(
+                (address, port), self.timeout, source_address=self.source_address, socket_options=self.socket_options
+            )
+        except TimeoutError as exc:
+            raise urllib3.exceptions.ConnectTimeoutError(
+                self, f"Connection to {self.host} at {address} timed out. (connect timeout={self.timeout})"
+            ) from exc
+        except OSError as exc:
+            raise urllib3.exceptions.NewConnectionError(
+                self, f"Failed to establish a new connection to {address}: {exc}"
+            ) from exc
+        sys.audit("http.client.connect", self, address, port)
+        return sock
 
     def putrequest(self, *args: Any, **kwargs: Any) -> None:
         recording = _current()
         if recording is not None:
             recording.reset()
-        super().putrequest(*args, **kwargs)  # type: ignore[misc]  # mixin: the HTTPConnection base has it
+        super().putrequest(*args, **kwargs)
 
     def send(self, data: Any) -> None:
-        super().send(data)  # type: ignore[misc]  # mixin: the HTTPConnection base has it
+        super().send(data)
         recording = _current()
         if recording is not None:
             recording.attach(self.sock)
@@ -218,32 +242,61 @@ class _RecordingMixin:
         # The CONNECT exchange with a proxy is not part of the archived request.
         _local.suspended = True
         try:
-            super()._tunnel()  # type: ignore[misc]  # mixin: the HTTPConnection base has it
+            super()._tunnel()
         finally:
             _local.suspended = False
 
 
-class _RecordingHTTPConnection(_RecordingMixin, urllib3.connection.HTTPConnection):
+class _RecordingHTTPSConnection(_RecordingHTTPConnection, urllib3.connection.HTTPSConnection):
     pass
 
 
-class _RecordingHTTPSConnection(_RecordingMixin, urllib3.connection.HTTPSConnection):
-    pass
+Addresses = Mapping[tuple[str, int], tuple[str, int]]
+
+
+def _aim(conn: _RecordingHTTPConnection, addresses: Addresses) -> None:
+    """Point a new connection at its override address, if its host:port has one (the proxy's, when
+    the connection goes to a proxy: the proxy resolves the names it is asked for)."""
+    if addresses:
+        conn.connect_to = addresses.get((conn.host, conn.port or conn.default_port))
 
 
 class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
     ConnectionCls = _RecordingHTTPConnection
+    addresses: Addresses = {}
+
+    def _new_conn(self) -> _RecordingHTTPConnection:
+        conn = super()._new_conn()
+        assert isinstance(conn, _RecordingHTTPConnection)  # ConnectionCls
+        _aim(conn, self.addresses)
+        return conn
 
 
 class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
     ConnectionCls = _RecordingHTTPSConnection
+    addresses: Addresses = {}
+
+    def _new_conn(self) -> _RecordingHTTPSConnection:
+        conn = super()._new_conn()
+        assert isinstance(conn, _RecordingHTTPSConnection)  # ConnectionCls
+        _aim(conn, self.addresses)
+        return conn
 
 
-_POOL_CLASSES = {"http": _HTTPPool, "https": _HTTPSPool}
+def _pool_classes(addresses: Addresses) -> dict[str, type[urllib3.connectionpool.HTTPConnectionPool]]:
+    """Pool classes that know the override: urllib3 builds pools itself, so it rides on the class."""
+    if not addresses:
+        return {"http": _HTTPPool, "https": _HTTPSPool}
+    http_pool = type("HTTPPool", (_HTTPPool,), {"addresses": addresses})
+    https_pool = type("HTTPSPool", (_HTTPSPool,), {"addresses": addresses})
+    return {"http": http_pool, "https": https_pool}
 
 
 class RecordingAdapter(requests.adapters.HTTPAdapter):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    """requests' adapter on recording connections, dialling the override's address where one is set."""
+
+    def __init__(self, *args: Any, addresses: Addresses | None = None, **kwargs: Any) -> None:
+        self._pool_classes = _pool_classes(addresses or {})  # before super(): it builds the pool manager
         super().__init__(*args, **kwargs)
         self._pool_keys: dict[tuple[str, str, bool | str, Any], tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
 
@@ -259,12 +312,12 @@ class RecordingAdapter(requests.adapters.HTTPAdapter):
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _POOL_CLASSES
+        self.poolmanager.pool_classes_by_scheme = self._pool_classes
 
     def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **kwargs)
-        manager.pool_classes_by_scheme = _POOL_CLASSES
+        manager.pool_classes_by_scheme = self._pool_classes
         return manager
 
 
-__all__ = ["SPOOL_IN_MEMORY", "Recording", "RecordingAdapter", "use_recording"]
+__all__ = ["SPOOL_IN_MEMORY", "Addresses", "Recording", "RecordingAdapter", "use_recording"]
