@@ -182,7 +182,8 @@ class Fetcher:
         """One session and connection pool for all workers: a host's keep-alive connection is
         reused whichever worker fetches from it next (with per_host 1, one connection per host)."""
         session = requests.Session()
-        adapter = RecordingAdapter(addresses=self.addresses, pool_connections=256, pool_maxsize=self.settings.per_host, max_retries=0)
+        adapter = RecordingAdapter(addresses=self.addresses, pool_connections=256,
+                                   pool_maxsize=self.settings.per_host, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         # Cookies live for one fetch only (see fetch): sharing them across citations would make
