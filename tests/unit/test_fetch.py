@@ -7,9 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import hashlib
+import http.server
 import io
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -230,21 +232,41 @@ def test_override_is_the_address_actually_connected(fetch: Fetch) -> None:
         assert warc_records(result) == [("response", "127.0.0.2", url), ("request", "127.0.0.2", url)]
 
 
-class _V6Server(TestServer):
-    class _Server(TestServer._Server):
-        address_family = socket.AF_INET6
+class SixServer(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+    daemon_threads = True
+
+
+class SixHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        body = f"served to {self.headers['Host']}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 def test_override_to_an_ipv6_address(fetch: Fetch) -> None:
     try:
-        server = _V6Server("::1")
+        server = SixServer(("::1", 0), SixHandler)
     except OSError as exc:
         pytest.skip(f"no IPv6 loopback here: {exc}")
-    with server:
-        url = f"http://six.fetch.test:{server.port}/page/six"
-        result = fetch(url, resolve=(f"six.fetch.test:{server.port}:[::1]",))
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://six.fetch.test:{port}/page/six"
+        result = fetch(url, resolve=(f"six.fetch.test:{port}:[::1]",))
         assert (result.outcome, result.hops[0].status, result.hops[0].ip) == ("ok", 200, "::1"), result.error
+        assert recorded(result).endswith(f"served to six.fetch.test:{port}".encode())
         assert warc_records(result)[0] == ("response", "::1", url)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_override_skips_the_dns_precheck(fetch: Fetch, server: TestServer) -> None:
