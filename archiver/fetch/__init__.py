@@ -1,8 +1,9 @@
 """Fetching cited URLs, the only package that imports requests.
 
 - results.py: `Hop` and `FetchResult`, plain data (no HTTP stack: the WARC writer reads them)
-- wire.py: recording the bytes sent and received on urllib3's connections
-- fetcher.py: `Fetcher`: redirects, retries, time caps, the DNS pre-check, the resolver override
+- wire.py: recording the bytes sent and received on urllib3's connections, which dial the resolver
+  override's address for a listed host:port
+- fetcher.py: `Fetcher`: redirects, retries, time caps, the DNS pre-check (which the override answers)
 - failures.py: `failure_of`: an exception from the HTTP stack -> the failure it means
 - politeness.py: `HostGate`: per-host concurrency and pause, shared by a run's workers
 

@@ -8,6 +8,10 @@ while a de-chunked body has one reading. The recording sits on urllib3's connect
 response file object; a thread-local routes each recording to the fetch that owns the thread, which
 warcio's capture_http gets wrong with shared sessions. The body itself is written by the fetcher as
 it reads it (`Recording.body`), de-framed.
+
+The same connections dial the resolver override (`settings.resolve`, like curl's --resolve): a listed
+host:port is connected at its address, while the name stays the host for the Host header, TLS SNI and
+the certificate check, and the peer address recorded (WARC-IP-Address) is the one connected.
 """
 
 from __future__ import annotations
