@@ -26,7 +26,8 @@ from .config import Settings
 from .content import PageText, page_text
 from .drift import Drift, compare
 from .errors import Interrupted
-from .fetch import Fetcher, FetchResult, Hop
+from .fetch.fetcher import Fetcher
+from .fetch.results import FetchResult, Hop
 from .manifests import Manifest, load_targets
 from .run import Fetched, Job, Outcome, Run, RunKind, Summary, execute, redirects_json, url_target
 from .storage import WarcCarry

@@ -6,8 +6,9 @@ import dataclasses
 import math
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ class Settings:
     warc_max_size: int = 1024**3
     gzip_level: int = 3  # zlib level of WARC records (0-9); already-compressed bodies always get 1
     quiet: bool = False
+    # The resolver override, like curl's --resolve: "host:port:address" entries (see resolve_map).
+    resolve: tuple[str, ...] = ()
 
     @property
     def db_path(self) -> Path:
@@ -64,6 +67,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return Path(str(value))
         if name in ("user_agent",):
             return str(value)
+        if name == "resolve":
+            return _resolve_entries(value, origin)
         if name == "quiet":
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
         if isinstance(value, bool):  # TOML's true is no number, though Python would take it for 1
@@ -80,6 +85,63 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
     if name in _NON_NEGATIVE and number < 0:
         raise ConfigError(f"{origin}: {name} must not be negative, got {value!r}")
     return number
+
+
+def parse_resolve(entry: str) -> tuple[tuple[str, int], tuple[str, int]]:
+    """`host:port:address` -> ((host, port), (address, port)). The address is an IP address, an IPv6
+    one in brackets, and may carry a port of its own (`127.0.0.1:8443`, as curl's --connect-to does).
+    Raises ValueError saying what is wrong."""
+    host, port, address = (entry.strip().split(":", 2) + ["", ""])[:3]
+    host = host.lower().rstrip(".")
+    if not host or not address:
+        raise ValueError("not host:port:address")
+    if not host.isascii():
+        host = host.encode("idna").decode("ascii")  # URL hosts are compared in their IDNA form
+    if address.startswith("["):
+        address, bracket, rest = address[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError("an IPv6 address goes in brackets: [::1]")
+        connect_port = rest[1:]
+    elif address.count(":") > 1:
+        raise ValueError("an IPv6 address goes in brackets: [::1]")
+    else:
+        address, _, connect_port = address.partition(":")
+    try:
+        ip_address(address)
+    except ValueError:
+        raise ValueError(f"{address!r} is not an IP address") from None
+    return (host, _port(port)), (address, _port(connect_port) if connect_port else _port(port))
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"port {text!r} is not 1-65535")
+    return int(text)
+
+
+def resolve_map(entries: Iterable[str]) -> dict[tuple[str, int], tuple[str, int]]:
+    """The override as the fetcher looks it up: (host, port) -> (address, port) to connect to."""
+    mapping = {}
+    for entry in entries:
+        try:
+            key, target = parse_resolve(entry)
+        except ValueError as exc:
+            raise ConfigError(f"resolve entry {entry!r}: {exc}") from exc
+        mapping[key] = target
+    return mapping
+
+
+def _resolve_entries(value: Any, origin: str) -> tuple[str, ...]:
+    """A list (config file) or one comma-separated string (environment, flag) of entries."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"{origin}: resolve must be a list of \"host:port:address\" strings, got {value!r}")
+    entries = tuple(item.strip() for item in items if item.strip())
+    try:
+        resolve_map(entries)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc}") from exc
+    return entries
 
 
 def _from_file(path: Path) -> dict[str, Any]:

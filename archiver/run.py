@@ -28,9 +28,10 @@ from .archive import Archive
 from .config import Settings
 from .db import Previous
 from .errors import ArchiverError, Interrupted, InvalidURL, RunAborted, StorageError, UsageError
-from .fetch import Fetcher, FetchResult, Hop
+from .fetch.fetcher import Fetcher
+from .fetch.politeness import HostGate
+from .fetch.results import FetchResult, Hop
 from .manifests import Manifest, Problem, load_targets
-from .politeness import HostGate
 from .storage import WarcCarry, record_rows
 from .urls import host_of, normalize_url
 from .warc import Original, RecordInfo

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from archiver.config import Settings
 from archiver.db import ArchiveDB
-from archiver.fetch import FetchResult, Hop
+from archiver.fetch.results import FetchResult, Hop
 from archiver.storage import WarcStore, record_rows
 from archiver.warc import RecordBuilder
 

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..config import Settings
-from ..fetch import Fetcher
-from ..politeness import HostGate
+from ..fetch.fetcher import Fetcher
+from ..fetch.politeness import HostGate
 from .text import Found
 
 # A damaged URL rarely has more than a few plausible repairs; more would mean probing a site with

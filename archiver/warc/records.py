@@ -20,14 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Protocol
 
-import requests
-import warcio
 from warcio.recordloader import ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from .. import __version__, stamps
-from ..fetch import FetchResult, Hop
+from ..fetch.results import FetchResult, Hop
 from .digests import sha1_label
 
 WARC_VERSION = "WARC/1.1"
@@ -184,7 +182,7 @@ class RecordBuilder:
 
     def warcinfo(self, out: RecordOutput, filename: str, when: dt.datetime, user_agent: str) -> RecordInfo:
         fields = (
-            f"software: archiver/{__version__} (warcio/{_version(warcio)}; requests/{requests.__version__};"
+            f"software: archiver/{__version__} (warcio/{_version('warcio')}; requests/{_version('requests')};"
             f" Python/{platform.python_version()})\r\n"
             f"format: WARC File Format 1.1\r\n"
             f"conformsTo: {CONFORMS_TO}\r\n"
@@ -279,10 +277,11 @@ class RecordBuilder:
         return RecordInfo("request", hop.url, record_id, date, offset, length, index)
 
 
-def _version(module: object) -> str:
+def _version(distribution: str) -> str:
+    # From the installed metadata: importing requests here would load the HTTP stack into every reader.
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version(getattr(module, "__name__", "warcio"))
+        return version(distribution)
     except PackageNotFoundError:
         return "unknown"

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 from conftest import ARCHIVER
-from hostnames import loopback_names
+from hostnames import loopback_env, loopback_names
 from server import page
 from test_crash import rows_point_at_whole_records, visible_warcs_read_cleanly
 
@@ -122,7 +122,6 @@ class SoakServer(http.server.ThreadingHTTPServer):
 
 @pytest.fixture()
 def soak_server() -> Iterator[tuple[SoakServer, list[str]]]:
-    loopback_names(*HOSTS)
     names: dict[str, set[str]] = {"stable": set(), "change": set(), "flap": set()}
     paths = []
     for i in range(MANIFESTS * PER_MANIFEST):
@@ -176,7 +175,8 @@ def test_daemon_soak(tmp_path: Path, soak_server: tuple[SoakServer, list[str]]) 
             [ARCHIVER, "--storage", str(storage), "daemon", "--manifests", str(folder), "--log-format", "json",
              *FETCH],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file, text=True,
-            env={**os.environ, "ARCHIVER_BACKOFF": "0.05"})
+            env={**os.environ, "ARCHIVER_BACKOFF": "0.05",
+                 **loopback_env(loopback_names(HOSTS, [srv.server_address[1]]))})
     try:
         began = time.monotonic()
         jobs = {(str(folder / f"paper{m}.yaml"), kind) for m in range(MANIFESTS) for kind in ("snapshot", "check")}

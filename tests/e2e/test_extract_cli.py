@@ -1,5 +1,6 @@
 """`archiver extract` end to end: the sample papers into manifests, offline and probing a local copy of
-the cited web (HTTPS on 443 and HTTP on 80 of loopback, reached by the papers' real host names)."""
+the cited web (HTTPS and HTTP servers on loopback, reached by the papers' real host names and ports
+through archiver's resolver override)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 import trustme
 import yaml
 from conftest import REPO, invoke
-from hostnames import forget_loopback_names, loopback_names
+from hostnames import loopback_env, loopback_names
 
 from archiver.manifests import load_manifest
 from archiver.urls import normalize_url
@@ -35,6 +36,7 @@ class CitedWeb:
 
     ca_file: str
     hits: list[tuple[str, str, float, float, int]] = field(default_factory=list)  # host, url, start, end, status
+    env: dict[str, str] = field(default_factory=dict)  # CA bundle and resolve entries for a CLI run
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -66,7 +68,6 @@ def _handler(web: CitedWeb, scheme: str, served: set[str]) -> type[http.server.B
 @pytest.fixture(scope="module")
 def cited_web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CitedWeb]:
     hosts = sorted({urlsplit(u).hostname or "" for u in INTENDED})
-    loopback_names(*hosts)
     ca = trustme.CA()
     ca_file = str(tmp_path_factory.mktemp("ca") / "ca.pem")
     ca.cert_pem.write_to_path(ca_file)
@@ -75,18 +76,19 @@ def cited_web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CitedWeb]:
     web = CitedWeb(ca_file)
     served = {normalize_url(u) for u in INTENDED}
     servers = []
-    for port, scheme in ((443, "https"), (80, "http")):
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _handler(web, scheme, served))
+    for scheme in ("https", "http"):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(web, scheme, served))
         server.daemon_threads = True
         if scheme == "https":
             server.socket = context.wrap_socket(server.socket, server_side=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
+    listening = {443: servers[0].server_address[1], 80: servers[1].server_address[1]}
+    web.env = {"REQUESTS_CA_BUNDLE": ca_file, **loopback_env(loopback_names(hosts, listening))}
     yield web
     for server in servers:
         server.shutdown()
         server.server_close()
-    forget_loopback_names(*hosts)
 
 
 def extract(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[Any, Path]:
@@ -102,7 +104,7 @@ def exact(out: Path) -> int:
 
 def test_probe_keeps_the_repair_that_resolves(cited_web: CitedWeb, tmp_path: Path) -> None:
     result, out = extract(tmp_path, str(ARTSAKH), "--probe", "--per-host-delay", "0.2", "--timeout", "5",
-                          env={"REQUESTS_CA_BUNDLE": cited_web.ca_file})
+                          env=cited_web.env)
     assert result.exit_code == 0, result.output
     found = yaml.safe_load(out.read_text())["citations"]
     print(f"artsakh --probe: {len(found)} found, {exact(out)}/{len(INTENDED)} exactly as intended,"
@@ -119,7 +121,7 @@ def test_probe_keeps_the_repair_that_resolves(cited_web: CitedWeb, tmp_path: Pat
 def test_probe_is_polite(cited_web: CitedWeb, tmp_path: Path) -> None:
     cited_web.hits.clear()
     result, _ = extract(tmp_path, str(ARTSAKH), "--per-host-delay", "0.2",
-                        env={"REQUESTS_CA_BUNDLE": cited_web.ca_file})
+                        env=cited_web.env)
     assert result.exit_code == 0, result.output
     by_host: dict[str, list[tuple[float, float]]] = {}
     for host, _url, start, end, _status in cited_web.hits:

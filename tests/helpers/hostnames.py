@@ -1,53 +1,27 @@
-"""Real host names for tests: entries in /etc/hosts that map them to loopback.
+"""Real host names for tests, without a hosts file or root: entries for archiver's resolver override.
 
 Tests that need real names (TLS certificates, per-host politeness, platform rules keyed on the host)
-call `loopback_names`. The entries are idempotent and harmless to leave behind (they name only the
-reserved `.test` domain or hosts that must never be reached from a test anyway).
+hand archiver `resolve` entries that send each name to loopback: `Settings(resolve=...)` in process,
+`loopback_env(...)` (ARCHIVER_RESOLVE) for a CLI run, or a config file's `resolve` key. A name with no
+entry is asked of the system resolver like any other; tests only leave names unmapped under .invalid,
+which archiver never resolves (RFC 6761), so no test depends on what a real DNS server says.
 """
 
 from __future__ import annotations
 
-import socket
-import threading
-from pathlib import Path
+from collections.abc import Iterable, Mapping
 
-HOSTS = Path("/etc/hosts")
-_lock = threading.Lock()
+LOOPBACK = "127.0.0.1"
 
 
-def loopback_names(*names: str) -> None:
-    """Make every name resolve to 127.0.0.1, adding /etc/hosts lines where needed (needs root)."""
-    with _lock:
-        present = set()
-        for line in HOSTS.read_text().splitlines():
-            fields = line.split("#", 1)[0].split()
-            if fields and fields[0] == "127.0.0.1":
-                present.update(fields[1:])
-        missing = [n for n in names if n not in present]
-        if missing:
-            try:
-                with HOSTS.open("a") as f:
-                    for i in range(0, len(missing), 8):
-                        f.write("127.0.0.1 " + " ".join(missing[i:i + 8]) + "  # archiver tests\n")
-            except OSError as exc:
-                raise RuntimeError(f"tests need root to add {len(missing)} names to {HOSTS}: {exc}") from exc
-    for name in names:
-        resolved = socket.gethostbyname(name)
-        if resolved != "127.0.0.1":
-            raise RuntimeError(f"{name} resolves to {resolved}, not loopback; check {HOSTS}")
+def loopback_names(names: Iterable[str], ports: Iterable[int] | Mapping[int, int]) -> tuple[str, ...]:
+    """Entries that send every name, on each port, to 127.0.0.1. `ports` may map the port URLs name to
+    the port a server listens on (443 -> 40123): only root may listen below 1024."""
+    pairs = list(ports.items()) if isinstance(ports, Mapping) else [(port, port) for port in ports]
+    return tuple(f"{name}:{port}:{LOOPBACK}" + (f":{listen}" if listen != port else "")
+                 for name in names for port, listen in pairs)
 
 
-def forget_loopback_names(*names: str) -> None:
-    """Drop names that `loopback_names` added: real domains must not stay mapped to loopback."""
-    drop = set(names)
-    with _lock:
-        kept = []
-        for line in HOSTS.read_text().splitlines(keepends=True):
-            if line.rstrip().endswith("# archiver tests"):
-                fields = line.split("#", 1)[0].split()
-                left = [f for f in fields[1:] if f not in drop]
-                if not left:
-                    continue
-                line = f"{fields[0]} {' '.join(left)}  # archiver tests\n"
-            kept.append(line)
-        HOSTS.write_text("".join(kept))
+def loopback_env(entries: Iterable[str]) -> dict[str, str]:
+    """The environment that gives a CLI process these entries."""
+    return {"ARCHIVER_RESOLVE": ",".join(entries)}

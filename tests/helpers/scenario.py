@@ -5,7 +5,9 @@ it), switches the world to "later" (years on: sites moved, drifted, died) and ch
 URL carries its `Fate`: the status word and drift level a correct checker must report in each state.
 
 Real servers on 127.0.0.1, one HTTP and one HTTPS (certificate from a trustme CA covering every
-scenario host), routing on the Host header; the host names are mapped to loopback in /etc/hosts.
+scenario host), routing on the Host header. The host names reach loopback through archiver's resolver
+override: `world.env` points ARCHIVER_CONFIG at a config file whose `resolve` entries the world
+rewrites on each state switch (`world.resolve` holds them for in-process Settings). No hosts file, no root.
 Pages are deterministic: a site template (nav, sidebar, footer) around 300-800 words of seeded prose.
 
     with World(tmp_path) as world:
@@ -18,9 +20,10 @@ Flapping: the URL with `later_odd` set answers 503 to every request during even 
 state "later" and 200 during odd ones (`world.round`, which the test advances with `next_round()`).
 Per round, not per request, because the fetcher retries a 503 and would otherwise always win.
 
-DNS death: `defunct.scenario.archiver.test` resolves in state early and not in state later. Its
-/etc/hosts line is switched off in place by overwriting its first byte with '#' (same length, so
-lines other processes append meanwhile are never lost). One World at a time may own that name.
+DNS death: `defunct.scenario.archiver.invalid` resolves in state early and not in state later: its
+resolve entry is dropped from the config file. Under .invalid (RFC 6761) the name has no other way to
+resolve, and archiver answers such names negatively without asking the network, so a dns_error here
+never depends on what the machine's DNS server says (there may be none).
 
 A state switch closes every open client connection: a connection kept alive from "early" would
 otherwise carry a client past the new certificate or the closed port of "later".
@@ -33,7 +36,6 @@ import html
 import http.server
 import io
 import json
-import os
 import random
 import socket
 import ssl
@@ -47,7 +49,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import trustme
-from hostnames import HOSTS, loopback_names
+from hostnames import loopback_names
 
 DOMAIN = "scenario.archiver.test"
 STATES = ("early", "later")
@@ -58,14 +60,13 @@ STATUS_WORDS = (
 )
 DRIFT_LEVELS = ("unchanged", "minor", "major")
 HANG_SECONDS = 30.0
-DEFUNCT_HOST = f"defunct.{DOMAIN}"
+DEFUNCT_HOST = "defunct.scenario.archiver.invalid"  # RFC 6761: resolves only through the world's entry
 DEAD_HOST = "kestrel-valley-archive.invalid"  # RFC 6761: never resolves, anywhere
 INVALID_URL = "http://exa mple.org/x"
-_HOSTS_MARK = "# archiver scenario: '#' in front while the scenario world is in state later"
 
 
 def host(key: str) -> str:
-    return f"{key}.{DOMAIN}"
+    return DEFUNCT_HOST if key == "defunct" else f"{key}.{DOMAIN}"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -586,25 +587,6 @@ class _Server(http.server.ThreadingHTTPServer):
         self.server_close()
 
 
-def _hosts_toggle(name: str, resolvable: bool) -> None:
-    """Make `name` resolve (or not) by flipping the first byte of its own /etc/hosts line."""
-    line = f"127.0.0.1 {name}  {_HOSTS_MARK}\n".encode()
-    data = HOSTS.read_bytes()
-    at = data.find(line[1:])
-    if at < 1 or data[at - 1:at] not in (b"1", b"#") or (at > 1 and data[at - 2:at - 1] != b"\n"):
-        if not data.endswith(b"\n"):
-            line = b"\n" + line
-        with HOSTS.open("ab") as f:
-            f.write(line)
-        data = HOSTS.read_bytes()
-        at = data.find(line.lstrip(b"\n")[1:])
-    fd = os.open(HOSTS, os.O_WRONLY)
-    try:
-        os.pwrite(fd, b"1" if resolvable else b"#", at - 1)
-    finally:
-        os.close(fd)
-
-
 # ------------------------------------------------------------------------------------------------
 # The world
 
@@ -639,13 +621,14 @@ class World:
         self._other_ca = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         trustme.CA().issue_cert(host("library")).configure_cert(self._other_ca)
 
-        loopback_names(*[n for n in names if n != DEFUNCT_HOST])
-        _hosts_toggle(DEFUNCT_HOST, True)
         self.http = _Server(self, "http", None)
         self.https = _Server(self, "https", self.context)
         # A server of its own, so that "later" can stop listening: connection refused on a live host.
         self.mortal: _Server | None = _Server(self, "http", None)
         self.mortal_port = self.mortal.port
+        self.names = tuple(names)
+        self.config = self.dir / "scenario-archiver.toml"
+        self._write_config()
         self._define_fates()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -663,7 +646,6 @@ class World:
             if server is not None:
                 server.stop()
         self.mortal = None
-        _hosts_toggle(DEFUNCT_HOST, True)
 
     # -- state --------------------------------------------------------------------------------
 
@@ -678,7 +660,6 @@ class World:
         with self._lock:
             if value == self._state:
                 return
-            _hosts_toggle(DEFUNCT_HOST, value == "early")
             # A connection kept alive from the other state would skip the new TLS handshake or the
             # refused connect: the web after years has no open connections from back then.
             for server in (self.http, self.https):
@@ -690,6 +671,7 @@ class World:
                 self.mortal = _Server(self, "http", None, port=self.mortal_port)
                 self.mortal.start()
             self._state = value
+            self._write_config()
 
     @property
     def round(self) -> int:
@@ -708,16 +690,25 @@ class World:
     # -- what tests read ----------------------------------------------------------------------
 
     @property
-    def env(self) -> dict[str, str]:
-        """CA bundle set, every other CA and proxy variable empty (= off) so nothing leaks in.
+    def resolve(self) -> tuple[str, ...]:
+        """The resolver override entries of the current state: every live name to loopback, on every port."""
+        names = [n for n in self.names if self.resolves(n)]
+        return loopback_names(names, (self.http.port, self.https.port, self.mortal_port))
 
-        RES_OPTIONS: names that do not resolve go to the DNS server, which answers NXDOMAIN in under a
-        millisecond here but drops about one query in 25; glibc then waits its default 5 s before
-        asking again. A 1 s resolver timeout keeps a dns_error fast in processes started with this
-        environment (glibc reads it when the resolver starts, so not in an already running process).
-        """
-        env = {"REQUESTS_CA_BUNDLE": self.ca_file, "CURL_CA_BUNDLE": "", "SSL_CERT_FILE": "", "SSL_CERT_DIR": "",
-               "RES_OPTIONS": "timeout:1 attempts:2"}
+    def resolves(self, name: str | None) -> bool:
+        return name in self.names and not (name == DEFUNCT_HOST and self._state == "later")
+
+    def _write_config(self) -> None:
+        """The file world.env names: a process started later reads the entries of the state then."""
+        entries = ", ".join(f'"{entry}"' for entry in self.resolve)
+        self.config.write_text(f"[archiver]\nresolve = [{entries}]\n")
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The world's config file (its resolve entries), the CA bundle set, every other CA and proxy
+        variable empty (= off) so nothing leaks in."""
+        env = {"ARCHIVER_CONFIG": str(self.config), "REQUESTS_CA_BUNDLE": self.ca_file, "CURL_CA_BUNDLE": "",
+               "SSL_CERT_FILE": "", "SSL_CERT_DIR": ""}
         for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
             env[name] = env[name.lower()] = ""
         return env
@@ -1257,7 +1248,7 @@ Tours</a></li><li><a href="/rs/cheap-flights">Cheap Flights</a></li></ul>
         art = self._article("Flood victims remembered, ten years on", "flooding", 172, 520, "2016-07-14")
         path = self._route("defunct", "/2016/07/flood-victims-remembered", const(Reply(200, self._page(site, art))))
         self._add("defunct-times-dns", U("http", "defunct", path), "ok", "dns_error", None,
-                  "later: the host no longer resolves (its /etc/hosts line is switched off; fails in ms here)",
+                  "later: the host no longer resolves (its resolve entry is gone; a .invalid name: fails at once)",
                   "2016-07-15", art, site)
         self._add("dead-archive-dns", f"http://{DEAD_HOST}/notices/1999-flood-appeal", "dns_error", "dns_error", None,
                   "a .invalid host: dead before the paper was written (dns_error in both states)", None,

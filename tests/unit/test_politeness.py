@@ -10,7 +10,7 @@ from pathlib import Path
 from conftest import invoke
 from server import TestServer
 
-from archiver.politeness import HostGate
+from archiver.fetch.politeness import HostGate
 
 
 def by_host(server: TestServer) -> dict[str, list]:

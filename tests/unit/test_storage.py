@@ -18,7 +18,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.db import ArchiveDB
-from archiver.fetch import FetchResult, Hop
+from archiver.fetch.results import FetchResult, Hop
 from archiver.storage import OPEN_SUFFIX, WarcStore, record_rows
 from archiver.warc import RecordBuilder
 

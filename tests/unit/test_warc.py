@@ -21,7 +21,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archiver import stamps
 from archiver.errors import RecordDamaged
-from archiver.fetch import FetchResult, Hop
+from archiver.fetch.results import FetchResult, Hop
 from archiver.warc import (
     MAX_HEAD,
     PACKED_LEVEL,

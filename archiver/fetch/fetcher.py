@@ -1,13 +1,9 @@
-"""HTTP fetching: the only module that imports requests.
+"""The fetcher: one GET of a URL with its redirects followed hop by hop, retries with backoff and
+Retry-After, a total time cap enforced by a watchdog, a DNS pre-check with a time limit, and the body
+read into the recording under the size cap. The only module that sends requests (wire.py records
+them).
 
-Every request is recorded as the bytes sent, and every response as the status line and header lines
-as received, followed by the body with its Content-Encoding intact. A chunked body is stored
-de-chunked, with its `Transfer-Encoding` line renamed `X-Archive-Orig-Transfer-Encoding`: chunk
-framing is transport, not content, and readers disagree on framed bodies (warcio computes and checks
-payload digests over the framing, warcio issues #74/#75), while a de-chunked body has one reading.
-The recording sits on urllib3's connection and http.client's response file object; a thread-local
-routes each recording to the fetch that owns the thread, which warcio's capture_http gets wrong with
-shared sessions.
+One requests session and connection pool serve every worker of a run; cookies live for one fetch.
 """
 
 from __future__ import annotations
@@ -19,364 +15,47 @@ import heapq
 import http.client
 import os
 import random
-import re
 import socket
-import tempfile
 import threading
 import time
-import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
 from ipaddress import ip_address
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
-import requests.adapters
-import urllib3
-import urllib3.connection
-import urllib3.connectionpool
 import urllib3.exceptions
 from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 
-from .config import Settings
-from .errors import (
-    ConnectionFailure,
+from ..config import Settings, resolve_map
+from ..errors import (
     DNSFailure,
     FetchFailure,
     FetchTimeout,
     Interrupted,
     InvalidURL,
     StorageError,
-    TLSFailure,
     TooManyRedirects,
 )
+from ..urls import host_of, normalize_url
+from .failures import failure_of
 from .politeness import HostGate
-from .urls import host_of, normalize_url
+from .results import FetchResult, Hop
+from .wire import Recording, RecordingAdapter, use_recording
 
 CHUNK = 256 * 1024  # most pages arrive in one read
-SPOOL_IN_MEMORY = 1024 * 1024
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504, 507, 509, 520, 521, 522, 523, 524}
-REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 # Only encodings every replay tool can decode; a stored body keeps its Content-Encoding as sent.
 ACCEPT_ENCODING = "gzip, deflate"
-_TE_LINE = re.compile(rb"(?im)^([ \t]*)(transfer-encoding[ \t]*:)")
 REQUEST_HEADERS = {
     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
     "Accept-Encoding": ACCEPT_ENCODING,
     "Accept-Language": "en;q=0.9, *;q=0.5",
 }
-
-
-# ----------------------------------------------------------------------------------------------
-# Wire recording
-
-
-class _Recording:
-    """Bytes of one request/response exchange, as sent and as received."""
-
-    def __init__(self, spool_dir: Path | None) -> None:
-        self.request = bytearray()
-        self.response: IO[bytes] = tempfile.SpooledTemporaryFile(
-            SPOOL_IN_MEMORY, dir=str(spool_dir) if spool_dir is not None else None
-        )
-        self.response_length = 0
-        self.header_length = 0
-        self.block_sha1 = hashlib.sha1()
-        self.ip: str | None = None
-        self.sock: socket.socket | None = None
-        self.disk_error: OSError | None = None
-        self.aborted = False
-        self.finished = False
-        self._lock = threading.Lock()
-
-    def reset(self) -> None:
-        """A new request on this connection: forget a stale attempt (urllib3 may retry internally)."""
-        self.request.clear()
-        self.response.seek(0)
-        self.response.truncate()
-        self.response_length = self.header_length = 0
-        self.block_sha1 = hashlib.sha1()
-
-    def attach(self, sock: socket.socket | None) -> None:
-        if sock is None:
-            return
-        with self._lock:
-            if self.finished:
-                return
-            self.sock = sock
-            aborted = self.aborted
-        if self.ip is None:
-            try:
-                self.ip = str(sock.getpeername()[0])
-            except OSError:
-                pass
-        if aborted:
-            self._shutdown(sock)
-
-    def received(self, data: bytes | memoryview) -> None:
-        """Bytes of the status line and headers, as http.client consumes them."""
-        self._write(data)
-
-    def headers_done(self, chunked: bool) -> None:
-        if chunked:
-            self.response.seek(0)
-            head = _TE_LINE.sub(rb"\1X-Archive-Orig-\2", self.response.read())
-            self.response.seek(0)
-            self.response.truncate()
-            self.response_length = 0
-            self.block_sha1 = hashlib.sha1()
-            self._write(head)
-        self.header_length = self.response_length
-
-    def body(self, data: bytes) -> None:
-        self._write(data)
-
-    def _write(self, data: bytes | memoryview) -> None:
-        try:
-            self.response.write(data)
-        except OSError as exc:  # disk full: not the server's fault, so it must not look like one
-            self.disk_error = exc
-            raise
-        self.block_sha1.update(data)
-        self.response_length += len(data)
-
-    def finish(self) -> bool:
-        """The exchange is over: from now on the socket may go back to the pool, so it must never
-        be cut. Returns whether it was cut before that (decided under the same lock as abort)."""
-        with self._lock:
-            self.finished = True
-            self.sock = None
-            return self.aborted
-
-    def abort(self) -> None:
-        """Called from the watchdog thread when the fetch's total time is up."""
-        with self._lock:
-            if self.finished:
-                return
-            self.aborted = True
-            if self.sock is not None:
-                self._shutdown(self.sock)
-
-    @staticmethod
-    def _shutdown(sock: socket.socket) -> None:
-        try:
-            # The base-class method: SSLSocket.shutdown would also drop its SSL object under the
-            # feet of the thread blocked in recv.
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self.response.close()
-
-
-_local = threading.local()
-
-
-def _current() -> _Recording | None:
-    if getattr(_local, "suspended", False):
-        return None
-    return getattr(_local, "recording", None)
-
-
-class _TeeReader:
-    """Wraps http.client's buffered socket file so every byte it consumes is also recorded."""
-
-    def __init__(self, fp: Any, recording: _Recording) -> None:
-        self._fp = fp
-        self._rec = recording
-
-    def read(self, n: int = -1) -> bytes:
-        data: bytes = self._fp.read(n)
-        self._rec.received(data)
-        return data
-
-    def read1(self, n: int = -1) -> bytes:
-        data: bytes = self._fp.read1(n)
-        self._rec.received(data)
-        return data
-
-    def readline(self, limit: int = -1) -> bytes:
-        data: bytes = self._fp.readline(limit)
-        self._rec.received(data)
-        return data
-
-    def readinto(self, buffer: Any) -> int:
-        n: int = self._fp.readinto(buffer)
-        self._rec.received(memoryview(buffer)[:n])
-        return n
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._fp, name)
-
-    def unwrap(self) -> Any:
-        return self._fp
-
-
-class _RecordingResponse(http.client.HTTPResponse):
-    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
-        super().__init__(sock, *args, **kwargs)
-        recording = _current()
-        self._recording = recording
-        if recording is not None:
-            recording.attach(sock)
-            self.fp = _TeeReader(self.fp, recording)  # type: ignore[assignment]  # duck-typed BufferedReader
-
-    def begin(self) -> None:
-        super().begin()
-        if self._recording is not None:
-            self._recording.headers_done(bool(self.chunked))
-            if isinstance(self.fp, _TeeReader):
-                # The body is recorded de-framed by Fetcher._read_body: stop teeing every read.
-                self.fp = self.fp.unwrap()
-
-
-class _RecordingMixin:
-    sock: socket.socket | None
-    response_class: type[http.client.HTTPResponse] = _RecordingResponse
-
-    def putrequest(self, *args: Any, **kwargs: Any) -> None:
-        recording = _current()
-        if recording is not None:
-            recording.reset()
-        super().putrequest(*args, **kwargs)  # type: ignore[misc]  # mixin: the HTTPConnection base has it
-
-    def send(self, data: Any) -> None:
-        super().send(data)  # type: ignore[misc]  # mixin: the HTTPConnection base has it
-        recording = _current()
-        if recording is not None:
-            recording.attach(self.sock)
-            if isinstance(data, (bytes, bytearray, memoryview)):
-                recording.request += data
-
-    def _tunnel(self) -> None:
-        # The CONNECT exchange with a proxy is not part of the archived request.
-        _local.suspended = True
-        try:
-            super()._tunnel()  # type: ignore[misc]  # mixin: the HTTPConnection base has it
-        finally:
-            _local.suspended = False
-
-
-class _RecordingHTTPConnection(_RecordingMixin, urllib3.connection.HTTPConnection):
-    pass
-
-
-class _RecordingHTTPSConnection(_RecordingMixin, urllib3.connection.HTTPSConnection):
-    pass
-
-
-class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
-    ConnectionCls = _RecordingHTTPConnection
-
-
-class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
-    ConnectionCls = _RecordingHTTPSConnection
-
-
-_POOL_CLASSES = {"http": _HTTPPool, "https": _HTTPSPool}
-
-
-class _RecordingAdapter(requests.adapters.HTTPAdapter):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._pool_keys: dict[tuple[str, str, bool | str, Any], tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
-
-    def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None) -> Any:
-        # requests stats the CA bundle path on every request; on sandboxed kernels that costs more
-        # than the request. The answer only depends on scheme, host and the TLS settings.
-        parts = urlsplit(request.url)
-        key = (parts.scheme, parts.netloc, verify, cert)
-        cached = self._pool_keys.get(key)
-        if cached is None:
-            cached = self._pool_keys[key] = super().build_connection_pool_key_attributes(request, verify, cert)
-        return dict(cached[0]), dict(cached[1])
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _POOL_CLASSES
-
-    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **kwargs)
-        manager.pool_classes_by_scheme = _POOL_CLASSES
-        return manager
-
-
-# ----------------------------------------------------------------------------------------------
-# Results
-
-
-@dataclass
-class Hop:
-    """One request and its response: a redirect step, or the final answer."""
-
-    url: str
-    started_at: dt.datetime
-    request: bytes
-    response: IO[bytes]  # status line and headers as received, then the body de-chunked (see top)
-    response_length: int
-    header_length: int
-    status: int
-    reason: str
-    headers: list[tuple[str, str]]
-    ip: str | None
-    block_sha1: str  # hex, over all response bytes as received
-    payload_sha1: str  # hex, over the de-chunked body, content-encoding kept
-    payload_sha256: str
-    payload_size: int
-    truncated: str | None = None  # WARC-Truncated reason: length, time, disconnect
-
-    def header(self, name: str) -> str | None:
-        lower = name.lower()
-        return next((v for k, v in self.headers if k.lower() == lower), None)
-
-    @property
-    def location(self) -> str | None:
-        if self.status in REDIRECT_STATUSES:
-            return self.header("Location")
-        return None
-
-    def close(self) -> None:
-        self.response.close()
-
-    def body(self, limit: int) -> bytes:
-        """Up to `limit` bytes of the body decoded from its Content-Encoding, for reading the page.
-        A decompression cap (not the wire size) bounds memory: gzip bombs stop at `limit`."""
-        self.response.seek(self.header_length)
-        raw = self.response.read(limit)
-        self.response.seek(0)
-        encoding = (self.header("Content-Encoding") or "").strip().lower()
-        if encoding in ("gzip", "x-gzip", "deflate"):
-            wbits = 47 if encoding != "deflate" else (15 if raw[:1] == b"\x78" else -15)
-            try:
-                return zlib.decompressobj(wbits).decompress(raw, limit)
-            except zlib.error:
-                return b""
-        return raw
-
-
-@dataclass
-class FetchResult:
-    url: str
-    started_at: dt.datetime
-    hops: list[Hop] = field(default_factory=list)
-    outcome: str = "ok"  # 'ok' when the last hop is an HTTP response, else a FetchFailure word
-    error: str | None = None
-    attempts: int = 0
-    elapsed: float = 0.0
-
-    @property
-    def final(self) -> Hop | None:
-        return self.hops[-1] if self.hops and self.outcome == "ok" else None
-
-    def close(self) -> None:
-        for hop in self.hops:
-            hop.close()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -389,13 +68,13 @@ class _Watchdog:
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
-        self._heap: list[tuple[float, int, _Recording]] = []
+        self._heap: list[tuple[float, int, Recording]] = []
         self._cond = threading.Condition()
         self._seq = 0
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def watch(self, deadline: float, recording: _Recording) -> None:
+    def watch(self, deadline: float, recording: Recording) -> None:
         with self._cond:
             self._seq += 1
             earliest = not self._heap or deadline < self._heap[0][0]
@@ -456,40 +135,6 @@ def _retry_after(value: str | None, now: dt.datetime) -> float | None:
     return max((when - now).total_seconds(), 0.0)
 
 
-def classify(url: str, exc: BaseException) -> FetchFailure:
-    """Turn a requests/urllib3/socket exception into the failure it means."""
-    if isinstance(exc, FetchFailure):
-        return exc
-    chain: list[BaseException] = []
-    seen: BaseException | None = exc
-    while seen is not None and len(chain) < 10:
-        chain.append(seen)
-        nxt = getattr(seen, "reason", None) if isinstance(seen, urllib3.exceptions.MaxRetryError) else None
-        if nxt is None and seen.args and isinstance(seen.args[0], BaseException):
-            nxt = seen.args[0]
-        seen = nxt or seen.__cause__ or seen.__context__
-    detail = str(chain[-1]) or type(chain[-1]).__name__
-    for item in chain:
-        if isinstance(item, (urllib3.exceptions.NameResolutionError, socket.gaierror)):
-            return DNSFailure(url, detail)
-        if isinstance(item, (requests.exceptions.SSLError, urllib3.exceptions.SSLError)) or (
-            type(item).__module__ == "ssl"
-        ):
-            return TLSFailure(url, detail)
-        # urllib3's NewConnectionError subclasses ConnectTimeoutError: a refusal is no timeout.
-        if isinstance(item, (urllib3.exceptions.NewConnectionError, ConnectionRefusedError, ConnectionResetError)):
-            return ConnectionFailure(url, detail)
-        if isinstance(item, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, socket.timeout)):
-            return FetchTimeout(url, detail)
-        if isinstance(
-            item,
-            (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
-             requests.exceptions.MissingSchema, urllib3.exceptions.LocationParseError, UnicodeError),
-        ):
-            return InvalidURL(url, detail)
-    return ConnectionFailure(url, detail)
-
-
 class Fetcher:
     """Fetches URLs politely; thread-safe, one session and connection pool shared by all workers.
     Proxy and CA settings are read from the environment when it is built."""
@@ -509,6 +154,7 @@ class Fetcher:
         self.clock = clock
         self.now = now
         self.verify = _ca_bundle(os.environ)
+        self.addresses = resolve_map(settings.resolve)
         self._session = self._new_session()
         self._watchdog = _Watchdog(clock)
         self._dns_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="archiver-dns")
@@ -516,7 +162,7 @@ class Fetcher:
         self._dns_lock = threading.Lock()
         self._proxy_cache: dict[tuple[str, str], dict[str, str]] = {}
         self.stopping = threading.Event()
-        self._active: set[_Recording] = set()
+        self._active: set[Recording] = set()
         self._active_lock = threading.Lock()
 
     def stop(self) -> None:
@@ -536,7 +182,8 @@ class Fetcher:
         """One session and connection pool for all workers: a host's keep-alive connection is
         reused whichever worker fetches from it next (with per_host 1, one connection per host)."""
         session = requests.Session()
-        adapter = _RecordingAdapter(pool_connections=256, pool_maxsize=self.settings.per_host, max_retries=0)
+        adapter = RecordingAdapter(addresses=self.addresses, pool_connections=256,
+                                   pool_maxsize=self.settings.per_host, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         # Cookies live for one fetch only (see fetch): sharing them across citations would make
@@ -552,7 +199,8 @@ class Fetcher:
 
     def _check_dns(self, url: str, remaining: float) -> None:
         """Resolve the host with a time limit: getaddrinfo itself has none, and a dead resolver
-        would otherwise hang the run. Skipped when a proxy resolves for us."""
+        would otherwise hang the run. Skipped when a proxy resolves for us, and for a host:port the
+        resolver override (settings.resolve) answers for."""
         parts = urlsplit(url)
         host = parts.hostname or ""
         try:
@@ -564,6 +212,12 @@ class Fetcher:
             return
         port = parts.port or (443 if parts.scheme == "https" else 80)
         key = (host, port)
+        if self.addresses and (host.rstrip("."), port) in self.addresses:
+            return
+        if host.rstrip(".").rpartition(".")[2] == "invalid":
+            # RFC 6761: resolvers should answer names under .invalid negatively at once; asking the
+            # network would only add its delay (or, behind a hijacking resolver, an answer).
+            raise DNSFailure(url, f"cannot resolve {host}: .invalid names never resolve (RFC 6761)")
         with self._dns_lock:
             if key in self._dns_cache:
                 failure = self._dns_cache[key]
@@ -588,9 +242,9 @@ class Fetcher:
 
     def _request(self, url: str, cookies: RequestsCookieJar, deadline: float) -> Hop:
         """One GET of `url`, body streamed into the spool. Raises FetchFailure when no response."""
-        recording = _Recording(self.spool_dir)
+        recording = Recording(self.spool_dir)
         started_at = self.now()
-        _local.recording = recording
+        use_recording(recording)
         self._watchdog.watch(deadline, recording)
         with self._active_lock:
             self._active.add(recording)
@@ -609,7 +263,7 @@ class Fetcher:
                 self._raise_if_ours(recording, url, exc)
                 if recording.aborted:
                     raise FetchTimeout(url, f"no response within the {self.settings.total_timeout:g} s cap") from exc
-                raise classify(url, exc) from exc
+                raise failure_of(url, exc) from exc
             if recording.aborted:
                 # http.client takes EOF for the end of the headers, so a cut mid-header looks whole.
                 response.raw.close()
@@ -640,7 +294,7 @@ class Fetcher:
                 response.raw.close()
             raise
         finally:
-            _local.recording = None
+            use_recording(None)
             recording.finish()
             with self._active_lock:
                 self._active.discard(recording)
@@ -664,7 +318,7 @@ class Fetcher:
             proxies = self._proxy_cache[key] = requests.utils.get_environ_proxies(url, no_proxy=no_proxy)
         return proxies
 
-    def _raise_if_ours(self, recording: _Recording, url: str, exc: BaseException) -> None:
+    def _raise_if_ours(self, recording: Recording, url: str, exc: BaseException) -> None:
         """A full disk and Ctrl-C surface as I/O errors inside the HTTP stack too: they are not
         the server's doing, so they leave as what they are, never as a fetch outcome."""
         if recording.disk_error is not None:
@@ -673,7 +327,7 @@ class Fetcher:
             raise Interrupted(f"{url}: abandoned on interrupt") from exc
 
     def _read_body(
-        self, response: requests.Response, recording: _Recording, deadline: float
+        self, response: requests.Response, recording: Recording, deadline: float
     ) -> tuple[str, str, int, str | None]:
         sha1, sha256, size = hashlib.sha1(), hashlib.sha256(), 0
         truncated = None
@@ -798,4 +452,4 @@ class Fetcher:
         return result
 
 
-__all__ = ["Fetcher", "FetchResult", "Hop", "classify"]
+__all__ = ["Fetcher"]

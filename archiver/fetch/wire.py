@@ -1,0 +1,327 @@
+"""Wire recording: every request as the bytes sent, every response as the status line and header
+lines as received, followed by the body with its Content-Encoding intact.
+
+A chunked body is stored de-chunked, with its `Transfer-Encoding` line renamed
+`X-Archive-Orig-Transfer-Encoding`: chunk framing is transport, not content, and readers disagree on
+framed bodies (warcio computes and checks payload digests over the framing, warcio issues #74/#75),
+while a de-chunked body has one reading. The recording sits on urllib3's connection and http.client's
+response file object; a thread-local routes each recording to the fetch that owns the thread, which
+warcio's capture_http gets wrong with shared sessions. The body itself is written by the fetcher as
+it reads it (`Recording.body`), de-framed.
+
+The same connections dial the resolver override (`settings.resolve`, like curl's --resolve): a listed
+host:port is connected at its address, while the name stays the host for the Host header, TLS SNI and
+the certificate check, and the peer address recorded (WARC-IP-Address) is the one connected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import re
+import socket
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+import requests.adapters
+import urllib3.connection
+import urllib3.connectionpool
+import urllib3.exceptions
+import urllib3.util.connection
+
+SPOOL_IN_MEMORY = 1024 * 1024
+_TE_LINE = re.compile(rb"(?im)^([ \t]*)(transfer-encoding[ \t]*:)")
+
+
+class Recording:
+    """Bytes of one request/response exchange, as sent and as received."""
+
+    def __init__(self, spool_dir: Path | None) -> None:
+        self.request = bytearray()
+        self.response: IO[bytes] = tempfile.SpooledTemporaryFile(
+            SPOOL_IN_MEMORY, dir=str(spool_dir) if spool_dir is not None else None
+        )
+        self.response_length = 0
+        self.header_length = 0
+        self.block_sha1 = hashlib.sha1()
+        self.ip: str | None = None
+        self.sock: socket.socket | None = None
+        self.disk_error: OSError | None = None
+        self.aborted = False
+        self.finished = False
+        self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        """A new request on this connection: forget a stale attempt (urllib3 may retry internally)."""
+        self.request.clear()
+        self.response.seek(0)
+        self.response.truncate()
+        self.response_length = self.header_length = 0
+        self.block_sha1 = hashlib.sha1()
+
+    def attach(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            if self.finished:
+                return
+            self.sock = sock
+            aborted = self.aborted
+        if self.ip is None:
+            try:
+                self.ip = str(sock.getpeername()[0])
+            except OSError:
+                pass
+        if aborted:
+            self._shutdown(sock)
+
+    def received(self, data: bytes | memoryview) -> None:
+        """Bytes of the status line and headers, as http.client consumes them."""
+        self._write(data)
+
+    def headers_done(self, chunked: bool) -> None:
+        if chunked:
+            self.response.seek(0)
+            head = _TE_LINE.sub(rb"\1X-Archive-Orig-\2", self.response.read())
+            self.response.seek(0)
+            self.response.truncate()
+            self.response_length = 0
+            self.block_sha1 = hashlib.sha1()
+            self._write(head)
+        self.header_length = self.response_length
+
+    def body(self, data: bytes) -> None:
+        self._write(data)
+
+    def _write(self, data: bytes | memoryview) -> None:
+        try:
+            self.response.write(data)
+        except OSError as exc:  # disk full: not the server's fault, so it must not look like one
+            self.disk_error = exc
+            raise
+        self.block_sha1.update(data)
+        self.response_length += len(data)
+
+    def finish(self) -> bool:
+        """The exchange is over: from now on the socket may go back to the pool, so it must never
+        be cut. Returns whether it was cut before that (decided under the same lock as abort)."""
+        with self._lock:
+            self.finished = True
+            self.sock = None
+            return self.aborted
+
+    def abort(self) -> None:
+        """Called from the watchdog thread when the fetch's total time is up."""
+        with self._lock:
+            if self.finished:
+                return
+            self.aborted = True
+            if self.sock is not None:
+                self._shutdown(self.sock)
+
+    @staticmethod
+    def _shutdown(sock: socket.socket) -> None:
+        try:
+            # The base-class method: SSLSocket.shutdown would also drop its SSL object under the
+            # feet of the thread blocked in recv.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.response.close()
+
+
+_local = threading.local()
+
+
+def _current() -> Recording | None:
+    if getattr(_local, "suspended", False):
+        return None
+    return getattr(_local, "recording", None)
+
+
+def use_recording(recording: Recording | None) -> None:
+    """Route what this thread's connections send and receive to `recording` (None: to nothing)."""
+    _local.recording = recording
+
+
+class _TeeReader:
+    """Wraps http.client's buffered socket file so every byte it consumes is also recorded."""
+
+    def __init__(self, fp: Any, recording: Recording) -> None:
+        self._fp = fp
+        self._rec = recording
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self._fp.read(n)
+        self._rec.received(data)
+        return data
+
+    def read1(self, n: int = -1) -> bytes:
+        data: bytes = self._fp.read1(n)
+        self._rec.received(data)
+        return data
+
+    def readline(self, limit: int = -1) -> bytes:
+        data: bytes = self._fp.readline(limit)
+        self._rec.received(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        n: int = self._fp.readinto(buffer)
+        self._rec.received(memoryview(buffer)[:n])
+        return n
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fp, name)
+
+    def unwrap(self) -> Any:
+        return self._fp
+
+
+class _RecordingResponse(http.client.HTTPResponse):
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        recording = _current()
+        self._recording = recording
+        if recording is not None:
+            recording.attach(sock)
+            self.fp = _TeeReader(self.fp, recording)  # type: ignore[assignment]  # duck-typed BufferedReader
+
+    def begin(self) -> None:
+        super().begin()
+        if self._recording is not None:
+            self._recording.headers_done(bool(self.chunked))
+            if isinstance(self.fp, _TeeReader):
+                # The fetcher records the body de-framed (Recording.body): stop teeing every read.
+                self.fp = self.fp.unwrap()
+
+
+class _RecordingHTTPConnection(urllib3.connection.HTTPConnection):
+    response_class = _RecordingResponse
+    # From the resolver override (config.resolve_map), set by the pool: the address and port to dial
+    # instead of asking DNS. The name stays the host for the Host header, SNI and certificate checks.
+    connect_to: tuple[str, int] | None = None
+
+    def _new_conn(self) -> socket.socket:
+        if self.connect_to is None:
+            return super()._new_conn()
+        address, port = self.connect_to
+        try:
+            sock = urllib3.util.connection.create_connection(
+                (address, port), self.timeout, source_address=self.source_address, socket_options=self.socket_options
+            )
+        except TimeoutError as exc:
+            raise urllib3.exceptions.ConnectTimeoutError(
+                self, f"Connection to {self.host} at {address} timed out. (connect timeout={self.timeout})"
+            ) from exc
+        except OSError as exc:
+            raise urllib3.exceptions.NewConnectionError(
+                self, f"Failed to establish a new connection to {address}: {exc}"
+            ) from exc
+        sys.audit("http.client.connect", self, address, port)
+        return sock
+
+    def putrequest(self, *args: Any, **kwargs: Any) -> None:
+        recording = _current()
+        if recording is not None:
+            recording.reset()
+        super().putrequest(*args, **kwargs)
+
+    def send(self, data: Any) -> None:
+        super().send(data)
+        recording = _current()
+        if recording is not None:
+            recording.attach(self.sock)
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                recording.request += data
+
+    def _tunnel(self) -> None:
+        # The CONNECT exchange with a proxy is not part of the archived request.
+        _local.suspended = True
+        try:
+            super()._tunnel()
+        finally:
+            _local.suspended = False
+
+
+class _RecordingHTTPSConnection(_RecordingHTTPConnection, urllib3.connection.HTTPSConnection):
+    pass
+
+
+Addresses = Mapping[tuple[str, int], tuple[str, int]]
+
+
+def _aim(conn: _RecordingHTTPConnection, addresses: Addresses) -> None:
+    """Point a new connection at its override address, if its host:port has one (the proxy's, when
+    the connection goes to a proxy: the proxy resolves the names it is asked for)."""
+    if addresses:
+        conn.connect_to = addresses.get((conn.host, conn.port or conn.default_port))
+
+
+class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _RecordingHTTPConnection
+    addresses: Addresses = {}
+
+    def _new_conn(self) -> _RecordingHTTPConnection:
+        conn = super()._new_conn()
+        assert isinstance(conn, _RecordingHTTPConnection)  # ConnectionCls
+        _aim(conn, self.addresses)
+        return conn
+
+
+class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _RecordingHTTPSConnection
+    addresses: Addresses = {}
+
+    def _new_conn(self) -> _RecordingHTTPSConnection:
+        conn = super()._new_conn()
+        assert isinstance(conn, _RecordingHTTPSConnection)  # ConnectionCls
+        _aim(conn, self.addresses)
+        return conn
+
+
+def _pool_classes(addresses: Addresses) -> dict[str, type[urllib3.connectionpool.HTTPConnectionPool]]:
+    """Pool classes that know the override: urllib3 builds pools itself, so it rides on the class."""
+    if not addresses:
+        return {"http": _HTTPPool, "https": _HTTPSPool}
+    http_pool = type("HTTPPool", (_HTTPPool,), {"addresses": addresses})
+    https_pool = type("HTTPSPool", (_HTTPSPool,), {"addresses": addresses})
+    return {"http": http_pool, "https": https_pool}
+
+
+class RecordingAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter on recording connections, dialling the override's address where one is set."""
+
+    def __init__(self, *args: Any, addresses: Addresses | None = None, **kwargs: Any) -> None:
+        self._pool_classes = _pool_classes(addresses or {})  # before super(): it builds the pool manager
+        super().__init__(*args, **kwargs)
+        self._pool_keys: dict[tuple[str, str, bool | str, Any], tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+
+    def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None) -> Any:
+        # requests stats the CA bundle path on every request; on sandboxed kernels that costs more
+        # than the request. The answer only depends on scheme, host and the TLS settings.
+        parts = urlsplit(request.url)
+        key = (parts.scheme, parts.netloc, verify, cert)
+        cached = self._pool_keys.get(key)
+        if cached is None:
+            cached = self._pool_keys[key] = super().build_connection_pool_key_attributes(request, verify, cert)
+        return dict(cached[0]), dict(cached[1])
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = self._pool_classes
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = self._pool_classes
+        return manager
+
+
+__all__ = ["SPOOL_IN_MEMORY", "Addresses", "Recording", "RecordingAdapter", "use_recording"]
