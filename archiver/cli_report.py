@@ -1,4 +1,4 @@
-"""`archiver report`: the click layer over archiver/report.py (and report_html.py for --format html)."""
+"""`archiver report`: the click layer over archiver/report/ (and report/html.py for --format html)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def report_command(ctx: click.Context, /, targets: tuple[str, ...], only: tuple[
     elif kind == "md":
         text = to_markdown(report)
     else:
-        from .report_html import to_html  # reads archived payloads: trafilatura only when asked
+        from .report.html import to_html  # reads archived payloads: trafilatura only when asked
 
         text = to_html(report, settings, replay_port)
     _emit(text, output, kind)

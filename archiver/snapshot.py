@@ -20,11 +20,12 @@ from typing import IO, Any
 
 from .archive import Archive
 from .config import Settings
-from .db import Previous, now_iso
+from .db import Previous
 from .errors import ArchiverError, Interrupted, InvalidURL, StorageError, UsageError
 from .fetch import Fetcher, FetchResult
 from .manifests import Manifest, Problem, load_targets
 from .politeness import HostGate
+from .stamps import now_iso
 from .storage import WarcCarry, record_rows
 from .urls import host_of, normalize_url
 from .warc import Original, RecordInfo
