@@ -3,7 +3,8 @@ rule as a CASE expression, generated from verdict.py's tables so that both alway
 
 from __future__ import annotations
 
-from ..verdict import STATUS_CLASSES, UNCHECKED, WORD_RULE, Case, statuses
+from .. import verdict
+from ..verdict import Case
 
 
 def quote(text: str) -> str:
@@ -13,17 +14,18 @@ def quote(text: str) -> str:
 
 def in_list(status_class: str) -> str:
     """`('ok', 'redirected')`: the status words of a class, for `status IN ...`."""
-    words = statuses(status_class)
+    words = verdict.statuses(status_class)
     if not words:
-        raise ValueError(f"no status word is of class {status_class!r} (classes: {set(STATUS_CLASSES.values())})")
+        known = sorted(set(verdict.STATUS_CLASSES.values()))
+        raise ValueError(f"no status word is of class {status_class!r} (classes: {known})")
     return "(" + ", ".join(quote(w) for w in words) + ")"
 
 
 def word_sql(status: str, drift_level: str, dead_since: str) -> str:
     """verdict.word as an SQL expression over three columns: the newest check's status (NULL: never
     checked) and drift level, and the time death was confirmed (NULL: not confirmed)."""
-    parts = [f"CASE WHEN {status} IS NULL THEN {quote(UNCHECKED)}"]
-    for case in WORD_RULE:
+    parts = [f"CASE WHEN {status} IS NULL THEN {quote(verdict.UNCHECKED)}"]
+    for case in verdict.WORD_RULE:  # read at each call: the SQL is always the rule as it stands
         condition = _condition(case, status, drift_level, dead_since)
         if not condition:  # fits anything: the cases after it can never apply
             parts.append(f"ELSE {quote(case.word)}")
