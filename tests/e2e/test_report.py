@@ -443,3 +443,20 @@ def test_state_path_with_dead_citations_matches_history(reported: Reported, tmp_
     assert fast == _json_text(reported.storage, str(reported.manifest), *CONFIRM_NOW)
     got = {row["id"]: row for row in json.loads(fast)}
     _compare(got, reported.expected(confirm_now=True))
+
+
+def test_an_older_database_is_read_as_it_is_never_migrated(reported: Reported, tmp_path: Path) -> None:
+    """The report only reads: a v4 copy (before url_state) is judged from its history, with the same
+    rows, and left byte for byte as it was; a copy too old to answer fails in one line naming its
+    version and what upgrades it."""
+    older = _storage_copy(reported, tmp_path, "DROP TRIGGER url_state_check", "DROP TRIGGER url_state_capture",
+                          "DROP TRIGGER url_state_policy", "DROP TABLE url_state", "PRAGMA user_version = 4")
+    before = (older / "archiver.db").read_bytes()
+    assert _json_text(older) == _json_text(reported.storage)
+    assert (older / "archiver.db").read_bytes() == before
+    with sqlite3.connect(older / "archiver.db") as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (4,)
+        db.execute("PRAGMA user_version = 2")
+    out = run(older, "report")
+    assert out.returncode == 4 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and "schema v2" in out.stderr and "archiver verify" in out.stderr
