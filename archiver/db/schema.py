@@ -113,7 +113,7 @@ def _v4(db: sqlite_utils.Database) -> None:
 
 
 def _v5(db: sqlite_utils.Database) -> None:
-    """Report: url_state, each URL's verdict inputs, kept current by triggers (URL_STATE_TRIGGERS), so
+    """Report: url_state, each URL's verdict inputs, kept current by triggers (TRIGGERS below), so
     that the report under the stored policy reads one row per URL instead of seeking through its history.
 
     The fields are `verdict.judge`'s under verdict_policy: the newest check, the newest ok check, the
