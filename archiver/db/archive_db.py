@@ -36,14 +36,16 @@ class ArchiveDB(Queries):
         Read-only (every command that only reads): opened with SQLite's mode=ro, so never migrated nor
         written; an older schema is read as it is, and a read it cannot answer fails with one line
         saying its version and what upgrades it (StorageError, exit 4)."""
-        if readonly:
-            conn, version = connect_readonly(path)
-            if version < 1:
-                conn.close()
-                raise StorageError(f"{path}: database schema v0 is older than this command reads (v1):"
-                                   " `archiver verify` (or any snapshot or check) upgrades it in place")
-            return cls(conn, path, version, readonly=True)
-        return cls(connect_writable(path), path, SCHEMA_VERSION, readonly=False)
+        if not readonly:
+            return cls(connect_writable(path), path, SCHEMA_VERSION, readonly=False)
+        conn, version = connect_readonly(path)
+        db = cls(conn, path, version, readonly=True)
+        try:
+            db.needs(1)  # v0: an empty file (or another program's database), no archive tables to read
+        except StorageError:
+            db.close()
+            raise
+        return db
 
     def close(self) -> None:
         self.db.conn.close()

@@ -174,6 +174,10 @@ def test_not_a_database_is_left_alone(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="cannot read database"):
         ArchiveDB.open(tmp_path / "missing.db", readonly=True)
     assert not (tmp_path / "missing.db").exists()
+    (tmp_path / "empty.db").touch()  # SQLite's empty database: no archive tables to read
+    with pytest.raises(StorageError, match=r"schema v0 is older than this command reads \(v1\)"):
+        ArchiveDB.open(tmp_path / "empty.db", readonly=True)
+    assert (tmp_path / "empty.db").read_bytes() == b""
 
 
 def test_concurrent_writable_opens_upgrade_once(tmp_path: Path) -> None:
