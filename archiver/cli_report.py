@@ -1,4 +1,4 @@
-"""`archiver report`: the click layer over archiver/report/ (and report/html.py for --format html)."""
+"""`archiver report`: the click layer over archiver/report.py (and report_html.py for --format html)."""
 
 from __future__ import annotations
 
