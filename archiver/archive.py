@@ -20,13 +20,14 @@ from .warc import RecordBuilder
 
 class Archive:
     """Open with `writing=True` to add captures: that creates the storage folders and recovers WARC
-    files a crashed run left open. Readers (history, show) change nothing on disk."""
+    files a crashed run left open. Readers (history, show, export, replay, status) open the database
+    read-only: they change nothing on disk, and an older database is read as it is, not migrated."""
 
     def __init__(self, settings: Settings, *, writing: bool = True) -> None:
         self.settings = settings
         if not writing and not settings.db_path.exists():
             raise NotArchived(f"nothing archived yet: no database at {settings.db_path}")
-        self.db = ArchiveDB(settings.db_path)
+        self.db = ArchiveDB.open(settings.db_path, readonly=not writing)
         self.recovered: list[str] = []
         try:
             self.store = WarcStore(settings.storage, self.db, max_size=settings.warc_max_size,

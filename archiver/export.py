@@ -220,7 +220,7 @@ def _pages(archive: Archive, selection: Selection) -> bytes:
         found = newest.get(url)
         if found is None:
             continue
-        captured_at, payload_id, content_type = found[0], found[6], found[7]
+        captured_at, payload_id, content_type = found.captured_at, found.payload_capture_id, found.content_type
         ts = timestamp14(captured_at)
         page: dict[str, Any] = {"id": hashlib.sha1(f"{url} {ts}".encode()).hexdigest()[:24], "url": url,
                                 "ts": f"{ts[:4]}-{ts[4:6]}-{ts[6:8]}T{ts[8:10]}:{ts[10:12]}:{ts[12:]}Z"}

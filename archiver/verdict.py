@@ -3,6 +3,10 @@
 Death needs confirmation (as IABot learned): N consecutive failed checks spanning at least D days;
 any success resets the count. Blocked answers (forbidden, rate_limited, login_wall) say nothing about
 the page, so they neither confirm nor reset a failure streak.
+
+The rule is data here, read twice: by `word` and `judge` in Python, and by archiver/db/rule_sql.py,
+which writes it as SQL for the views, the url_state triggers and the report's JSON. Change it here
+and both change (tests/unit/test_verdict.py holds them to agreeing on real SQLite files).
 """
 
 from __future__ import annotations
@@ -11,14 +15,68 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-ALIVE_STATUSES = frozenset({"ok", "redirected"})
-BLOCKED_STATUSES = frozenset({"forbidden", "rate_limited", "login_wall"})
-FAILED_STATUSES = frozenset({
-    "soft_404", "not_found", "gone", "server_error", "client_error", "parked", "dns_error",
-    "connection_error", "timeout", "tls_error", "too_many_redirects", "invalid_url",
-})
-STATUSES = ALIVE_STATUSES | BLOCKED_STATUSES | FAILED_STATUSES
+# Status classes: what a check's status word says about the cited page.
+SEEN = "seen"  # the page itself answered: the citation is alive, and any failure streak ends
+BLOCKED = "blocked"  # we were kept out: no word on the page, so a streak neither ends nor grows
+FAILED = "failed"  # the page is not there: one more failure toward death
+
+# Every status word a check records (the README's order) and its class: the one list of them.
+STATUS_CLASSES: dict[str, str] = {
+    "ok": SEEN, "redirected": SEEN, "soft_404": FAILED, "not_found": FAILED, "gone": FAILED,
+    "server_error": FAILED, "client_error": FAILED, "forbidden": BLOCKED, "rate_limited": BLOCKED,
+    "login_wall": BLOCKED, "parked": FAILED, "dns_error": FAILED, "connection_error": FAILED, "timeout": FAILED,
+    "tls_error": FAILED, "too_many_redirects": FAILED, "invalid_url": FAILED,
+}
+
+
+def statuses(status_class: str) -> tuple[str, ...]:
+    """The status words of a class, in STATUS_CLASSES' order."""
+    return tuple(word for word, kind in STATUS_CLASSES.items() if kind == status_class)
+
+
+ALIVE_STATUSES = frozenset(statuses(SEEN))
+BLOCKED_STATUSES = frozenset(statuses(BLOCKED))
+FAILED_STATUSES = frozenset(statuses(FAILED))
+STATUSES = frozenset(STATUS_CLASSES)
 VERDICTS = ("alive", "drifted", "failing", "dead", "blocked", "unchecked")
+UNCHECKED = "unchecked"  # the word of a citation no check has seen
+
+
+@dataclass(frozen=True)
+class Case:
+    """One line of the word rule: it applies when the newest check's status class is `status_class`
+    (None: any word, known or not), its drift level is `drift_level` (None: any), and death is
+    `confirmed` or not (None: either)."""
+
+    word: str
+    status_class: str | None = None
+    drift_level: str | None = None
+    confirmed: bool | None = None
+
+    def applies(self, status_class: str | None, drift_level: str | None, confirmed: bool) -> bool:
+        return ((self.status_class is None or self.status_class == status_class)
+                and (self.drift_level is None or self.drift_level == drift_level)
+                and (self.confirmed is None or self.confirmed == confirmed))
+
+
+# The verdict word of a checked citation: the first case its newest check fits. The status decides
+# first: drift measured on a login wall is not drift of the cited page. The last case fits anything.
+WORD_RULE: tuple[Case, ...] = (
+    Case("drifted", SEEN, drift_level="major"),
+    Case("alive", SEEN),
+    Case("blocked", BLOCKED),
+    Case("dead", confirmed=True),
+    Case("failing"),
+)
+
+
+def word(status: str | None, drift_level: str | None, confirmed: bool) -> str:
+    """The verdict word from the newest check (its status, None when never checked, and drift level) and
+    whether the failure streak has confirmed death."""
+    if status is None:
+        return UNCHECKED
+    status_class = STATUS_CLASSES.get(status)
+    return next(case.word for case in WORD_RULE if case.applies(status_class, drift_level, confirmed))
 
 
 @dataclass(frozen=True)
@@ -47,7 +105,7 @@ class Verdict:
 def judge(history: Sequence[CheckPoint], policy: Policy = Policy()) -> Verdict:
     """The verdict after the checks in `history` (any order; times are compared)."""
     if not history:
-        return Verdict("unchecked")
+        return Verdict(UNCHECKED)
     checks = sorted(history, key=lambda c: c.at)
     latest = checks[-1]
     last_ok = next((c.at for c in reversed(checks) if c.status in ALIVE_STATUSES), None)
@@ -59,13 +117,8 @@ def judge(history: Sequence[CheckPoint], policy: Policy = Policy()) -> Verdict:
         if i + 1 >= policy.checks and check.at - streak[0].at >= span:
             dead_since = check.at
             break
-    if latest.status in ALIVE_STATUSES:
-        word = "drifted" if latest.drift_level == "major" else "alive"
-    elif latest.status in BLOCKED_STATUSES:
-        word = "blocked"
-    else:
-        word = "dead" if dead_since is not None else "failing"
-    return Verdict(word, latest.status, latest.at, failing_since, dead_since, last_ok)
+    verdict = word(latest.status, latest.drift_level, dead_since is not None)
+    return Verdict(verdict, latest.status, latest.at, failing_since, dead_since, last_ok)
 
 
 def verdict_timeline(history: Sequence[CheckPoint], policy: Policy = Policy()) -> list[tuple[dt.datetime, str]]:

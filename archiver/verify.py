@@ -419,10 +419,10 @@ def _open_db(path: Path) -> tuple[ArchiveDB, str | None]:
     """The database, and why an audit cannot be recorded in it (None: it can). A database this process
     cannot write (read-only file or mount, an evidence copy) is still read: fixity is checked anyway."""
     try:
-        return ArchiveDB(path), None
+        return ArchiveDB.open(path), None
     except StorageError as first:
         try:
-            return ArchiveDB.open_readonly(path), str(first)
+            return ArchiveDB.open(path, readonly=True), str(first)
         except StorageError:
             raise first from None
 

@@ -27,7 +27,7 @@ from archiver.replay import build_collection
 
 
 def generate(db_path: Path, captures: int, urls: int, *, first: int = 1, open_file: bool = False) -> None:
-    ArchiveDB(db_path).close()
+    ArchiveDB.open(db_path).close()
     conn = sqlite3.connect(db_path, isolation_level=None)
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("BEGIN")

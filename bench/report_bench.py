@@ -65,7 +65,7 @@ def fate_statuses(rng: random.Random, checks: int) -> tuple[list[str], list[str 
 def generate(path: Path, citations: int, checks: int, *, per_manifest: int = 100, seed: int = 1) -> None:
     """An archive database with `citations` citations (in manifests of `per_manifest`), each URL
     checked `checks` times, one run a day."""
-    ArchiveDB(path).close()  # the real schema, every migration
+    ArchiveDB.open(path).close()  # the real schema, every migration
     rng = random.Random(seed)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous=OFF")

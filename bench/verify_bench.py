@@ -54,7 +54,7 @@ def html(rng: random.Random, n: int) -> bytes:
 def build(root: Path, gb: float, file_mb: int, seed: int) -> tuple[int, int]:
     """WARCs of about `gb` GB under root; returns (captures, bytes of WARC files)."""
     settings = Settings(storage=root)
-    db = ArchiveDB(settings.db_path)
+    db = ArchiveDB.open(settings.db_path)
     store = WarcStore(root, db, max_size=file_mb * 1_000_000, user_agent="verify-bench")
     builder = RecordBuilder()
     rng = random.Random(seed)

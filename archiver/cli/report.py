@@ -58,7 +58,7 @@ def report_command(ctx: click.Context, /, targets: tuple[str, ...], only: tuple[
     elif kind == "md":
         text = to_markdown(report)
     else:
-        from ..report_html import to_html  # reads archived payloads: trafilatura only when asked
+        from ..report.html import to_html  # reads archived payloads: trafilatura only when asked
 
         text = to_html(report, settings, replay_port)
     _emit(text, output, kind)

@@ -201,7 +201,7 @@ def test_interrupted_append_is_cut_back(tmp_path: Path) -> None:
                 raise KeyboardInterrupt
             return super().read(1000)
 
-    db = ArchiveDB(tmp_path / "a.db")
+    db = ArchiveDB.open(tmp_path / "a.db")
     store = WarcStore(tmp_path, db, max_size=10**9, user_agent="t")
     store.append(io.BytesIO(b""), 0)  # opens the file and writes its warcinfo
     assert store.current is not None

@@ -199,7 +199,7 @@ def test_replay_boundary_is_the_first_capture_in_a_file_still_open(tmp_path: Pat
     """index.cdxj may only hold captures whose file is closed for good: its lines never change."""
     from archiver.db import ArchiveDB
 
-    db = ArchiveDB(tmp_path / "archiver.db")
+    db = ArchiveDB.open(tmp_path / "archiver.db")
     try:
         conn = db.db.conn
         with conn:

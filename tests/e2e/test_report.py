@@ -24,9 +24,10 @@ import pytest
 from conftest import REPO, run
 from scenario import World
 
-from archiver.db import _ALIVE_SQL, _BLOCKED_SQL, _FAILED_SQL
+from archiver.db import ArchiveDB
+from archiver.db.rule_sql import in_list
 from archiver.report import CSV_FIELDS, FIELDS
-from archiver.verdict import ALIVE_STATUSES, BLOCKED_STATUSES, FAILED_STATUSES
+from archiver.verdict import ALIVE_STATUSES, BLOCKED, BLOCKED_STATUSES, FAILED, FAILED_STATUSES, SEEN
 
 FLAGS = ["--per-host-delay", "0.2", "--timeout", "1", "--total-timeout", "3"]
 CONFIRM_NOW = ["--confirm-days", "0"]  # the scenario's three rounds are seconds apart
@@ -315,9 +316,9 @@ def test_status_groups_in_sql_match_verdict_py() -> None:
     def words(sql: str) -> set[str]:
         return set(re.findall(r"'(\w+)'", sql))
 
-    assert words(_ALIVE_SQL) == ALIVE_STATUSES
-    assert words(_BLOCKED_SQL) == BLOCKED_STATUSES
-    assert words(_FAILED_SQL) == FAILED_STATUSES
+    assert words(in_list(SEEN)) == ALIVE_STATUSES
+    assert words(in_list(BLOCKED)) == BLOCKED_STATUSES
+    assert words(in_list(FAILED)) == FAILED_STATUSES
 
 
 def _policy_copy(reported: Reported, tmp_path: Path, days: float) -> Path:
@@ -396,6 +397,8 @@ def _storage_copy(reported: Reported, tmp_path: Path, *sql: str, rebuild_state: 
             dst.execute(statement)
         if rebuild_state:
             dst.execute("PRAGMA user_version = 4")
+    if rebuild_state:  # a report only reads: a writable open migrates
+        ArchiveDB.open(storage / "archiver.db").close()
     return storage
 
 
@@ -440,3 +443,20 @@ def test_state_path_with_dead_citations_matches_history(reported: Reported, tmp_
     assert fast == _json_text(reported.storage, str(reported.manifest), *CONFIRM_NOW)
     got = {row["id"]: row for row in json.loads(fast)}
     _compare(got, reported.expected(confirm_now=True))
+
+
+def test_an_older_database_is_read_as_it_is_never_migrated(reported: Reported, tmp_path: Path) -> None:
+    """The report only reads: a v4 copy (before url_state) is judged from its history, with the same
+    rows, and left byte for byte as it was; a copy too old to answer fails in one line naming its
+    version and what upgrades it."""
+    older = _storage_copy(reported, tmp_path, "DROP TRIGGER url_state_check", "DROP TRIGGER url_state_capture",
+                          "DROP TRIGGER url_state_policy", "DROP TABLE url_state", "PRAGMA user_version = 4")
+    before = (older / "archiver.db").read_bytes()
+    assert _json_text(older) == _json_text(reported.storage)
+    assert (older / "archiver.db").read_bytes() == before
+    with sqlite3.connect(older / "archiver.db") as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (4,)
+        db.execute("PRAGMA user_version = 2")
+    out = run(older, "report")
+    assert out.returncode == 4 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and "schema v2" in out.stderr and "archiver verify" in out.stderr

@@ -36,7 +36,7 @@ def test_a_v1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     db.table("runs").insert({"command": "snapshot", "started_at": "2026-01-01T00:00:00Z", "status": "done"})
     conn.commit()
     conn.close()
-    upgraded = ArchiveDB(path)
+    upgraded = ArchiveDB.open(path)
     try:
         assert upgraded.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 2
         assert "checks" in upgraded.db.table_names()

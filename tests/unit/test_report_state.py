@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archiver.db import MIGRATIONS, ArchiveDB
-from archiver.report import _from_history, _from_state, iso
+from archiver.report import from_history, from_state, optional_iso
 from archiver.verdict import ALIVE_STATUSES, BLOCKED_STATUSES, FAILED_STATUSES, CheckPoint, Policy, judge
 
 URL = "https://example.org/page"
@@ -50,7 +50,7 @@ def capture_row(at: dt.datetime, http: int, kind: str | None, refers_to: int | N
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[ArchiveDB]:
-    archive = ArchiveDB(tmp_path / "archiver.db")
+    archive = ArchiveDB.open(tmp_path / "archiver.db")
     yield archive
     archive.close()
 
@@ -63,14 +63,14 @@ def state(db: ArchiveDB, url: str = URL) -> dict[str, Any]:
 def both_paths(db: ArchiveDB, urls: list[str], policy: Policy) -> tuple[Any, Any]:
     """(judged, captures) of the url_state path and of the history path; the stamps the state path
     keeps for JSON are checked against the verdict's times and then left out."""
-    return _plain(_from_state(db, urls, policy)), _plain(_from_history(db, urls, policy))
+    return _plain(from_state(db, urls, policy)), _plain(from_history(db, urls, policy))
 
 
 def _plain(found: tuple[dict[str, Any], Any]) -> tuple[dict[str, Any], Any]:
     judged, captures = found
     for verdict, _latest, stamps in judged.values():
-        assert stamps is None or stamps == (iso(verdict.checked_at), iso(verdict.failing_since),
-                                            iso(verdict.dead_since), iso(verdict.last_ok_at))
+        assert stamps is None or stamps == (optional_iso(verdict.checked_at), optional_iso(verdict.failing_since),
+                                            optional_iso(verdict.dead_since), optional_iso(verdict.last_ok_at))
     return {url: found[:2] for url, found in judged.items()}, captures
 
 
@@ -169,12 +169,12 @@ def test_state_verdict_equals_judge(items: list[tuple[int, int, str, str | None]
               for h, us, status, level in items]
     order = sorted(points, key=lambda p: p.at) if in_order else rnd.sample(points, len(points))
     with tempfile.TemporaryDirectory() as tmp:
-        db = ArchiveDB(Path(tmp) / "archiver.db")
+        db = ArchiveDB.open(Path(tmp) / "archiver.db")
         with db.transaction():
             db.db.execute("UPDATE verdict_policy SET checks = ?, days = ?", [n, days])
         for p in order:
             db.add_check(check_row(p.at, p.status, p.drift_level))
-        judged, _ = _plain(_from_state(db, [URL], policy))
+        judged, _ = _plain(from_state(db, [URL], policy))
         want = judge(order, policy)  # ties: the database breaks them by id, i.e. insertion order
         assert judged.get(URL, (judge([]),))[0] == want
         times = [p.at for p in order]
@@ -189,16 +189,17 @@ def test_state_verdict_equals_judge(items: list[tuple[int, int, str, str | None]
             conn.execute("UPDATE verdict_policy SET checks = ?, days = ?", [n, days])
             conn.executemany("INSERT INTO checks (checked_at, url, fetch_url, status, drift_level) VALUES (?,?,?,?,?)",
                              [(stamp(p.at), URL, URL, p.status, p.drift_level) for p in order])
-        migrated = ArchiveDB(legacy)
+        migrated = ArchiveDB.open(legacy)
         backfilled = state(migrated)
-        assert _plain(_from_state(migrated, [URL], policy))[0].get(URL, (judge([]),))[0] == want
+        assert _plain(from_state(migrated, [URL], policy))[0].get(URL, (judge([]),))[0] == want
         migrated.close()
         if triggered and not triggered["dirty"]:
             assert backfilled == triggered
 
 
 def test_json_one_object_per_line_whatever_the_strings_hold() -> None:
-    from archiver.report import Latest, Report, ReportRow, Verdict, to_json
+    from archiver.report import Latest, Report, ReportRow, to_json
+    from archiver.verdict import Verdict
 
     tricky = ['}, {"manifest": "x"}', '"}, {"manifest": ', "é\n\u2028\\", "plain"]
     rows = [ReportRow(f"m{i}", text, "https://e.org/", "https://e.org/", text, text, Verdict("unchecked"),

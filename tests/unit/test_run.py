@@ -210,7 +210,7 @@ def test_captures_and_checks_write_one_redirects_shape(server: TestServer, setti
 
 def test_an_old_shape_redirects_row_is_still_read(server: TestServer, settings: Settings) -> None:
     snapshot(settings, [server.url("redirect/3")])
-    db = ArchiveDB(settings.db_path)
+    db = ArchiveDB.open(settings.db_path)
     try:
         new = [entry.status for entry in entries_from_rows(db.export_records())]
         [(capture_id, text)] = db.db.execute("SELECT id, redirects FROM captures").fetchall()

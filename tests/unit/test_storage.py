@@ -40,7 +40,7 @@ class Archive:
 
     def __init__(self, root: Path, max_size: int = 10**9) -> None:
         self.root = root
-        self.db = ArchiveDB(root / "archiver.db")
+        self.db = ArchiveDB.open(root / "archiver.db")
         self.store = WarcStore(root, self.db, max_size=max_size, user_agent="test", now=lambda: WHEN)
         self.builder = RecordBuilder()
         self.rng = random.Random(1)

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import sqlite3
+import tempfile
+from pathlib import Path
 
-from hypothesis import given
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from archiver import stamps, verdict
+from archiver.db import ArchiveDB
+from archiver.db.rule_sql import in_list, word_sql
 from archiver.verdict import (
     ALIVE_STATUSES,
     BLOCKED_STATUSES,
     FAILED_STATUSES,
     STATUSES,
+    VERDICTS,
     CheckPoint,
     Policy,
     judge,
     verdict_timeline,
+    word,
 )
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -95,3 +105,80 @@ def test_properties(items: list[tuple[float, str]], n: int, d: float) -> None:
     # Order of the input does not matter; the timeline ends in the same verdict.
     assert judge(list(reversed(h)), Policy(n, d)) == v
     assert verdict_timeline(h, Policy(n, d))[-1][1] == v.verdict
+
+
+# -- the rule as SQL: generated from the same tables, it must say what the Python rule says -------------
+
+WORD_STATUSES = [None, *sorted(STATUSES), "some_new_word"]
+LEVELS = [None, "unchanged", "minor", "major"]
+
+
+def test_word_sql_is_word_for_every_input(tmp_path: Path) -> None:
+    """Every (status, drift level, confirmed) there is, through SQLite on a real file."""
+    dead_or_not = (None, "2026-01-04T06:00:00.000000Z")
+    inputs = [(s, level, dead) for s in WORD_STATUSES for level in LEVELS for dead in dead_or_not]
+    with sqlite3.connect(tmp_path / "words.db") as conn:
+        conn.execute("CREATE TABLE k (status TEXT, drift_level TEXT, dead_since TEXT)")
+        conn.executemany("INSERT INTO k VALUES (?, ?, ?)", inputs)
+        got = conn.execute(f"SELECT {word_sql('status', 'drift_level', 'dead_since')} FROM k ORDER BY rowid").fetchall()
+    assert [w for (w,) in got] == [word(s, level, dead is not None) for s, level, dead in inputs]
+    assert {w for (w,) in got} == set(VERDICTS)
+
+
+def test_word_sql_follows_the_rule_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change in verdict.py changes the SQL: the SQL is read from the tables, not written beside them."""
+    before = word_sql("s", "d", "x")
+    monkeypatch.setitem(verdict.STATUS_CLASSES, "paywalled", verdict.BLOCKED)
+    assert "'paywalled'" in word_sql("s", "d", "x") and "'paywalled'" not in before
+    monkeypatch.setattr(verdict, "WORD_RULE", verdict.WORD_RULE[1:])  # no more "drifted"
+    assert "drifted" not in word_sql("s", "d", "x")
+    assert in_list(verdict.BLOCKED) == "('forbidden', 'rate_limited', 'login_wall', 'paywalled')"
+
+
+URLS = [f"https://example.org/{n}" for n in range(4)]
+history_st = st.lists(
+    st.tuples(st.sampled_from(URLS), st.integers(0, 12 * 24), st.sampled_from([0, 1, 999_999]),
+              st.sampled_from(WORD_STATUSES[1:]), st.sampled_from(LEVELS)),
+    max_size=40)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(history_st, st.sampled_from([1, 2, 3, 4]), st.sampled_from([0.0, 0.5, 1.0, 3.0]))
+def test_sql_verdicts_agree_with_judge(items: list[tuple[str, int, int, str, str | None]], n: int,
+                                       days: float) -> None:
+    """Check histories of a few citations go into a real archive database through ArchiveDB (its
+    triggers keep url_state); the citation_verdicts view and the report's SQL-built JSON must give
+    judge's verdict and times, under the stored policy."""
+    policy = Policy(n, days)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = ArchiveDB.open(Path(tmp) / "archiver.db")
+        try:
+            with db.transaction():
+                db.db.execute("UPDATE verdict_policy SET checks = ?, days = ?", [n, days])
+            db.db.execute("UPDATE url_state SET dirty = 0")  # none yet: the policy is set before any check
+            db.record_manifest("m.yaml", "m", None, None, {}, [
+                {"key": url, "citation_id": f"c{i}", "url": url, "fetch_url": url, "cited_as": None, "context": None,
+                 "accessed": None, "line": i + 1, "extra": None} for i, url in enumerate(URLS)])
+            histories: dict[str, list[CheckPoint]] = {url: [] for url in URLS}
+            for url, hours, micros, status, level in items:
+                point = CheckPoint(T0 + dt.timedelta(hours=hours, microseconds=micros), status, level)
+                histories[url].append(point)  # ties in time: both sides take the later insertion as newer
+                db.add_check({"checked_at": stamps.iso(point.at), "url": url, "fetch_url": url, "status": status,
+                              "drift_level": level, "manifest": "m.yaml"})
+            want = {url: judge(points, policy) for url, points in histories.items()}
+            view = {row["url"]: row for row in db.db.query("SELECT * FROM citation_verdicts")}
+            db.report_fill_cited(None, ["m.yaml"])
+            built = {json.loads(r.json)["url"]: json.loads(r.json) for r in db.report_json_rows([], None) if r.json}
+        finally:
+            db.close()
+    for url, v in want.items():
+        times = [stamps.iso(t) if t else None for t in (v.checked_at, v.failing_since, v.dead_since, v.last_ok_at)]
+        got = view[url]
+        assert [got["verdict"], got["checked_at"], got["failing_since"], got["dead_since"], got["last_ok_at"]] == [
+            v.verdict, *times], url
+        if url in built:  # not dirty (checks recorded in time order): SQLite built it from url_state
+            row = built[url]
+            assert [row["verdict"], row["checked_at"], row["failing_since"], row["dead_since"], row["last_ok_at"]] == [
+                v.verdict, *times], url
+    in_order = all([p.at for p in h] == sorted({p.at for p in h}) for h in histories.values())
+    assert not in_order or set(built) == set(URLS)  # the SQL path answered, not the Python fallback

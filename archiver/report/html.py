@@ -12,15 +12,18 @@ from __future__ import annotations
 import datetime as dt
 import html
 from itertools import groupby
-from typing import Any
+from operator import attrgetter
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from .archive import Archive
-from .config import REPLAY_PORT, Settings
-from .errors import StorageError
-from .replay import replay_url
-from .report import Report, ReportRow, count_verdicts
-from .verdict import VERDICTS, CheckPoint, verdict_timeline
+from .. import stamps
+from ..archive import Archive
+from ..config import REPLAY_PORT, Settings
+from ..db.rows import ListedCapture
+from ..errors import StorageError
+from ..replay import replay_url
+from ..verdict import VERDICTS, CheckPoint, verdict_timeline
+from .rows import Report, ReportRow, by_manifest, count_verdicts
 
 EXCERPT_CHARS = 500
 EXCERPT_READ = 2 * 1024 * 1024  # enough of a page for its first paragraphs
@@ -98,9 +101,6 @@ document.body.setAttribute('data-ready', 'yes');
 def to_html(report: Report, settings: Settings, replay_port: int = REPLAY_PORT) -> str:
     """The report as one self-contained page. Each archived copy links to `archiver replay` on
     `replay_port` (pywb shows the capture time in its banner), its newest captures too."""
-    groups: dict[str | None, list[ReportRow]] = {}
-    for row in report.rows:
-        groups.setdefault(row.manifest, []).append(row)
     fetch_urls = sorted({r.fetch_url for r in report.rows})
     with Archive(settings, writing=False) as archive:
         histories = _histories(archive, fetch_urls)
@@ -121,7 +121,7 @@ def to_html(report: Report, settings: Settings, replay_port: int = REPLAY_PORT) 
             f"<label><input type=\"checkbox\" class=\"verdict-filter\" value=\"{v}\" checked> {v}</label>"
             for v in VERDICTS) + "</p>",
     ]
-    for manifest, rows in groups.items():
+    for manifest, rows in by_manifest(report):
         title = report.manifests.get(manifest) if manifest else None
         counts = count_verdicts(rows)
         parts.append(f"<section class=\"manifest\"><h2>{_e(manifest or 'URLs')}"
@@ -135,25 +135,32 @@ def to_html(report: Report, settings: Settings, replay_port: int = REPLAY_PORT) 
     return "\n".join(parts)
 
 
-def _histories(archive: Archive, fetch_urls: list[str]) -> dict[str, list[tuple[CheckPoint, int]]]:
-    parse = dt.datetime.fromisoformat
-    return {url: [(CheckPoint(parse(r[1]), r[2], r[3]), r[4]) for r in group]
-            for url, group in groupby(archive.db.report_timelines(fetch_urls), key=lambda r: r[0])}
+class _Step(NamedTuple):
+    """A check of a URL's history and the run it was part of."""
+
+    check: CheckPoint
+    run: int
 
 
-def _chart(rows: list[ReportRow], histories: dict[str, list[tuple[CheckPoint, int]]], report: Report) -> str:
+def _histories(archive: Archive, fetch_urls: list[str]) -> dict[str, list[_Step]]:
+    return {url: [_Step(CheckPoint(stamps.parse(r.checked_at), r.status, r.drift_level), r.run_id) for r in group]
+            for url, group in groupby(archive.db.report_timelines(fetch_urls), key=attrgetter("fetch_url"))}
+
+
+def _chart(rows: list[ReportRow], histories: dict[str, list[_Step]], report: Report) -> str:
     """Stacked bars: after each check run (by run id, the order runs started), how many citations
     had each verdict. A citation not yet checked in a run keeps its verdict from before (or unchecked)."""
     timelines = []
     runs: dict[int, dt.datetime] = {}
     for row in rows:
         history = histories.get(row.fetch_url, [])
-        points = [c for c, _ in history]
+        points = [entry.check for entry in history]
         verdicts = [v for _, v in verdict_timeline(points, report.policy)]
-        by_run = sorted(zip((run for _, run in sorted(history, key=lambda h: h[0].at)), verdicts, strict=True))
+        in_time = sorted(history, key=lambda entry: entry.check.at)  # as verdict_timeline orders them
+        by_run = sorted(zip((entry.run for entry in in_time), verdicts, strict=True))
         timelines.append(by_run)
-        for check, run in history:
-            runs[run] = min(runs.get(run, check.at), check.at)
+        for entry in history:
+            runs[entry.run] = min(runs.get(entry.run, entry.check.at), entry.check.at)
     order = sorted(runs)
     if len(order) > MAX_BARS:
         step = (len(order) - 1) / (MAX_BARS - 1)
@@ -188,9 +195,9 @@ def _chart(rows: list[ReportRow], histories: dict[str, list[tuple[CheckPoint, in
             y -= h
             out.append(f"<rect class=\"bar-{verdict}\" x=\"{x + 1:.1f}\" y=\"{y:.1f}\" width=\"{max(slot - 2, 1):.1f}\""
                        f" height=\"{h:.1f}\" fill=\"{COLOURS[verdict]}\"><title>run {run}"
-                       f" ({_e(runs[run].strftime('%Y-%m-%d %H:%M'))}): {n} {verdict}</title></rect>")
+                       f" ({_e(_minute(runs[run]))}): {n} {verdict}</title></rect>")
         if i == 0 or i == len(bars) - 1:
-            out.append(f"<text x=\"{x:.1f}\" y=\"{height - bottom + 14}\">{_e(runs[run].strftime('%Y-%m-%d'))}</text>")
+            out.append(f"<text x=\"{x:.1f}\" y=\"{height - bottom + 14}\">{_e(_minute(runs[run])[:10])}</text>")
     for i, verdict in enumerate(VERDICTS):
         out.append(f"<rect x=\"{left + i * 110}\" y=\"{height + 4}\" width=\"10\" height=\"10\""
                    f" fill=\"{COLOURS[verdict]}\"/>"
@@ -199,7 +206,7 @@ def _chart(rows: list[ReportRow], histories: dict[str, list[tuple[CheckPoint, in
     return "".join(out)
 
 
-def _table(rows: list[ReportRow], excerpts: dict[str, str], captures: dict[str, list[tuple[Any, ...]]],
+def _table(rows: list[ReportRow], excerpts: dict[str, str], captures: dict[str, list[ListedCapture]],
            port: int) -> str:
     head = ("citation", "verdict", "status", "failing since", "dead since", "last ok", "drift", "URL", "archived copy")
     out = ["<table class=\"citations\"><thead><tr>" + "".join(f"<th aria-sort=\"none\">{h}</th>" for h in head)
@@ -241,18 +248,19 @@ def _copy(row: ReportRow, excerpt: str) -> str:
     return f"{where}<details><summary>archived text</summary><pre>{text}</pre></details>"
 
 
-def _captures(row: ReportRow, listed: list[tuple[Any, ...]], port: int) -> str:
+def _captures(row: ReportRow, listed: list[ListedCapture], port: int) -> str:
     """Replay links: the newest good capture's, then the newest captures of the URL by time."""
     out = []
     if row.capture is not None:
         href = replay_url({"fetch_url": row.fetch_url, "captured_at": row.capture.captured_at}, port)
         out.append(f"<br><a class=\"replay\" href=\"{_e(href)}\" rel=\"noreferrer noopener\">replay</a>")
     if listed:
-        total = listed[0][3]
+        total = listed[0].total
         items = "".join(
-            f"<li><a href=\"{_e(replay_url({'fetch_url': row.fetch_url, 'captured_at': at}, port))}\""
-            f" rel=\"noreferrer noopener\">{_e(at[:19])}</a> {_e(kind)} {status if status is not None else ''}</li>"
-            for at, kind, status, _ in listed)
+            f"<li><a href=\"{_e(replay_url({'fetch_url': row.fetch_url, 'captured_at': c.captured_at}, port))}\""
+            f" rel=\"noreferrer noopener\">{_e(c.captured_at[:19])}</a> {_e(c.record_type)}"
+            f" {c.http_status if c.http_status is not None else ''}</li>"
+            for c in listed)
         more = (f"<li>{total - len(listed)} older: <code>archiver history {_e(row.fetch_url)}</code></li>"
                 if total > len(listed) else "")
         out.append(f"<details class=\"captures\"><summary>captures ({total})</summary><ul>{items}{more}</ul></details>")
@@ -261,7 +269,7 @@ def _captures(row: ReportRow, listed: list[tuple[Any, ...]], port: int) -> str:
 
 def _excerpt(archive: Archive, row: ReportRow) -> str:
     """The first EXCERPT_CHARS of the archived copy's main text ("" when it cannot be read)."""
-    from .content import page_text  # trafilatura: imported only for HTML reports
+    from ..content import page_text  # trafilatura: imported only for HTML reports
 
     c = row.capture
     assert c is not None
@@ -296,4 +304,9 @@ def _e(text: str) -> str:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return _minute(stamps.now()) + " UTC"
+
+
+def _minute(t: dt.datetime) -> str:
+    """`2026-12-05 03:50`: a time for people, to the minute (UTC)."""
+    return stamps.iso(t, "minutes").removesuffix("Z").replace("T", " ")

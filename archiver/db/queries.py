@@ -1,0 +1,302 @@
+"""Whole-archive reads, as named rows: the report's (a few set-based queries over a temporary table of
+URLs, streamed, never one query per citation: 100,000 citations in about a second), the replay index
+and export's, and a URL's history. A base of ArchiveDB: it reads through the connection ArchiveDB
+opened, read-only or not, and refuses (one line, exit 4) a read an older schema cannot answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from ..errors import StorageError
+from ..verdict import Policy
+from .rows import (
+    CheckRow,
+    Cited,
+    ExportState,
+    GoodCapture,
+    JsonRow,
+    ListedCapture,
+    ManifestRow,
+    NumberedCited,
+    StateRow,
+    TimelineRow,
+    named,
+    scalar,
+)
+from .rule_sql import word_sql
+from .schema import ALIVE_SQL, good_capture, url_state_current
+
+# Current citations of the manifests in temp.report_manifests (those seen at the manifest's last
+# load), in manifest order; invalid URLs, never citations rows, come from their newest check.
+_CITATIONS_SQL = """
+    SELECT c.manifest AS manifest, c.citation_id AS citation_id, c.url AS url, c.fetch_url AS fetch_url,
+           c.cited_as AS cited_as, c.context AS context, c.line AS line
+    FROM temp.report_manifests t JOIN manifests m ON m.path = t.value
+    JOIN citations c ON c.manifest = m.path AND c.last_seen = m.loaded_at
+    UNION ALL
+    SELECT k.manifest, k.citation_id, k.url, k.fetch_url, NULL, NULL, NULL
+    FROM temp.report_manifests t JOIN checks k ON k.manifest = t.value AND k.status = 'invalid_url'
+    WHERE k.id = (SELECT MAX(id) FROM checks j WHERE j.manifest = k.manifest AND j.url = k.url
+                  AND j.status = 'invalid_url')
+      AND NOT EXISTS (SELECT 1 FROM citations c WHERE c.manifest = k.manifest AND c.url = k.url)
+    ORDER BY manifest, line, url"""
+
+
+class Queries:
+    """The reads; ArchiveDB sets `db`, `path` and `version` (the schema version of the file)."""
+
+    db: sqlite_utils.Database
+    path: Path
+    version: int
+
+    def needs(self, version: int) -> None:
+        """Refuse a read that needs schema objects this database (an older one, opened read-only, so not
+        migrated) does not have yet."""
+        if self.version < version:
+            raise StorageError(f"{self.path}: database schema v{self.version} is older than this command reads"
+                               f" (v{version}); `archiver verify` (or any snapshot or check) upgrades it in place")
+
+    def temp_list(self, name: str, values: Iterable[str]) -> None:
+        """A temporary table of values (distinct, in the caller's order): set-based joins instead of IN
+        lists or loops. It lives in the connection's temp database: a read-only open can have it too."""
+        self.db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (value TEXT)")
+        self.db.execute(f"DELETE FROM temp.{name}")
+        self.db.conn.executemany(f"INSERT INTO temp.{name} VALUES (?)", ((v,) for v in dict.fromkeys(values)))
+
+    # -- report ----------------------------------------------------------------------------------
+
+    def report_manifests(self) -> list[ManifestRow]:
+        return list(named(self.db.execute(
+            "SELECT path, name, title, source, loaded_at FROM manifests ORDER BY path"), ManifestRow))
+
+    def report_citations(self, manifests: list[str]) -> list[Cited]:
+        """Current citations of the manifests, in manifest order (see _CITATIONS_SQL)."""
+        self.needs(2)
+        self.temp_list("report_manifests", manifests)
+        return list(named(self.db.execute(_CITATIONS_SQL), Cited))
+
+    def report_fill_cited(self, cited: Iterable[Cited] | None, manifests: list[str]) -> None:
+        """temp.report_cited, the report's citations in report order (rowid): `cited`, or when it is
+        None the current citations of `manifests` as report_citations lists them, copied inside SQLite."""
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS report_cited (manifest TEXT, citation_id TEXT, url TEXT,"
+                        " fetch_url TEXT, cited_as TEXT, context TEXT, line INTEGER)")
+        self.db.execute("DELETE FROM temp.report_cited")
+        if cited is not None:
+            self.db.conn.executemany("INSERT INTO temp.report_cited VALUES (?, ?, ?, ?, ?, ?, ?)", cited)
+            return
+        self.needs(2)
+        self.temp_list("report_manifests", manifests)
+        self.db.execute(f"INSERT INTO temp.report_cited SELECT * FROM ({_CITATIONS_SQL})")
+
+    def report_json_rows(self, verdicts: Iterable[str], since: str | None) -> Iterator[JsonRow]:
+        """For each row of temp.report_cited, in order, under the stored policy (url_state): its verdict
+        and the report's JSON object as compact text, built by SQLite (report FIELDS, in order).
+        `verdicts` (none: all) and `since` (a stamp as stored: failing or dead since then) filter the
+        rows; dirty rows always come, unbuilt, for the caller to judge."""
+        self.needs(5)
+        wanted = sorted(verdicts)
+        where = []
+        params: list[Any] = []
+        if wanted:
+            where.append(f"verdict IN ({', '.join('?' * len(wanted))})")
+            params += wanted
+        if since is not None:
+            where.append("(failing_since >= ? OR dead_since >= ?)")
+            params += [since, since]
+        keep = f"WHERE dirty OR ({' AND '.join(where)})" if where else ""
+        return named(self.db.execute(
+            f"""SELECT ord, dirty, verdict, CASE WHEN dirty THEN NULL ELSE json_object(
+                    'manifest', manifest, 'id', citation_id, 'url', url, 'cited_as', cited_as, 'context', context,
+                    'verdict', verdict, 'status', status, 'reason', reason, 'http_status', http_status,
+                    'final_url', final_url, 'checked_at', checked_at, 'failing_since', failing_since,
+                    'dead_since', dead_since, 'last_ok_at', last_ok_at, 'drift', drift, 'drift_level', drift_level,
+                    'capture', CASE WHEN payload_id IS NOT NULL THEN json_object('warc', warc, 'offset', warc_offset,
+                        'length', warc_length, 'sha256', sha256, 'captured_at', captured_at,
+                        'record_type', record_type) END) END AS json
+                FROM (SELECT t.rowid AS ord, COALESCE(s.dirty, 0) AS dirty, t.manifest, t.citation_id, t.url,
+                        t.cited_as, t.context, {word_sql('k.status', 'k.drift_level', 's.dead_since')} AS verdict,
+                        k.status, k.reason, k.http_status, k.final_url, k.checked_at,
+                        CASE WHEN k.status IS NOT NULL THEN s.streak_first_at END AS failing_since,
+                        CASE WHEN k.status IS NOT NULL THEN s.dead_since END AS dead_since,
+                        CASE WHEN k.status IS NOT NULL THEN s.last_ok_at END AS last_ok_at,
+                        k.drift, k.drift_level, o.id AS payload_id, o.warc, o.warc_offset, o.warc_length,
+                        COALESCE(c.payload_sha256, o.payload_sha256) AS sha256, c.captured_at, c.record_type
+                      FROM temp.report_cited t
+                      LEFT JOIN url_state s ON s.fetch_url = t.fetch_url
+                      LEFT JOIN checks k ON k.id = s.last_check_id
+                      LEFT JOIN captures c ON c.id = s.good_capture_id
+                      LEFT JOIN captures o ON o.id = COALESCE(c.refers_to, c.id))
+                {keep} ORDER BY ord""", params), JsonRow)
+
+    def report_cited_rows(self, rowids: list[int]) -> list[NumberedCited]:
+        """Rows of temp.report_cited by rowid."""
+        self.temp_list("report_rowids", [str(r) for r in rowids])
+        return list(named(self.db.execute(
+            """SELECT t.rowid AS ord, t.manifest, t.citation_id, t.url, t.fetch_url, t.cited_as, t.context, t.line
+               FROM temp.report_rowids r JOIN temp.report_cited t ON t.rowid = CAST(r.value AS INTEGER)"""),
+            NumberedCited))
+
+    def report_checks(self, fetch_urls: Iterable[str]) -> Iterator[CheckRow]:
+        """For each URL, its newest ok check and every check after it, ordered by URL then time: all
+        `verdict.judge` reads (a success resets the count: earlier checks cannot change a verdict)."""
+        self.needs(3)
+        self.temp_list("report_urls", fetch_urls)
+        # Only the newest check's own row is read from the table (SQLite defers the seek until a
+        # column outside the covering index is needed): one page read per URL, not one per check.
+        return named(self.db.execute(
+            f"""WITH bounds AS MATERIALIZED (
+                    SELECT value AS fetch_url,
+                        (SELECT MAX(checked_at) FROM checks o WHERE o.fetch_url = u.value
+                         AND o.status IN {ALIVE_SQL}) AS ok_at,
+                        (SELECT id FROM checks n WHERE n.fetch_url = u.value
+                         ORDER BY checked_at DESC, id DESC LIMIT 1) AS newest
+                    FROM temp.report_urls u)
+                SELECT k.fetch_url, k.checked_at, k.status, k.drift_level,
+                       CASE WHEN k.id = b.newest THEN k.drift END AS drift,
+                       CASE WHEN k.id = b.newest THEN k.http_status END AS http_status,
+                       CASE WHEN k.id = b.newest THEN k.final_url END AS final_url,
+                       CASE WHEN k.id = b.newest THEN k.reason END AS reason
+                FROM bounds b CROSS JOIN checks k INDEXED BY idx_checks_url_history
+                    ON k.fetch_url = b.fetch_url AND k.checked_at >= COALESCE(b.ok_at, '')
+                ORDER BY k.fetch_url, k.checked_at, k.id"""), CheckRow)
+
+    def report_timelines(self, fetch_urls: Iterable[str]) -> Iterator[TimelineRow]:
+        """Whole check histories, ordered by URL then time."""
+        self.needs(2)
+        self.temp_list("report_urls", fetch_urls)
+        return named(self.db.execute(
+            """SELECT k.fetch_url, k.checked_at, k.status, k.drift_level, k.run_id FROM temp.report_urls u
+               JOIN checks k ON k.fetch_url = u.value ORDER BY k.fetch_url, k.checked_at, k.id"""), TimelineRow)
+
+    def report_captures(self, fetch_urls: Iterable[str]) -> dict[str, GoodCapture]:
+        """Newest good capture per URL, the payload's location resolved to the original record."""
+        self.needs(3)
+        self.temp_list("report_urls", fetch_urls)
+        # MATERIALIZED: evaluated once per URL (as a join condition SQLite would run it per row). No
+        # `id` tie-break: it would cost a sort per URL, and one URL's captures never share a microsecond.
+        rows = named(self.db.execute(
+            f"""WITH newest AS MATERIALIZED (
+                   SELECT value AS fetch_url,
+                       (SELECT id FROM captures INDEXED BY idx_captures_url_good WHERE fetch_url = u.value
+                        AND {good_capture()} ORDER BY captured_at DESC LIMIT 1) AS id
+                   FROM temp.report_urls u)
+               SELECT c.captured_at, c.record_type, COALESCE(c.payload_sha256, o.payload_sha256) AS sha256,
+                      o.warc, o.warc_offset AS "offset", o.warc_length AS length, o.id AS payload_capture_id,
+                      o.content_type, o.final_url, n.fetch_url
+               FROM newest n CROSS JOIN captures c ON c.id = n.id
+               CROSS JOIN captures o ON o.id = COALESCE(c.refers_to, c.id)"""), GoodCapture)
+        return {row.fetch_url: row for row in rows}
+
+    def report_capture_list(self, fetch_urls: Iterable[str], limit: int) -> dict[str, list[ListedCapture]]:
+        """Per URL its `limit` newest captures that replay (responses and revisits), newest first."""
+        self.temp_list("report_urls", fetch_urls)
+        out: dict[str, list[ListedCapture]] = {}
+        for row in named(self.db.execute(
+                """SELECT captured_at, record_type, http_status, total, fetch_url FROM (
+                       SELECT c.fetch_url, c.captured_at, c.record_type, c.http_status,
+                           ROW_NUMBER() OVER (PARTITION BY c.fetch_url ORDER BY c.captured_at DESC, c.id DESC) AS n,
+                           COUNT(*) OVER (PARTITION BY c.fetch_url) AS total
+                       FROM temp.report_urls u JOIN captures c ON c.fetch_url = u.value
+                       WHERE c.record_type IN ('response', 'revisit'))
+                   WHERE n <= ? ORDER BY fetch_url, n""", [limit]), ListedCapture):
+            out.setdefault(row.fetch_url, []).append(row)
+        return out
+
+    def report_policy(self) -> Policy | None:
+        """The policy url_state is kept under; None when there is no url_state to read (an older schema,
+        or one whose triggers keep another rule than this archiver's: read-only, so never synced)."""
+        if self.version < 5 or not url_state_current(self.db.conn):
+            return None
+        row = self.db.execute("SELECT checks, days FROM verdict_policy").fetchone()
+        if row is None:
+            return None
+        checks, days = row
+        return Policy(int(checks), float(days))
+
+    def report_state(self, fetch_urls: Iterable[str]) -> Iterator[StateRow]:
+        """url_state per URL with its newest check and its newest good capture, by primary keys. URLs
+        without a url_state row (never checked nor captured) are left out."""
+        self.needs(5)
+        self.temp_list("report_urls", fetch_urls)
+        return named(self.db.execute(
+            """SELECT s.fetch_url, s.dirty, s.last_ok_at, s.streak_first_at, s.dead_since,
+                   k.checked_at, k.status, k.drift_level, k.drift, k.http_status, k.final_url, k.reason,
+                   c.captured_at, c.record_type, COALESCE(c.payload_sha256, o.payload_sha256) AS sha256,
+                   o.warc, o.warc_offset AS "offset", o.warc_length AS length, o.id AS payload_capture_id,
+                   o.content_type, o.final_url AS capture_final_url
+               FROM temp.report_urls u CROSS JOIN url_state s ON s.fetch_url = u.value
+               LEFT JOIN checks k ON k.id = s.last_check_id
+               LEFT JOIN captures c ON c.id = s.good_capture_id
+               LEFT JOIN captures o ON o.id = COALESCE(c.refers_to, c.id)"""), StateRow)
+
+    # -- export and replay ---------------------------------------------------------------------------
+    # Records with what a CDXJ line needs, so an index is one query and no WARC is re-read.
+
+    def export_manifests(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT path, name, title FROM manifests ORDER BY path"))
+
+    def export_citations(self, manifest: str) -> list[dict[str, Any]]:
+        """The manifest's current citations (those seen at its last load), in manifest order."""
+        return list(self.db.query(
+            """SELECT c.citation_id, c.url, c.fetch_url FROM manifests m
+               JOIN citations c ON c.manifest = m.path AND c.last_seen = m.loaded_at
+               WHERE m.path = ? ORDER BY c.line, c.id""", [manifest]))
+
+    def export_records(self, fetch_urls: Iterable[str] | None = None, *, first: int = 0,
+                       below: int | None = None) -> list[dict[str, Any]]:
+        """Every record of the captures of `fetch_urls` (None: of every capture) plus the captures
+        their revisits refer to, each with its capture's fields, in capture order then file order;
+        only captures with first <= id < below (a replay index in two parts, see replay_boundary)."""
+        columns = """c.id AS capture_id, c.fetch_url, c.captured_at, c.http_status, c.content_type, c.redirects,
+                     c.record_type AS capture_type, r.warc, r."offset", r.length, r.rec_type, r.uri, r.record_id,
+                     r.date, r.payload_digest"""
+        order = 'ORDER BY c.captured_at, c.id, r.warc, r."offset"'
+        span = "c.id >= :first AND c.id < :below"
+        params = {"first": first, "below": below if below is not None else 2**62}
+        if fetch_urls is None:
+            return list(self.db.query(
+                f"SELECT {columns} FROM captures c JOIN records r ON r.capture_id = c.id WHERE {span} {order}", params))
+        self.temp_list("export_urls", fetch_urls)
+        return list(self.db.query(
+            f"""WITH chosen AS (
+                    SELECT c.id FROM temp.export_urls u JOIN captures c ON c.fetch_url = u.value
+                    UNION SELECT c.refers_to FROM temp.export_urls u JOIN captures c ON c.fetch_url = u.value
+                    WHERE c.refers_to IS NOT NULL)
+                SELECT {columns} FROM chosen JOIN captures c ON c.id = chosen.id
+                JOIN records r ON r.capture_id = c.id WHERE {span} {order}""", params))
+
+    def replay_boundary(self) -> int:
+        """The lowest capture id whose records may still change place: the first capture in a WARC
+        file not yet closed (it will be renamed from .open), else the next capture id. Every capture
+        below it sits in a closed file for good, so its index lines never change."""
+        # warcinfo records belong to no capture (capture_id NULL): they do not count.
+        first_open = scalar(self.db.execute(
+            """SELECT MIN(r.capture_id) FROM warc_files w JOIN records r ON r.warc = w.name
+               WHERE w.state != 'closed' AND r.capture_id IS NOT NULL"""))
+        if first_open is not None:
+            return int(first_open)
+        return int(scalar(self.db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM captures")))
+
+    def export_state(self) -> ExportState:
+        """(newest record id, WARC files closed): when it changes, a replay index is stale."""
+        return next(named(self.db.execute(
+            "SELECT COALESCE((SELECT MAX(id) FROM records), 0) AS newest_record,"
+            " (SELECT COUNT(*) FROM warc_files WHERE state = 'closed') AS closed_files"), ExportState))
+
+    # -- one URL ---------------------------------------------------------------------------------
+
+    def captures_of(self, url: str, fetch_url: str | None) -> list[dict[str, Any]]:
+        """Every capture of a URL (as cited or as fetched), newest first: `archiver history`."""
+        return list(self.db.query(
+            "SELECT * FROM captures WHERE url = :url OR fetch_url = :fetch ORDER BY captured_at DESC, id DESC",
+            {"url": url, "fetch": fetch_url or url},
+        ))
+
+    def capture(self, capture_id: int) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM captures WHERE id = ?", [capture_id]))
+        return rows[0] if rows else None
