@@ -47,7 +47,7 @@ URL = "https://www.hrw.org/news/2020/10/23/azerbaijan-cluster-munitions-used-nag
 @pytest.mark.parametrize(("code", "expected"), [
     (404, "not_found"), (410, "gone"), (401, "forbidden"), (403, "forbidden"), (429, "rate_limited"),
     (500, "server_error"), (502, "server_error"), (503, "server_error"), (400, "client_error"),
-    (405, "client_error"), (451, "client_error"), (999, "forbidden"),
+    (405, "client_error"), (451, "legal_block"), (999, "forbidden"),
 ])
 def test_status_codes(code: int, expected: str) -> None:
     result = classify(seen(URL, status=code))
@@ -510,7 +510,7 @@ def test_platform_aliases_are_not_moves(url: str, final: str) -> None:
 
 def test_platform_table_entries_are_well_formed() -> None:
     words = {"ok", "redirected", "soft_404", "not_found", "gone", "server_error", "client_error", "forbidden",
-             "rate_limited", "login_wall", "parked"}
+             "rate_limited", "login_wall", "parked", "legal_block"}
     for platform in platforms.PLATFORMS:
         assert platform.hosts
         for marker in platform.markers:
