@@ -43,9 +43,10 @@ LONG_WORDS = 300  # main text this long is an article: weak wording in its title
 TINY_BODY = 256  # bytes of decoded HTML; less cannot hold a cited page
 TINY_TEXT = 40  # characters of main text, for an HTML page without a title
 START_CHARS = 160  # the "headline" part of the main text: its first line, at most this long
-TAIL_WORDS = 4  # a notice ends its sentence within this many words of its wording ("... on this server.")
+LEAD_EXTRA = 2  # words besides filler a message's sentence may add after its wording ("... on this server.")
 TITLE_WORDS = 6  # a title segment this short with weak wording is an error message on a short page
 PROSE_WORDS = 12  # a line this long is running text: a page with one is not just a search box
+EMPTY_WORDS = 20  # a page of short lines this small is navigation and nothing else
 SIBLING_SIMILARITY = 0.9  # token Jaccard at or above which a page is the site's made-up-URL answer
 SIBLING_MIN_TOKENS = 5  # fewer distinct tokens in both pages together tell nothing
 
@@ -242,30 +243,31 @@ def _challenge(seen: Seen, page: _Page) -> str | None:
     return None
 
 
-def _leads(page: _Page, line: str, found: re.Match[str]) -> bool:
-    """On an article, wording counts only as the lead of `line` ("Oops! Page not found"), since a story
-    may well be about one ("How to fix a 404 error")."""
-    return page.words < LONG_WORDS or not FILLER.sub(" ", line[:found.start()]).strip()
-
-
-def _ends(line: str, found: re.Match[str]) -> bool:
-    """The sentence ends within a few words of the wording: a notice ("... could not be found on this
-    server."), not running text ("Documents not available to the public show that ...")."""
-    return word_count(re.split(r"[.!?]", line[found.end():], maxsplit=1)[0]) <= TAIL_WORDS
+def _is_message(page: _Page, line: str, found: re.Match[str]) -> bool:
+    """Wording `found` in a title segment or the first line is the page's own message: anywhere on a
+    short page; else as the whole of its sentence, filler and a couple of words aside ("Oops! Page not
+    found", "The page you asked for is not available on this site."), or, below an article's length,
+    at the end of the line ("Rights Monitor: page not found"). A headline or a story says more
+    ("Страница реестра удалена с сайта министерства", "Documents not available to the public show
+    that...", "How to fix a 404 error")."""
+    if page.words <= SHORT_WORDS:
+        return True
+    rest = FILLER.sub(" ", re.split(r"[.!?]", line[found.end():], maxsplit=1)[0])
+    if not FILLER.sub(" ", line[:found.start()]).strip() and word_count(rest) <= LEAD_EXTRA:
+        return True
+    return page.words < LONG_WORDS and not FILLER.sub(" ", line[found.end():]).strip()
 
 
 def _opens_with(page: _Page, pattern: re.Pattern[str]) -> re.Match[str] | None:
-    """`pattern` in the page's first line, as the notice the page opens with."""
+    """`pattern` in the page's first line, as the message the page opens with."""
     found = pattern.search(page.start)
-    if found and _leads(page, page.start, found) and (page.words <= SHORT_WORDS or _ends(page.first, found)):
-        return found
-    return None
+    return found if found and _is_message(page, page.first, found) else None
 
 
 def _title_says_missing(page: _Page) -> bool:
     for segment in page.segments:
         found = MISSING_STRONG.search(segment)
-        if found and _leads(page, segment, found):
+        if found and _is_message(page, segment, found):
             return True
         weak = MISSING_WEAK.search(segment)
         if only(segment, MISSING_WEAK) and (weak or (page.words < LONG_WORDS and ERROR_WORDS.search(segment))):
@@ -287,8 +289,10 @@ def _heading(page: _Page) -> str | None:
 def _soft_404_wording(page: _Page) -> str | None:
     if page.title and _title_says_missing(page):
         return f"title says '{page.shown}'"
-    weak = page.words < LONG_WORDS and MISSING_WEAK.search(page.start)
-    if _opens_with(page, MISSING_STRONG) or (weak and _ends(page.first, weak)):
+    # Weak wording opens a headline as often as a notice ("Missing hiker not found, search goes on"):
+    # only a first line that is nothing but the message counts ("Nothing found.").
+    weak = page.words < LONG_WORDS and MISSING_WEAK.search(page.first) and only(page.first, MISSING_WEAK)
+    if _opens_with(page, MISSING_STRONG) or weak:
         return f"page starts '{page.start[:60]}'"
     if page.words <= SHORT_WORDS:
         found = MISSING_WEAK.search(page.text) or MISSING_STRONG.search(page.text)
@@ -298,12 +302,12 @@ def _soft_404_wording(page: _Page) -> str | None:
     return f"a heading says '{heading[:60]}'" if heading else None
 
 
-def _says(page: _Page, pattern: re.Pattern[str], *, within: int) -> str | None:
-    """`pattern` where a page speaks for itself: a title segment (on a page of at most `within` words,
-    or as its lead), the first line, or anywhere in a short page."""
+def _says(page: _Page, pattern: re.Pattern[str]) -> str | None:
+    """`pattern` where a page speaks for itself (see `_is_message`): a title segment, the first line, or
+    anywhere in a short page."""
     for segment in page.segments:
         found = pattern.search(segment)
-        if found and (page.words <= within or not FILLER.sub(" ", segment[:found.start()]).strip()):
+        if found and _is_message(page, segment, found):
             return f"title says '{page.shown}'"
     if _opens_with(page, pattern):
         return f"page starts '{page.start[:60]}'"
@@ -312,21 +316,29 @@ def _says(page: _Page, pattern: re.Pattern[str], *, within: int) -> str | None:
 
 
 def _search_wording(page: _Page) -> str | None:
-    """A page emptied to a site search: titled as one, a search that found nothing, or a short page of
-    short lines opening with a search box ("Search", "Поиск", "検索")."""
+    """A page emptied to a site search: titled as one, a search that found nothing (said by a title or
+    a line that says nothing else, or anywhere in a short page: "no results" also opens news stories),
+    or a short page of short lines showing a search box ("Search", "Поиск", "検索") and nothing more."""
     for segment in page.segments:
         if SEARCH.search(segment) and only(segment, SEARCH):
             return f"a site search (title '{page.shown}')"
-    found = _says(page, NO_RESULTS, within=LONG_WORDS - 1)
-    if found:
-        return f"a site search that found nothing ({found})"
+        if NO_RESULTS.search(segment) and only(segment, NO_RESULTS, SEARCH):
+            return f"a site search that found nothing (title '{page.shown}')"
     for line in page.lines:
         if NO_RESULTS.search(line) and only(line, NO_RESULTS, SEARCH):
             return f"a site search that found nothing ('{line[:60]}')"
-    box = page.words <= SHORT_WORDS and SEARCH.search(page.start) and only(page.start, SEARCH)
-    if box and not any(word_count(line) > PROSE_WORDS for line in page.lines):
-        return f"a search box and no content (page starts '{page.start[:60]}')"
-    return None
+    if page.words > SHORT_WORDS:
+        return None
+    found = NO_RESULTS.search(page.text)
+    if found:
+        return f"a site search that found nothing (short page says '{found.group(0)}')"
+    if any(word_count(line) > PROSE_WORDS for line in page.lines):
+        return None
+    # A search box as the content (first line), or amid nothing but navigation (a page of a few links).
+    boxes = [line for line in page.lines[:1] if SEARCH.search(line) and only(line, SEARCH)]
+    if not boxes and page.words <= EMPTY_WORDS:
+        boxes = [line for line in page.lines if SEARCH.search(line) and only(line, SEARCH)]
+    return f"a search box and no content ('{boxes[0][:60]}')" if boxes else None
 
 
 def _login_wording(page: _Page) -> str | None:
@@ -385,7 +397,7 @@ def _classify_success(seen: Seen, page: _Page, sibling: Seen | None) -> Classifi
     if verdict:
         return verdict
     # A platform's pages are user content ("404 Not Found - YouTube" is a song): its table decides.
-    legal = None if platform else _says(page, LEGAL, within=SHORT_WORDS)
+    legal = None if platform else _says(page, LEGAL)
     if legal:
         return Classification("legal_block", f"access refused for legal reasons: {legal}")
     login = None if _is_login_url(seen.url) else _login_wording(page)
@@ -442,7 +454,7 @@ def classify(seen: Seen, sibling: Seen | None = None) -> Classification:
         login = _login_url_reason(seen, seen.final_url, platform)
         if login:
             return Classification("login_wall", login)
-    legal = _says(page, LEGAL, within=SHORT_WORDS) if code == 403 and not platform else None
+    legal = _says(page, LEGAL) if code == 403 and not platform else None
     if legal:  # an ISP's or a court's block page sent as 403
         return Classification("legal_block", f"access refused for legal reasons: {legal} (HTTP 403)")
     return by_code(code)

@@ -110,6 +110,7 @@ class Language:
     legal: str = ""
     spaced: bool = True  # words are separated by spaces: match whole words only
     gap: int = 40  # characters allowed between a noun and missing/gone wording (half that the other way)
+    gone_first: bool = True  # gone wording may come first ("삭제된 기사", "silinmiş sayfa", "已删除的文章")
 
 
 LANGUAGES: tuple[Language, ...] = (
@@ -119,13 +120,13 @@ LANGUAGES: tuple[Language, ...] = (
         missing=r"not found|no longer (?:available|exists?|online)|(?:does ?n't|does not) exist|"
                 r"has been (?:removed|deleted|taken down)|(?:could ?n't|could not|can't|can ?not) (?:be found|find)|"
                 r"nothing (?:here|found|to see here)",
-        gone=r"(?:is )?(?:un|not )available",
+        gone=r"(?:is )?(?:un|not )available", gone_first=False,
         error=r"error", sorry=r"oops|whoops|sorry|uh[- ]?oh|gone|unavailable|not available|missing",
         filler=r"the|this|that|page|we're|we are|we",
         no_results=r"no (?:search )?results(?: (?:were )?found| for| match\w*)?|"
                    r"(?:your|the) search (?:did ?n't|did not|returned no|yielded no|produced no)|"
                    r"nothing matched your search|(?:returned|produced|found) no (?:results|matches)|0 results",
-        search=r"(?:site )?search(?: results?| for)?|search results? for\b.*|you searched for\b.*",
+        search=r"search results? for\b.*|you searched for\b.*|(?:site )?search(?: results?| for)?",
         legal=r"unavailable for legal reasons|(?:blocked|removed|withheld|restricted|disabled) (?:\w+ ){0,3}"
               r"(?:by|following|under|pursuant to|in (?:accordance|compliance|response) (?:with|to)|due to|"
               r"on the basis of) (?:a |the )?(?:court (?:order|decision|ruling)|legal (?:demand|request|order)|"
@@ -214,7 +215,7 @@ LANGUAGES: tuple[Language, ...] = (
                    r"(?:該当|一致)する(?:記事|ページ|情報|結果|もの|データ)?(?:は|が)?"
                    r"(?:見つかりませんでした|ありませんでした|ありません)|"
                    r"検索結果(?:は|が)?(?:ありません|見つかりません)",
-        search=r"検索|検索結果|サイト内検索|キーワード検索",
+        search=r"検索結果|サイト内検索|キーワード検索|検索",
         legal=r"法的(?:な)?(?:理由|要請)により|裁判所の(?:命令|決定)により",
     ),
     Language(
@@ -263,7 +264,7 @@ LANGUAGES: tuple[Language, ...] = (
         filler=r"bu|aradığınız|ulaşmak istediğiniz|erişmek istediğiniz|istediğiniz|sayfa|sizin|biz",
         no_results=r"sonuç bulunamadı|hiçbir sonuç|(?:arama )?sonucu? yok|0 sonuç|"
                    r"aramanızla eşleşen (?:bir )?(?:sonuç|içerik) (?:bulunamadı|yok)",
-        search=r"ara|arama|arama sonuçları\b.*|site içi arama",
+        search=r"arama sonuçları\b.*|site içi arama|arama|ara",
         legal=r"koruma tedbiri|erişim(?:e)? engellen\w*|mahkeme karar\w* (?:ile|uyarınca) erişim\w*",
     ),
     Language(
@@ -290,7 +291,7 @@ LANGUAGES: tuple[Language, ...] = (
         no_results=r"(?:没有|沒有|未)(?:找到|搜索到|搜尋到|检索到|檢索到)(?:任何)?(?:相关|相關|匹配|符合)?(?:条件)?的?"
                    r"(?:结果|結果|内容|內容|信息|資訊|文章)|(?:无|無)(?:相关|相關)?(?:结果|結果)|"
                    r"(?:结果|結果)(?:为|為|:)?0(?!\d)|共(?:找到)?0(?:条|條|个|個|篇)",
-        search=r"搜索|搜尋|检索|檢索|站内搜索|站內搜尋|搜索结果|搜尋結果|查询|查詢",
+        search=r"搜索结果|搜尋結果|站内搜索|站內搜尋|搜索|搜尋|检索|檢索|查询|查詢",
         legal=r"(?:根据|根據)(?:相关|相關)?(?:法律法规|法律法規|法律|规定|規定).{0,20}"
               r"(?:不予显示|不予顯示|无法显示|無法顯示|已屏蔽|已被屏蔽)",
     ),
@@ -346,7 +347,7 @@ LANGUAGES: tuple[Language, ...] = (
         error=r"lỗi", sorry=r"rất tiếc|xin lỗi|úi|ôi|oops",
         filler=r"bạn|này|yêu cầu|đang tìm|tìm kiếm|mà|chúng tôi|trang|của|có thể|đã",
         no_results=r"không (?:tìm thấy|có) (?:kết quả|bài viết|nội dung)(?: nào| phù hợp)?|0 kết quả",
-        search=r"tìm kiếm|kết quả tìm kiếm(?: cho\b.*)?|tìm",
+        search=r"kết quả tìm kiếm(?: cho\b.*)?|tìm kiếm|tìm",
         legal=r"bị chặn (?:theo|do) (?:yêu cầu|quyết định) (?:của )?(?:cơ quan|tòa án|pháp luật)",
     ),
     Language(
@@ -359,7 +360,7 @@ LANGUAGES: tuple[Language, ...] = (
         filler=r"요청하신|찾으시는|입력하신|방문하신|해당|이|그|를|을|은|는|가|의|페이지|주소|하신",
         no_results=r"검색 ?결과가 ?없(?:습니다|음)|검색된 (?:결과|내용|게시물|게시글|자료)가? ?없|"
                    r"(?:일치하는|해당하는|관련) (?:결과|항목|게시물|자료)가? ?없|결과가 ?없습니다|(?<!\d)0건",
-        search=r"검색|검색 ?결과|통합 ?검색|사이트 ?검색",
+        search=r"검색 ?결과|통합 ?검색|사이트 ?검색|검색",
         legal=r"(?:법적|법률적) (?:사유|이유)로|(?:방송통신심의위원회|법원)의? (?:결정|명령|요청)에 (?:따라|의해)",
     ),
     Language(
@@ -383,7 +384,7 @@ LANGUAGES: tuple[Language, ...] = (
         filler=r"bu|axtardığınız|sizin|səhifə|daxil etdiyiniz|siz|biz|belə",
         no_results=r"heç nə tapılmadı|nəticə tapılmadı|heç bir nəticə|nəticə yoxdur|"
                    r"axtarışınıza uyğun (?:heç nə|nəticə)",
-        search=r"axtar|axtarış|axtarış nəticələri\b.*|saytda axtarış",
+        search=r"axtarış nəticələri\b.*|saytda axtarış|axtarış|axtar",
         legal=r"(?:giriş|çıxış) məhdudlaşdırıl\w*|məhkəmə qərarı (?:ilə|əsasında) (?:blok\w*|bağlan\w*)",
     ),
 )
@@ -405,7 +406,8 @@ def _any(parts: Iterable[str]) -> str:
 def _strong(lang: Language) -> str:
     nouns, missing = _words(lang, lang.nouns), _words(lang, lang.missing)
     told = _any([missing, _words(lang, lang.gone)])
-    return rf"{nouns}[^.!?]{{0,{lang.gap}}}?(?:{told})|{missing}[^.!?]{{0,{lang.gap // 2}}}?{nouns}"
+    first = told if lang.gone_first else missing
+    return rf"{nouns}[^.!?]{{0,{lang.gap}}}?(?:{told})|(?:{first})[^.!?]{{0,{lang.gap // 2}}}?{nouns}"
 
 
 def _all(field: str) -> str:
