@@ -393,7 +393,7 @@ LANGUAGES: tuple[Language, ...] = (
 # --- compiled forms ---------------------------------------------------------------------------------
 
 
-def _words(lang: Language, pattern: str) -> str:
+def words_pattern(lang: Language, pattern: str) -> str:
     """`pattern` as whole words (in spaced scripts), folded like the text it will meet."""
     folded = fold_letters(pattern)
     return rf"(?<!\w)(?:{folded})(?!\w)" if lang.spaced else f"(?:{folded})"
@@ -403,15 +403,16 @@ def _any(parts: Iterable[str]) -> str:
     return "|".join(p for p in parts if p)
 
 
-def _strong(lang: Language) -> str:
-    nouns, missing = _words(lang, lang.nouns), _words(lang, lang.missing)
-    told = _any([missing, _words(lang, lang.gone)])
+def strong_pattern(lang: Language) -> str:
+    """A noun and missing/gone wording a few words apart, either way round."""
+    nouns, missing = words_pattern(lang, lang.nouns), words_pattern(lang, lang.missing)
+    told = _any([missing, words_pattern(lang, lang.gone)])
     first = told if lang.gone_first else missing
     return rf"{nouns}[^.!?]{{0,{lang.gap}}}?(?:{told})|(?:{first})[^.!?]{{0,{lang.gap // 2}}}?{nouns}"
 
 
 def _all(field: str) -> str:
-    return _any(_words(lang, getattr(lang, field)) for lang in LANGUAGES if getattr(lang, field))
+    return _any(words_pattern(lang, getattr(lang, field)) for lang in LANGUAGES if getattr(lang, field))
 
 
 _ERRORS = _all("error")
@@ -422,7 +423,7 @@ _CODES = (rf"(?:\bhttp|\bcode|{_ERRORS}):? ?40[34](?!\d)|(?<!\d)40[34] ?(?:{_ERR
 # Wording that says something is missing, without saying it is this page (a story can say it too).
 MISSING_WEAK = re.compile(_all("missing"))
 # The same wording tied to the page itself, or an error code: an error page talking about itself.
-MISSING_STRONG = re.compile(_any([_any(_strong(lang) for lang in LANGUAGES), _CODES]))
+MISSING_STRONG = re.compile(_any([_any(strong_pattern(lang) for lang in LANGUAGES), _CODES]))
 # Words an error message is made of besides its wording: interjections, "error", a status code.
 ERROR_WORDS = re.compile(_any([_ERRORS, _all("sorry"), r"(?<!\d)(?:404|410)(?!\d)"]))
 FILLER = re.compile(_any([ERROR_WORDS.pattern, _all("filler"), r"[^\w\s]"]))
