@@ -330,7 +330,7 @@ def _search_wording(page: _Page) -> str | None:
     if page.words > SHORT_WORDS:
         return None
     found = NO_RESULTS.search(page.text)
-    if found:
+    if found and (SEARCH.search(page.text) or SEARCH.search(page.title)):  # "talks brought no results" is news
         return f"a site search that found nothing (short page says '{found.group(0)}')"
     if any(word_count(line) > PROSE_WORDS for line in page.lines):
         return None

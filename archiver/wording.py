@@ -123,9 +123,9 @@ LANGUAGES: tuple[Language, ...] = (
         gone=r"(?:is )?(?:un|not )available", gone_first=False,
         error=r"error", sorry=r"oops|whoops|sorry|uh[- ]?oh|gone|unavailable|not available|missing",
         filler=r"the|this|that|page|we're|we are|we",
-        no_results=r"no (?:search )?results(?: (?:were )?found| for| match\w*)?|"
+        no_results=r"no (?:search |matching )?results(?: (?:were )?found| for| match\w*)?|"
                    r"(?:your|the) search (?:did ?n't|did not|returned no|yielded no|produced no)|"
-                   r"nothing matched your search|(?:returned|produced|found) no (?:results|matches)|0 results",
+                   r"nothing matched your search|search (?:returned|found) no (?:results|matches)|0 results",
         search=r"search results? for\b.*|you searched for\b.*|(?:site )?search(?: results?| for)?",
         legal=r"unavailable for legal reasons|(?:blocked|removed|withheld|restricted|disabled) (?:\w+ ){0,3}"
               r"(?:by|following|under|pursuant to|in (?:accordance|compliance|response) (?:with|to)|due to|"
@@ -143,7 +143,7 @@ LANGUAGES: tuple[Language, ...] = (
         error=r"error", sorry=r"ups|vaya|uy|oops|lo sentimos|lo siento|disculpa\w*|perdón|lamentablemente",
         filler=r"la|el|lo|los|las|esta|este|esa|ese|que|busca|buscas|solicitada|solicitado|página|usted|de",
         no_results=r"no se (?:han )?encontr(?:aron|ó|ado) (?:ningún )?(?:resultados?|coincidencias?)|"
-                   r"sin resultados|no hay (?:resultados|coincidencias)|(?:0|cero) resultados|ningún resultado|"
+                   r"no hay (?:resultados|coincidencias)|(?:0|cero) resultados|"
                    r"la búsqueda no (?:produjo|arrojó|devolvió)",
         search=r"buscar|búsqueda|buscador|resultados de (?:la )?búsqueda(?: para\b.*)?|resultados para\b.*|"
                r"has buscado\b.*",
@@ -161,7 +161,7 @@ LANGUAGES: tuple[Language, ...] = (
         error=r"fehler", sorry=r"hoppla|huch|ups|oops|sorry|entschuldigung|leider|oh nein",
         filler=r"die|der|das|diese|dieser|dieses|angeforderte|gesuchte|aufgerufene|gewünschte|von|ihnen|sie|wir|"
                r"es|seite",
-        no_results=r"keine (?:\w+ )?(?:ergebnisse|treffer|suchergebnisse)|(?:0|null) (?:ergebnisse|treffer)|"
+        no_results=r"keine (?:such)?ergebnisse gefunden|keine (?:\w+ )?treffer|(?:0|null) (?:ergebnisse|treffer)|"
                    r"ihre suche (?:ergab|lieferte|hat) keine|es wurden keine (?:\w+ )?(?:ergebnisse|treffer) gefunden",
         search=r"suche|suchen|suchergebnisse(?: für\b.*)?|ergebnisse für\b.*|volltextsuche",
         legal=r"aus rechtlichen gründen (?:nicht|gesperrt|entfernt)|(?:gesperrt|entfernt) (?:aufgrund|wegen) "
@@ -171,10 +171,9 @@ LANGUAGES: tuple[Language, ...] = (
         "ru", "Russian",
         nouns=r"страниц\w*|документ\w*|файл\w*|стать[яиюей]|запис[ьи]|материал\w*|новост[ьи]|публикаци\w*|"
               r"ссылк\w*|ресурс\w*",
-        missing=r"не найден\w*|не (?:удалось|удаётся|можем|смогли) (?:найти|обнаружить)|(?:больше |уже )?не существует|"
-                r"не обнаружен\w*",
+        missing=r"не найден\w*|не (?:удалось|удаётся|можем|смогли) (?:найти|обнаружить)|(?:больше |уже )?не существует",
         gone=r"(?:был\w* )?удал[её]н\w*|(?:больше |уже )?(?:не доступн|недоступн)\w*|перемещ[её]н\w*|"
-             r"снят\w* с публикации",
+             r"снят\w* с публикации|не обнаружен\w*",
         error=r"ошибк\w*", sorry=r"упс|ой|увы|извините|к сожалению|простите",
         filler=r"эта|этой|эту|этот|такой|такая|такую|данн\w*|запрашиваем\w*|запрошенн\w*|искомая|вы|мы|вами|вас|"
                r"ищете|которую|которой|страниц\w*|по|адресу",
@@ -205,8 +204,8 @@ LANGUAGES: tuple[Language, ...] = (
     Language(
         "ja", "Japanese", spaced=False, gap=15,
         nouns=r"ページ|頁|ファイル|記事|文書|ドキュメント|コンテンツ|投稿|リンク|url|ニュース|情報",
-        missing=r"見つかりません(?:でした)?|見つからない|存在しません|存在しない",
-        gone=r"削除され(?:ました|た|ている|ています)|削除済み|公開(?:を|が|は)?終了|掲載(?:期間)?(?:を|が|は)?終了|"
+        missing=r"見つかりません(?:でした)?|見つからない",
+        gone=r"存在しません|存在しない|削除され(?:ました|た|ている|ています)|削除済み|公開(?:を|が|は)?終了|掲載(?:期間)?(?:を|が|は)?終了|"
              r"(?:閲覧|利用|表示|アクセス)(?:でき|出来)ません|移動(?:または|もしくは|しました|されました)",
         error=r"エラー",
         sorry=r"申し訳(?:ありません|ございません)|すみません|恐れ入りますが|大変申し訳|おっと|残念ながら",
@@ -257,9 +256,10 @@ LANGUAGES: tuple[Language, ...] = (
     Language(
         "tr", "Turkish",
         nouns=r"sayfa\w*|dosya\w*|belge\w*|makale\w*|içerik\w*|haber\w*|yazı\w*|bağlantı\w*|link\w*|gönderi\w*",
-        missing=r"bulunamad\w*|bulunamıyor|bulunmamaktadır|bulunmuyor|mevcut değil\w*|"
+        missing=r"bulunamad\w*|bulunamıyor|"
                 r"artık (?:mevcut değil|yok|yayında değil)",
-        gone=r"kaldırıl\w*|silin\w*|erişilemiyor|ulaşılamıyor|taşındı|kullanılamıyor|yayında değil",
+        gone=r"kaldırıl\w*|silin\w*|erişilemiyor|ulaşılamıyor|taşındı|kullanılamıyor|yayında değil|"
+             r"bulunmamaktadır|bulunmuyor|mevcut değil\w*",
         error=r"hata\w*", sorry=r"üzgünüz|ups|hay aksi|maalesef|özür dileriz",
         filler=r"bu|aradığınız|ulaşmak istediğiniz|erişmek istediğiniz|istediğiniz|sayfa|sizin|biz",
         no_results=r"sonuç bulunamadı|hiçbir sonuç|(?:arama )?sonucu? yok|0 sonuç|"
@@ -270,9 +270,9 @@ LANGUAGES: tuple[Language, ...] = (
     Language(
         "fa", "Persian",
         nouns=r"صفحه(?: ?ای| ?ی)?|برگه|فایل|سند|مطلب|مقاله|خبر|پست|لینک|پیوند|نوشته|محتوا(?:ی)?",
-        missing=r"یافت نشد|پیدا نشد|(?:دیگر )?وجود ندارد|(?:پیدا|یافت) نمی ?شود|"
+        missing=r"یافت نشد|پیدا نشد|دیگر وجود ندارد|(?:پیدا|یافت) نمی ?شود|"
                 r"(?:نمی ?توان|نتوانستیم) (?:آن را )?(?:پیدا|یافت)",
-        gone=r"حذف شده(?: است)?|حذف شد|در دسترس نیست|در دسترس نمی ?باشد|موجود نیست|منتقل شده",
+        gone=r"حذف شده(?: است)?|حذف شد|وجود ندارد|در دسترس نیست|در دسترس نمی ?باشد|موجود نیست|منتقل شده",
         error=r"خطا(?:ی)?", sorry=r"متاسفانه|متأسفانه|اوه|پوزش|ببخشید",
         filler=r"این|آن|مورد نظر|درخواستی|درخواست شده|شما|صفحه|که|به دنبال|هستید|ما|را",
         no_results=r"نتیجه ?ای (?:یافت|پیدا) نشد|هیچ نتیجه ?ای|موردی یافت نشد",
@@ -283,9 +283,9 @@ LANGUAGES: tuple[Language, ...] = (
     Language(
         "zh", "Chinese", spaced=False, gap=12,
         nouns=r"页面|頁面|网页|網頁|页|頁|文件|文档|文檔|文章|内容|內容|帖子|链接|鏈接|連結|资源|資源|新闻|新聞|信息|資訊|稿件",
-        missing=r"不存在|找不到|未找到|无法找到|無法找到|没有找到|沒有找到|未能找到|查无此页|查無此頁",
+        missing=r"找不到|未找到|无法找到|無法找到|没有找到|沒有找到|未能找到|查无此页|查無此頁",
         gone=r"(?:已|已经|已經)?被?(?:删除|刪除|移除|下线|下線|撤下|屏蔽)|(?:已|已经|已經)(?:失效|过期|過期)|"
-             r"无法访问|無法訪問|无法显示|無法顯示|不可用|不再(?:提供|可用|存在)",
+             r"无法访问|無法訪問|无法显示|無法顯示|不可用|不再(?:提供|可用|存在)|不存在",
         error=r"错误|錯誤|出错|出錯", sorry=r"很抱歉|非常抱歉|抱歉|对不起|對不起|哎呀|糟糕|啊哦|不好意思",
         filler=r"您|你|访问|訪問|请求|請求|要|的|所|该|該|此|这个|這個|正在|查找|寻找|尋找|页面|頁面|了|啦|呢|可能|或|已经|已經|已",
         no_results=r"(?:没有|沒有|未)(?:找到|搜索到|搜尋到|检索到|檢索到)(?:任何)?(?:相关|相關|匹配|符合)?(?:条件)?的?"
@@ -329,9 +329,10 @@ LANGUAGES: tuple[Language, ...] = (
     Language(
         "ar", "Arabic",
         nouns=r"(?:ال)?(?:صفحة|صفحات|ملف|ملفات|مستند|مقال|مقالة|محتوى|خبر|رابط|منشور|موضوع|مادة)",
-        missing=r"غير موجود(?:ة|ه)?|لم (?:يتم|نتمكن من|نستطع) (?:العثور|إيجاد)|(?:لا يمكن|تعذر) (?:العثور|إيجاد)|"
+        missing=r"لم (?:يتم|نتمكن من|نستطع) (?:العثور|إيجاد)|(?:لا يمكن|تعذر) (?:العثور|إيجاد)|"
                 r"لم (?:يعد|تعد) موجود(?:ا|ة)?|تم حذف\w*",
-        gone=r"(?:تم |قد تم )?(?:حذف|إزالة|نقل)\w*|محذوف\w*|غير (?:متاح|متوفر|متوافر)\w*|لم (?:تعد|يعد) متاح\w*",
+        gone=r"غير موجود(?:ة|ه)?|(?:تم |قد تم )?(?:حذف|إزالة|نقل)\w*|محذوف\w*|غير (?:متاح|متوفر|متوافر)\w*|"
+             r"لم (?:تعد|يعد) متاح\w*",
         error=r"خطأ", sorry=r"عذرا|نأسف|آسف|آسفون|للأسف|عفوا|أوه|اوبس",
         filler=r"التي|الذي|تبحث|عنها|عنه|المطلوب\w*|هذه|هذا|نحن|الصفحة|على|إلى|يبدو|أن",
         no_results=r"لا (?:يوجد|توجد) (?:أي )?نتائج|لم (?:يتم العثور|نعثر) على (?:أي )?نتائج|لا نتائج",
@@ -353,8 +354,9 @@ LANGUAGES: tuple[Language, ...] = (
     Language(
         "ko", "Korean", spaced=False, gap=20,
         nouns=r"페이지|문서|파일|게시물|게시글|기사|콘텐츠|컨텐츠|링크|주소",
-        missing=r"찾을 ?수 ?없(?:습니다|음|는|어요)|존재하지 ?않(?:습니다|는|음|아요)|없는 페이지",
-        gone=r"삭제(?:되었|됐|된|됨|되어)|이동(?:되었|됐|된|됨)|(?:이용|접근|열람|표시)할 ?수 ?없|"
+        missing=r"찾을 ?수 ?없(?:습니다|음|어요)|없는 페이지",
+        gone=r"찾을 ?수 ?없는|존재하지 ?않(?:습니다|는|음|아요)|"
+             r"삭제(?:되었|됐|된|됨|되어)|이동(?:되었|됐|된|됨)|(?:이용|접근|열람|표시)할 ?수 ?없|"
              r"더 ?이상 (?:존재하지|제공되지|이용할)",
         error=r"오류|에러", sorry=r"죄송합니다|죄송|이런|앗|유감스럽게도",
         filler=r"요청하신|찾으시는|입력하신|방문하신|해당|이|그|를|을|은|는|가|의|페이지|주소|하신",
@@ -378,8 +380,9 @@ LANGUAGES: tuple[Language, ...] = (
     Language(
         "az", "Azerbaijani",
         nouns=r"səhifə\w*|fayl\w*|sənəd\w*|məqalə\w*|xəbər\w*|material\w*|yazı\w*|keçid\w*|link\w*|paylaşım\w*",
-        missing=r"tapılmadı|tapılmır|(?:artıq )?mövcud deyil|mövcud olmayan|belə (?:bir )?(?:səhifə|xəbər) yoxdur",
-        gone=r"silin(?:ib|mişdir|di|miş)|əlçatan deyil|əlçatmazdır|köçürülüb|yayımdan çıxarılıb",
+        missing=r"tapılmadı|tapılmır|artıq mövcud deyil|belə (?:bir )?(?:səhifə|xəbər) yoxdur",
+        gone=r"mövcud deyil|mövcud olmayan|silin(?:ib|mişdir|di|miş)|əlçatan deyil|əlçatmazdır|köçürülüb|"
+             r"yayımdan çıxarılıb",
         error=r"xəta\w*|səhv", sorry=r"üzr istəyirik|təəssüf ki|bağışlayın|ups|təəssüf",
         filler=r"bu|axtardığınız|sizin|səhifə|daxil etdiyiniz|siz|biz|belə",
         no_results=r"heç nə tapılmadı|nəticə tapılmadı|heç bir nəticə|nəticə yoxdur|"

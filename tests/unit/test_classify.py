@@ -635,6 +635,13 @@ def test_a_cited_search_or_front_page_is_not_judged_as_emptied(url: str) -> None
         assert status_of(seen(url, page=page)) == "ok"
 
 
+def test_no_results_in_a_short_story_is_not_a_search() -> None:
+    text = "Talks on the border commission ended on Friday with no results, the ministry said."
+    assert status_of(seen(URL, page=PageText("Border talks end | Courier", text, "html"))) == "ok"
+    search = "Search\nWe looked everywhere for “border commission talks” but there are no results. Try again."
+    assert status_of(seen(URL, page=PageText("Courier", search, "html"))) == "soft_404"
+
+
 def test_a_short_page_with_prose_and_a_search_link_stays_ok() -> None:
     text = "Search\nHome\nThe board approved the 2021 accounts and elected a new chair at its annual meeting."
     assert status_of(seen(URL, page=PageText("Annual meeting | Society", text, "html"))) == "ok"

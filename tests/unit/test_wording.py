@@ -80,7 +80,7 @@ SAMPLES = {
     "zh": ("您访问的页面不存在", "找不到", "没有找到相关结果", "搜索结果"),
     "pl": ("Strona nie została znaleziona", "Nie znaleziono", "Brak wyników", "Wyniki wyszukiwania"),
     "nl": ("De pagina is niet gevonden", "Niet gevonden", "Geen resultaten", "Zoekresultaten"),
-    "ar": ("الصفحة المطلوبة غير موجودة", "غير موجود", "لا توجد نتائج", "نتائج البحث"),
+    "ar": ("الصفحة المطلوبة غير موجودة", "تعذر العثور", "لا توجد نتائج", "نتائج البحث"),
     "vi": ("Trang bạn yêu cầu không tồn tại", "Không tìm thấy", "Không có kết quả", "Kết quả tìm kiếm"),
     "ko": ("요청하신 페이지를 찾을 수 없습니다", "찾을 수 없습니다", "검색결과가 없습니다", "검색 결과"),
     "hy": ("Պահանջվող էջը չի գտնվել", "Չի գտնվել", "Արդյունքներ չեն գտնվել", "Որոնման արդյունքներ"),
@@ -106,6 +106,8 @@ def test_each_language_knows_its_own_wording(language: wording.Language) -> None
     ("Turkish officials say the strategy was not found wanting", "strong"),  # no page noun at all
     ("Էջմիածնի տաճարը վերաբացվեց", "strong"),  # Etchmiadzin starts with էջ ("page")
     ("problem yoxdur", "weak"), ("sorun yok", "weak"), ("لا توجد مشكلة", "weak"), ("問題ありません", "weak"),
+    ("不存在任何问题", "weak"), ("そんな法律は存在しない", "weak"), ("herhangi bir sorun bulunmuyor", "weak"),
+    ("هیچ راهی وجود ندارد", "weak"), ("المشكلة غير موجودة", "weak"), ("вирус не обнаружен", "weak"),
     ("글로벌 뉴스", "strong"),
 ])
 def test_everyday_words_are_not_missing_wording(text: str, pattern: str) -> None:
