@@ -5,11 +5,12 @@ first guess only: sites answer 200 for missing pages (soft 404), login walls, pa
 bot challenges, and 403 for pages that are there. Thresholds are the constants below; the tables of
 known hosts and platform wording live in platforms.py, what dead pages say in each language in wording.py.
 
-Wording counts where a page can only be talking about itself: its title, its first line (as the lead,
-its sentence ending there), a line that is nothing but the message, or anywhere in a short page. A
-long article that merely mentions "not found" (a missing person, a court ruling) stays an article.
-HTTP 451 and pages that say access is refused for legal reasons are `legal_block`: the page may well
-be there, so it is never a death on its own.
+Wording counts where a page can only be talking about itself: a title segment or first line that says
+little else (`_is_message`), a line that is nothing but the message, or anywhere in a short page. An
+article that merely mentions "not found" (a missing person, a court ruling), even in its headline,
+stays an article. A page emptied to a site search (redirected to one, titled as one, a search that
+found nothing, a search box amid navigation) is a soft 404. HTTP 451 and pages that say access is
+refused for legal reasons are `legal_block`: the page may well be there, so never a death on its own.
 """
 
 from __future__ import annotations
