@@ -48,6 +48,10 @@ LEAD_EXTRA = 2  # words besides filler a message's sentence may add after its wo
 TITLE_WORDS = 6  # a title segment this short with weak wording is an error message on a short page
 PROSE_WORDS = 12  # a line this long is running text: a page with one is not just a search box
 EMPTY_WORDS = 20  # a page of short lines this small is navigation and nothing else
+# Wording is looked for in this much of a short page's text and of a line: a few words that run on for
+# megabytes (a blob without spaces) are no message, and the tables' regexes are large.
+SHORT_CHARS = 4000
+LINE_CHARS = 1000
 SIBLING_SIMILARITY = 0.9  # token Jaccard at or above which a page is the site's made-up-URL answer
 SIBLING_MIN_TOKENS = 5  # fewer distinct tokens in both pages together tell nothing
 
@@ -216,13 +220,19 @@ class _Page:
         head = page.text[:LONG_WORDS * 40]  # enough to tell an article: the count matters only up to there
         words = word_count(head)
         words = words if words > LONG_WORDS or len(head) == len(page.text) else word_count(page.text)
-        return cls(fold(page.title), fold(page.text), fold(raw[0]) if raw else "", words,
-                   " ".join(page.title.split()), tuple(fold(line) for line in raw) if words < LONG_WORDS else ())
+        lines = tuple(fold(line[:LINE_CHARS]) for line in raw) if words < LONG_WORDS else ()
+        return cls(fold(page.title), fold(page.text), fold(raw[0][:LINE_CHARS]) if raw else "", words,
+                   " ".join(page.title.split()), lines)
 
     @property
     def start(self) -> str:
         """The "headline" part of the main text."""
         return self.first[:START_CHARS]
+
+    @property
+    def head(self) -> str:
+        """The part of the text a short page's wording is looked for in."""
+        return self.text[:SHORT_CHARS]
 
     @property
     def segments(self) -> list[str]:
@@ -239,7 +249,7 @@ def _challenge(seen: Seen, page: _Page) -> str | None:
             return "redirected to a bot challenge"
     if any(re.search(p, page.title) for p in platforms.CHALLENGE_TITLES):
         return f"bot challenge page (title '{page.shown}')"
-    if page.words <= SHORT_WORDS and any(re.search(p, page.text) for p in platforms.CHALLENGE_TEXT):
+    if page.words <= SHORT_WORDS and any(re.search(p, page.head) for p in platforms.CHALLENGE_TEXT):
         return "bot challenge page"
     return None
 
@@ -296,7 +306,7 @@ def _soft_404_wording(page: _Page) -> str | None:
     if _opens_with(page, MISSING_STRONG) or weak:
         return f"page starts '{page.start[:60]}'"
     if page.words <= SHORT_WORDS:
-        found = MISSING_WEAK.search(page.text) or MISSING_STRONG.search(page.text)
+        found = MISSING_WEAK.search(page.head) or MISSING_STRONG.search(page.head)
         if found:
             return f"short page says '{found.group(0)}'"
     heading = _heading(page)
@@ -312,7 +322,7 @@ def _says(page: _Page, pattern: re.Pattern[str]) -> str | None:
             return f"title says '{page.shown}'"
     if _opens_with(page, pattern):
         return f"page starts '{page.start[:60]}'"
-    found = pattern.search(page.text) if page.words <= SHORT_WORDS else None
+    found = pattern.search(page.head) if page.words <= SHORT_WORDS else None
     return f"short page says '{found.group(0)}'" if found else None
 
 
@@ -330,8 +340,8 @@ def _search_wording(page: _Page) -> str | None:
             return f"a site search that found nothing ('{line[:60]}')"
     if page.words > SHORT_WORDS:
         return None
-    found = NO_RESULTS.search(page.text)
-    if found and (SEARCH.search(page.text) or SEARCH.search(page.title)):  # "talks brought no results" is news
+    found = NO_RESULTS.search(page.head)
+    if found and (SEARCH.search(page.head) or SEARCH.search(page.title)):  # "talks brought no results" is news
         return f"a site search that found nothing (short page says '{found.group(0)}')"
     if any(word_count(line) > PROSE_WORDS for line in page.lines):
         return None
@@ -346,7 +356,7 @@ def _login_wording(page: _Page) -> str | None:
     if any(platforms.LOGIN_TITLE.search(s) for s in page.segments):
         return f"title says '{page.shown}'"
     if page.words <= SHORT_WORDS:
-        found = platforms.LOGIN_TEXT.search(page.text) or platforms.PASSWORD_FORM.search(page.text)
+        found = platforms.LOGIN_TEXT.search(page.head) or platforms.PASSWORD_FORM.search(page.head)
         if found:
             return "short page is a sign-in form" if "password" in found.group(0) else f"page says '{found.group(0)}'"
     return None

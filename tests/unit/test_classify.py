@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -664,3 +665,11 @@ def test_a_403_block_page_citing_a_court_is_a_legal_block() -> None:
 def test_x_withheld_post_is_a_legal_block() -> None:
     text = "This Post from @someone has been withheld in Russia based on local laws. Learn more"
     assert status_of(seen("https://x.com/someone/status/1", page=PageText("", text, "html"))) == "legal_block"
+
+
+def test_a_blob_without_spaces_is_classified_quickly() -> None:
+    # Few "words" make a short page, whose whole text the wording tables would search.
+    blob = PageText("Title", "страницанеудалена" * 60_000 + "\n" + ("x" * 5000 + "\n") * 60, "html")
+    started = time.monotonic()
+    assert status_of(seen(URL, page=blob)) == "ok"
+    assert time.monotonic() - started < 3
