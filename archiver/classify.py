@@ -3,7 +3,14 @@
 Pure functions over what the fetcher saw; transport failures never reach here. Status codes are a
 first guess only: sites answer 200 for missing pages (soft 404), login walls, parked domains and
 bot challenges, and 403 for pages that are there. Thresholds are the constants below; the tables of
-known hosts and wording (generic and per platform) live in platforms.py.
+known hosts and platform wording live in platforms.py, what dead pages say in each language in wording.py.
+
+Wording counts where a page can only be talking about itself: a title segment or first line that says
+little else (`_is_message`), a line that is nothing but the message, or anywhere in a short page. An
+article that merely mentions "not found" (a missing person, a court ruling), even in its headline,
+stays an article. A page emptied to a site search (redirected to one, titled as one, a search that
+found nothing, a search box amid navigation) is a soft 404. HTTP 451 and pages that say access is
+refused for legal reasons are `legal_block`: the page may well be there, so never a death on its own.
 """
 
 from __future__ import annotations
@@ -17,13 +24,34 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit
 
 from . import platforms
 from .content import PageText
-from .platforms import fold, host_matches
+from .platforms import host_matches
+from .wording import (
+    ERROR_WORDS,
+    FILLER,
+    LEGAL,
+    MISSING_STRONG,
+    MISSING_WEAK,
+    NO_RESULTS,
+    SEARCH,
+    TITLE_SPLIT,
+    fold,
+    only,
+    word_count,
+)
 
 SHORT_WORDS = 80  # main text this short is an error page's or a wall's: wording anywhere in it counts
 LONG_WORDS = 300  # main text this long is an article: weak wording in its title or first line is the story's
 TINY_BODY = 256  # bytes of decoded HTML; less cannot hold a cited page
 TINY_TEXT = 40  # characters of main text, for an HTML page without a title
 START_CHARS = 160  # the "headline" part of the main text: its first line, at most this long
+LEAD_EXTRA = 2  # words besides filler a message's sentence may add after its wording ("... on this server.")
+TITLE_WORDS = 6  # a title segment this short with weak wording is an error message on a short page
+PROSE_WORDS = 12  # a line this long is running text: a page with one is not just a search box
+EMPTY_WORDS = 20  # a page of short lines this small is navigation and nothing else
+# Wording is looked for in this much of a short page's text and of a line: a few words that run on for
+# megabytes (a blob without spaces) are no message, and the tables' regexes are large.
+SHORT_CHARS = 4000
+LINE_CHARS = 1000
 SIBLING_SIMILARITY = 0.9  # token Jaccard at or above which a page is the site's made-up-URL answer
 SIBLING_MIN_TOKENS = 5  # fewer distinct tokens in both pages together tell nothing
 
@@ -139,6 +167,19 @@ def _parking_host_reason(seen: Seen, urls: list[str]) -> str | None:
     return None
 
 
+def _is_search(url: str, *, strict: bool) -> bool:
+    """A site search's URL: a search path segment, or search terms in the query (`strict`: only on a
+    front page or script, as WordPress's /?s=slug; otherwise any, so that a cited search is one)."""
+    parts = urlsplit(url)
+    if platforms.SEARCH_SEGMENTS.intersection(_stem(s).lower() for s in _segments(parts.path)):
+        return True
+    keys = {k.lower() for k, v in parse_qsl(parts.query, keep_blank_values=True) if v or not strict}
+    if not keys & platforms.SEARCH_KEYS:
+        return False
+    segments = _segments(parts.path)
+    return not strict or _is_root(url) or (bool(segments) and _EXTENSION.match(segments[-1]) is not None)
+
+
 def _url_verdict(seen: Seen, target: str, platform: platforms.Platform | None) -> Classification | None:
     """What the URLs alone tell: walls, parking, and 'not found' redirects."""
     reason = _login_url_reason(seen, target, platform)
@@ -148,6 +189,8 @@ def _url_verdict(seen: Seen, target: str, platform: platforms.Platform | None) -
     reason = _parking_host_reason(seen, hops)
     if reason:
         return Classification("parked", reason)
+    if _is_search(target, strict=True) and not _is_search(seen.url, strict=False):
+        return Classification("soft_404", "redirected to a site search")
     if _is_root(target) and not _is_root(seen.url):
         return Classification("soft_404", "redirected to the site root")
     if _is_root(target) and _identifying_query(seen.url) and not _identifying_query(target):
@@ -166,15 +209,35 @@ def _url_verdict(seen: Seen, target: str, platform: platforms.Platform | None) -
 class _Page:
     title: str  # folded
     text: str  # folded
-    start: str  # folded first line of the main text
-    words: int
+    first: str  # folded first line of the main text
+    words: int  # word_count of the main text (exact up to LONG_WORDS)
     shown: str  # the title as the page gives it, for reasons
+    lines: tuple[str, ...]  # folded lines of the main text; only for pages shorter than an article
 
     @classmethod
     def of(cls, page: PageText) -> _Page:
-        first = next((line for line in page.text.split("\n") if line.strip()), "")
-        return cls(fold(page.title), fold(page.text), fold(first)[:START_CHARS], len(page.text.split()),
-                   " ".join(page.title.split()))
+        raw = [line for line in page.text.split("\n") if line.strip()]
+        head = page.text[:LONG_WORDS * 40]  # enough to tell an article: the count matters only up to there
+        words = word_count(head)
+        words = words if words > LONG_WORDS or len(head) == len(page.text) else word_count(page.text)
+        lines = tuple(fold(line[:LINE_CHARS]) for line in raw) if words < LONG_WORDS else ()
+        return cls(fold(page.title), fold(page.text), fold(raw[0][:LINE_CHARS]) if raw else "", words,
+                   " ".join(page.title.split()), lines)
+
+    @property
+    def start(self) -> str:
+        """The "headline" part of the main text."""
+        return self.first[:START_CHARS]
+
+    @property
+    def head(self) -> str:
+        """The part of the text a short page's wording is looked for in."""
+        return self.text[:SHORT_CHARS]
+
+    @property
+    def segments(self) -> list[str]:
+        """The title's parts: "Page not found | Site" is two."""
+        return [s.strip() for s in TITLE_SPLIT.split(self.title) if s.strip()]
 
 
 def _challenge(seen: Seen, page: _Page) -> str | None:
@@ -186,53 +249,114 @@ def _challenge(seen: Seen, page: _Page) -> str | None:
             return "redirected to a bot challenge"
     if any(re.search(p, page.title) for p in platforms.CHALLENGE_TITLES):
         return f"bot challenge page (title '{page.shown}')"
-    if page.words <= SHORT_WORDS and any(re.search(p, page.text) for p in platforms.CHALLENGE_TEXT):
+    if page.words <= SHORT_WORDS and any(re.search(p, page.head) for p in platforms.CHALLENGE_TEXT):
         return "bot challenge page"
     return None
 
 
-def _says_missing(page: _Page, line: str) -> bool:
-    """`line` carries strong "missing" wording; on an article only as its lead ("Oops! Page not found"),
-    since a story may well be about one ("How to fix a 404 error")."""
-    found = platforms.MISSING_STRONG.search(line)
-    if found is None:
-        return False
-    return page.words < LONG_WORDS or not platforms.FILLER.sub(" ", line[:found.start()]).strip()
+def _is_message(page: _Page, line: str, found: re.Match[str]) -> bool:
+    """Wording `found` in a title segment or the first line is the page's own message: anywhere on a
+    short page; else as the whole of its sentence, filler and a couple of words aside ("Oops! Page not
+    found", "The page you asked for is not available on this site."), or, below an article's length,
+    at the end of the line ("Rights Monitor: page not found"). A headline or a story says more
+    ("Страница реестра удалена с сайта министерства", "Documents not available to the public show
+    that...", "How to fix a 404 error")."""
+    if page.words <= SHORT_WORDS:
+        return True
+    rest = FILLER.sub(" ", re.split(r"[.!?]", line[found.end():], maxsplit=1)[0])
+    if not FILLER.sub(" ", line[:found.start()]).strip() and word_count(rest) <= LEAD_EXTRA:
+        return True
+    return page.words < LONG_WORDS and not FILLER.sub(" ", line[found.end():]).strip()
+
+
+def _opens_with(page: _Page, pattern: re.Pattern[str]) -> re.Match[str] | None:
+    """`pattern` in the page's first line, as the message the page opens with."""
+    found = pattern.search(page.start)
+    return found if found and _is_message(page, page.first, found) else None
 
 
 def _title_says_missing(page: _Page) -> bool:
-    for segment in (s.strip() for s in platforms.TITLE_SPLIT.split(page.title)):
-        if not segment:
-            continue
-        if _says_missing(page, segment):
+    for segment in page.segments:
+        found = MISSING_STRONG.search(segment)
+        if found and _is_message(page, segment, found):
             return True
-        weak = platforms.MISSING_WEAK.search(segment)
-        bare = not platforms.FILLER.sub(" ", platforms.MISSING_WEAK.sub(" ", segment)).strip()
-        if bare and (weak or (page.words < LONG_WORDS and re.search(rf"\b{platforms.ERROR_FILLER}\b", segment))):
+        weak = MISSING_WEAK.search(segment)
+        if only(segment, MISSING_WEAK) and (weak or (page.words < LONG_WORDS and ERROR_WORDS.search(segment))):
             return True  # the segment is only an error message: "Not Found", "Oops!", "Error 404"
-        if weak and len(segment.split()) <= 6 and page.words < LONG_WORDS:
+        if weak and word_count(segment) <= TITLE_WORDS and page.words <= SHORT_WORDS:
             return True
     return False
+
+
+def _heading(page: _Page) -> str | None:
+    """A line of a page shorter than an article that is nothing but the message ("Страница не найдена"):
+    an error page's heading amid its navigation. A lone "404" may be a table's number."""
+    for line in page.lines:
+        if MISSING_STRONG.search(line) and only(line, MISSING_STRONG, MISSING_WEAK) and re.search(r"[^\W\d_]", line):
+            return line
+    return None
 
 
 def _soft_404_wording(page: _Page) -> str | None:
     if page.title and _title_says_missing(page):
         return f"title says '{page.shown}'"
-    weak_start = page.words < LONG_WORDS and platforms.MISSING_WEAK.search(page.start)
-    if _says_missing(page, page.start) or weak_start:
+    # Weak wording opens a headline as often as a notice ("Missing hiker not found, search goes on"):
+    # only a first line that is nothing but the message counts ("Nothing found.").
+    weak = page.words < LONG_WORDS and MISSING_WEAK.search(page.first) and only(page.first, MISSING_WEAK)
+    if _opens_with(page, MISSING_STRONG) or weak:
         return f"page starts '{page.start[:60]}'"
     if page.words <= SHORT_WORDS:
-        found = platforms.MISSING_WEAK.search(page.text) or platforms.MISSING_STRONG.search(page.text)
+        found = MISSING_WEAK.search(page.head) or MISSING_STRONG.search(page.head)
         if found:
             return f"short page says '{found.group(0)}'"
-    return None
+    heading = _heading(page)
+    return f"a heading says '{heading[:60]}'" if heading else None
+
+
+def _says(page: _Page, pattern: re.Pattern[str]) -> str | None:
+    """`pattern` where a page speaks for itself (see `_is_message`): a title segment, the first line, or
+    anywhere in a short page."""
+    for segment in page.segments:
+        found = pattern.search(segment)
+        if found and _is_message(page, segment, found):
+            return f"title says '{page.shown}'"
+    if _opens_with(page, pattern):
+        return f"page starts '{page.start[:60]}'"
+    found = pattern.search(page.head) if page.words <= SHORT_WORDS else None
+    return f"short page says '{found.group(0)}'" if found else None
+
+
+def _search_wording(page: _Page) -> str | None:
+    """A page emptied to a site search: titled as one, a search that found nothing (said by a title or
+    a line that says nothing else, or anywhere in a short page: "no results" also opens news stories),
+    or a short page of short lines showing a search box ("Search", "Поиск", "検索") and nothing more."""
+    for segment in page.segments:
+        if SEARCH.search(segment) and only(segment, SEARCH):
+            return f"a site search (title '{page.shown}')"
+        if NO_RESULTS.search(segment) and only(segment, NO_RESULTS, SEARCH):
+            return f"a site search that found nothing (title '{page.shown}')"
+    for line in page.lines:
+        if NO_RESULTS.search(line) and only(line, NO_RESULTS, SEARCH):
+            return f"a site search that found nothing ('{line[:60]}')"
+    if page.words > SHORT_WORDS:
+        return None
+    found = NO_RESULTS.search(page.head)
+    if found and (SEARCH.search(page.head) or SEARCH.search(page.title)):  # "talks brought no results" is news
+        return f"a site search that found nothing (short page says '{found.group(0)}')"
+    if any(word_count(line) > PROSE_WORDS for line in page.lines):
+        return None
+    # A search box as the content (first line), or amid nothing but navigation (a page of a few links).
+    boxes = [line for line in page.lines[:1] if SEARCH.search(line) and only(line, SEARCH)]
+    if not boxes and page.words <= EMPTY_WORDS:
+        boxes = [line for line in page.lines if SEARCH.search(line) and only(line, SEARCH)]
+    return f"a search box and no content ('{boxes[0][:60]}')" if boxes else None
 
 
 def _login_wording(page: _Page) -> str | None:
-    if any(platforms.LOGIN_TITLE.search(s.strip()) for s in platforms.TITLE_SPLIT.split(page.title)):
+    if any(platforms.LOGIN_TITLE.search(s) for s in page.segments):
         return f"title says '{page.shown}'"
     if page.words <= SHORT_WORDS:
-        found = platforms.LOGIN_TEXT.search(page.text) or platforms.PASSWORD_FORM.search(page.text)
+        found = platforms.LOGIN_TEXT.search(page.head) or platforms.PASSWORD_FORM.search(page.head)
         if found:
             return "short page is a sign-in form" if "password" in found.group(0) else f"page says '{found.group(0)}'"
     return None
@@ -250,7 +374,7 @@ def _tokens(page: PageText, *urls: str) -> set[str]:
     path_words: set[str] = set()
     for url in urls:
         parts = urlsplit(url)
-        path_words.update(re.findall(r"[^\W_]+", unquote(parts.path + " " + parts.query).lower()))
+        path_words.update(re.findall(r"[^\W_]+", fold(unquote(parts.path + " " + parts.query))))
     # Tokens with digits are request ids, dates and counters: they differ between two copies of one page.
     words = re.findall(r"[^\W_]+", fold(page.title + " " + page.text))
     return {w for w in words if w not in path_words and not any(c.isdigit() for c in w)}
@@ -274,9 +398,8 @@ def _sibling_verdict(seen: Seen, sibling: Seen) -> Classification | None:
     return None
 
 
-def _classify_success(seen: Seen, sibling: Seen | None) -> Classification:
+def _classify_success(seen: Seen, page: _Page, sibling: Seen | None) -> Classification:
     platform = platforms.platform_for(seen.final_url) or platforms.platform_for(seen.url)
-    page = _Page.of(seen.page)
     if platform:
         marker = platforms.page_marker(platform, seen.final_url, page.title, page.text)
         if marker and not (marker.status == "login_wall" and platforms.is_platform_login(platform, seen.url)):
@@ -284,16 +407,24 @@ def _classify_success(seen: Seen, sibling: Seen | None) -> Classification:
     verdict = _url_verdict(seen, seen.final_url, platform)
     if verdict:
         return verdict
+    # A platform's pages are user content ("404 Not Found - YouTube" is a song): its table decides.
+    legal = None if platform else _says(page, LEGAL)
+    if legal:
+        return Classification("legal_block", f"access refused for legal reasons: {legal}")
     login = None if _is_login_url(seen.url) else _login_wording(page)
     if login:
         return Classification("login_wall", login)
     parked = _parked_wording(page)
     if parked:
         return Classification("parked", parked)
-    # A platform's titles are user content ("404 Not Found - YouTube" is a song): its table decides.
     missing = None if platform else _soft_404_wording(page)
     if missing:
         return Classification("soft_404", missing)
+    # A cited search (or a front page, whose search box is its content) is what it is.
+    front = _is_root(seen.url) and not _identifying_query(seen.url)
+    search = None if platform or front or _is_search(seen.url, strict=False) else _search_wording(page)
+    if search:
+        return Classification("soft_404", search)
     if seen.body_size == 0:
         return Classification("soft_404", "empty body")
     if seen.page.kind == "html" and (seen.body_size < TINY_BODY or (not page.title and len(page.text) < TINY_TEXT)):
@@ -321,7 +452,7 @@ def classify(seen: Seen, sibling: Seen | None = None) -> Classification:
     code = seen.status
     platform = platforms.platform_for(seen.final_url) or platforms.platform_for(seen.url)
     if 200 <= code < 300:
-        return _classify_success(seen, sibling)
+        return _classify_success(seen, page, sibling)
     if 300 <= code < 400:
         location = seen.headers.get("location")
         target = urljoin(seen.final_url, location) if location else seen.final_url
@@ -334,6 +465,9 @@ def classify(seen: Seen, sibling: Seen | None = None) -> Classification:
         login = _login_url_reason(seen, seen.final_url, platform)
         if login:
             return Classification("login_wall", login)
+    legal = _says(page, LEGAL) if code == 403 and not platform else None
+    if legal:  # an ISP's or a court's block page sent as 403
+        return Classification("legal_block", f"access refused for legal reasons: {legal} (HTTP 403)")
     return by_code(code)
 
 
@@ -345,6 +479,8 @@ def by_code(code: int) -> Classification:
         return Classification("not_found", "HTTP 404")
     if code == 410:
         return Classification("gone", "HTTP 410")
+    if code == 451:  # RFC 7725: the page exists, a legal demand keeps it from us (blocked, never dead alone)
+        return Classification("legal_block", "HTTP 451 (unavailable for legal reasons)")
     if code in (401, 403):
         return Classification("forbidden", f"HTTP {code}")
     if code == 429:

@@ -3,10 +3,12 @@
 Platforms answer 200 for deleted posts, suspended accounts and login walls, so their status codes
 mean little; each entry here lists the wording their pages show instead. Adding a platform is one
 `Platform(...)` entry. Patterns are matched against the lower-cased title and main text with
-typographic apostrophes and ellipses already folded to ASCII (see `fold`).
+typographic apostrophes and ellipses already folded to ASCII (see `wording.fold`).
 
-Also here: the other tables of known hosts the classifier needs (domain-parking providers and bot
-challenge pages), so that keeping up with the web means editing data, not logic.
+Also here: the other tables of known hosts and URL shapes the classifier needs (domain-parking
+providers, bot challenge pages, sign-in and site-search URLs) and the English wording of sign-in walls
+and parked domains, so that keeping up with the web means editing data, not logic. What dead pages
+say, in every language, is in wording.py.
 """
 
 from __future__ import annotations
@@ -15,22 +17,13 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-_FOLD = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " ",
-                       "\u2026": "...", "\u2013": "-", "\u2014": "-"})
-
-
-def fold(text: str) -> str:
-    """Lower-case, ASCII apostrophes/quotes/dashes/ellipsis, single spaces: the form markers match."""
-    # Tag stripping leaves "Telegram , you": drop spaces before punctuation so markers need not allow them.
-    return re.sub(r" (?=[,.!?;:)])", "", " ".join(text.translate(_FOLD).lower().split()))
-
 
 @dataclass(frozen=True)
 class Marker:
     """Wording that decides a page's status on one platform."""
 
     pattern: str  # regex over fold(title) and fold(text)
-    status: str  # a status word: soft_404, login_wall, forbidden, rate_limited
+    status: str  # a status word: soft_404, login_wall, forbidden, rate_limited, legal_block
     reason: str
     title_only: bool = False  # match the title only (wording the platform puts in <title>)
     paths: str | None = None  # regex the final URL's path must match (e.g. only video pages)
@@ -94,6 +87,8 @@ PLATFORMS: tuple[Platform, ...] = (
             Marker(r"\bthis (?:post|tweet) is unavailable\b", "soft_404", "X: post unavailable"),
             Marker(r"\b(?:these posts|these tweets|this account's (?:posts|tweets)) are protected\b", "forbidden",
                    "X: protected account"),
+            Marker(r"\bhas been withheld in .{1,60}? (?:in response to a legal demand|based on local laws?)\b",
+                   "legal_block", "X: withheld in a country for legal reasons"),
         ),
     ),
     Platform(
@@ -238,22 +233,6 @@ CHALLENGE_URLS = (r"/cdn-cgi/challenge-platform/", r"/\.well-known/sgcaptcha/", 
 
 # --- generic wording (any site) -------------------------------------------------------------------
 
-# Wording that says something is missing, without saying it is this page (a story can say it too).
-_WEAK = (r"(?:not found|no longer (?:available|exists?|online)|(?:does ?n't|does not) exist|"
-         r"has been (?:removed|deleted|taken down)|(?:could ?n't|could not|can't|can ?not) (?:be found|find)|"
-         r"nothing (?:here|found|to see here))")
-_NOUN = r"\b(?:page|file|url|document|resource|content|article|post|story|link|web ?page)s?\b"
-# The same wording tied to the page itself, or an error code: an error page talking about itself.
-MISSING_STRONG = re.compile(
-    rf"{_NOUN}[^.!?]{{0,40}}?(?:{_WEAK}|(?:is )?(?:un|not )available)"  # "the page you requested could not be found"
-    rf"|{_WEAK}[^.!?]{{0,20}}?{_NOUN}"  # "we can't find that page"
-    r"|\b(?:error|http|code):? ?40[34]\b|\b404 ?(?:error|page|not found|- )|^ ?404\b"
-)
-MISSING_WEAK = re.compile(rf"\b{_WEAK}\b")
-ERROR_FILLER = r"(?:oops|whoops|sorry|uh[- ]?oh|error|404|410|gone|unavailable|not available|missing)"
-FILLER = re.compile(rf"\b(?:{ERROR_FILLER}|the|this|that|page|we're|we are|we)\b|[^\w\s]")
-TITLE_SPLIT = re.compile(r"\s+[|\-:\u2022\u00b7*]+\s+|\s*[|\u2022\u00b7]\s*|\s*::\s*")
-
 LOGIN_TEXT = re.compile(
     r"\b(?:log|sign) ?in (?:to|in order to) (?:continue|view|see|access|read)\b|\bplease (?:log|sign) ?in\b"
     r"|\byou (?:must|need to|have to) (?:be )?(?:logged|signed) in\b|\byou (?:must|need to) (?:log|sign) ?in\b"
@@ -298,6 +277,14 @@ ERROR_STEM = re.compile(r"(?:err(?:or)?[-_]?)?40[34](?:[-_]?(?:error|page|not[-_
 _LANGUAGES = ("en|de|fr|es|it|pt|nl|ru|ja|zh|ko|ar|pl|tr|sv|da|fi|no|nb|uk|cs|he|hu|ro|el|id|th|vi|hi|fa|hy|az|ka|"
               "bg|hr|sr|sk|sl|lt|lv|et|ca|ms")
 ROOT_STEM = re.compile(rf"(?:index|default|home)?|(?:{_LANGUAGES})(?:[-_][a-z]{{2}})?", re.I)
+# Where a site search lives: a path segment (extension removed, lower case) and the query keys of its
+# terms. A dead article is often answered with a search for its slug (WordPress: /?s=the+slug).
+SEARCH_SEGMENTS = frozenset({"search", "searchresults", "search-results", "search_results", "sitesearch",
+                             "site-search", "suche", "recherche", "buscar", "busqueda", "busca", "pesquisa", "cerca",
+                             "ricerca", "zoeken", "szukaj", "wyszukiwanie", "arama", "poisk", "поиск", "axtaris",
+                             "axtarış", "kensaku", "sousuo", "搜索", "検索", "검색", "جستجو", "بحث"})
+SEARCH_KEYS = frozenset({"s", "q", "query", "search", "searchword", "search_query", "searchtext", "search_text",
+                         "keyword", "keywords", "kw", "wd", "term", "terms", "text", "k"})
 # Query keys that pick the page rather than its presentation (?p=123 on WordPress, ?title= on MediaWiki).
 ID_KEYS = frozenset({"p", "id", "page_id", "pid", "aid", "nid", "cid", "sid", "tid", "post", "article", "articleid",
                      "article_id", "story", "storyid", "story_id", "item", "itemid", "doc", "docid", "newsid",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archiver import platforms
+from archiver import platforms, wording
 from archiver.classify import Seen, classify, needs_sibling, sibling_key, sibling_url
 from archiver.content import PageText, page_text
 
@@ -47,7 +48,7 @@ URL = "https://www.hrw.org/news/2020/10/23/azerbaijan-cluster-munitions-used-nag
 @pytest.mark.parametrize(("code", "expected"), [
     (404, "not_found"), (410, "gone"), (401, "forbidden"), (403, "forbidden"), (429, "rate_limited"),
     (500, "server_error"), (502, "server_error"), (503, "server_error"), (400, "client_error"),
-    (405, "client_error"), (451, "client_error"), (999, "forbidden"),
+    (405, "client_error"), (451, "legal_block"), (999, "forbidden"),
 ])
 def test_status_codes(code: int, expected: str) -> None:
     result = classify(seen(URL, status=code))
@@ -510,9 +511,165 @@ def test_platform_aliases_are_not_moves(url: str, final: str) -> None:
 
 def test_platform_table_entries_are_well_formed() -> None:
     words = {"ok", "redirected", "soft_404", "not_found", "gone", "server_error", "client_error", "forbidden",
-             "rate_limited", "login_wall", "parked"}
+             "rate_limited", "login_wall", "parked", "legal_block"}
     for platform in platforms.PLATFORMS:
         assert platform.hosts
         for marker in platform.markers:
             assert marker.status in words
             assert marker.pattern == marker.pattern.lower() and "’" not in marker.pattern
+
+
+# --- deaths in any language ----------------------------------------------------------------------
+
+LANGUAGE_PAGES = PAGES / "languages"
+LABELS = {"dead": "soft_404", "search": "soft_404", "live": "ok", "legal": "legal_block"}
+
+
+def labelled(path: Path) -> tuple[str, str]:
+    """(language, expected status) of tests/pages/languages/<language>.<label>.<what>.html."""
+    language, label = path.name.split(".")[:2]
+    return language, LABELS[label]
+
+
+def test_labelled_pages_cover_every_language() -> None:
+    pages = sorted(LANGUAGE_PAGES.glob("*.html"))
+    languages = {language.code for language in wording.LANGUAGES}
+    assert {labelled(p)[0] for p in pages} == languages
+    for code in languages:
+        assert {"soft_404", "ok"} <= {labelled(p)[1] for p in pages if labelled(p)[0] == code}, code
+
+
+def test_labelled_pages_are_classified_right_in_every_language(capsys: pytest.CaptureFixture[str]) -> None:
+    right: dict[str, list[bool]] = {}
+    wrong = []
+    for path in sorted(LANGUAGE_PAGES.glob("*.html")):
+        language, expected = labelled(path)
+        result = classify(seen(f"https://{language}.news.example/2020/10/23/cited-article",
+                               fixture=f"languages/{path.name}"))
+        right.setdefault(language, []).append(result.status == expected)
+        if result.status != expected:
+            wrong.append(f"{path.name}: {result.status} ({result.reason}), labelled {expected}")
+    with capsys.disabled():
+        print("\nlabelled pages classified right, per language: "
+              + ", ".join(f"{language} {sum(r)}/{len(r)}" for language, r in sorted(right.items())))
+    assert not wrong
+
+
+@pytest.mark.parametrize(("title", "text"), [
+    ("Страница не найдена", "Главная Новости Контакты"),
+    ("Səhifə tapılmadı", "Ana səhifə"), ("SAYFA BULUNAMADI", "Ana sayfa"),  # Turkish dotless i, upper case
+    ("Էջը չի գտնվել", "Գլխավոր"), ("404 | Ошибка", "Главная"),
+    ("页面不存在_新浪网", "返回首页"), ("頁面不存在", "返回首頁"), ("ページが見つかりません｜北海タイムス", "トップ"),
+    ("페이지를 찾을 수 없습니다", "홈"), ("صفحه مورد نظر يافت نشد", "خانه"),  # Arabic yeh for the Persian one
+    ("الصفحة غير موجودة", "الرئيسية"), ("Không tìm thấy trang", "Trang chủ"),
+    ("Khong tim thay trang", "Trang chu"),  # Vietnamese without its accents
+    ("Página não encontrada", "Início"), ("Pagina non trovata", "Home"), ("Seite nicht gefunden", "Start"),
+])
+def test_error_titles_in_any_script_and_case_are_soft_404(title: str, text: str) -> None:
+    assert status_of(seen(URL, page=PageText(title, text, "html"))) == "soft_404"
+
+
+def test_a_long_chinese_article_counts_as_long() -> None:
+    # Chinese has no spaces: a 1500-character article is one "word" to str.split().
+    article = "调查显示，大量学术论文引用的网页已经无法打开，研究人员逐条核对了四千余篇论文。" * 40
+    page = PageText("学者调查：论文引用的页面不存在了_丝路财经网", "页面不存在的问题日益严重。" + article, "html")
+    assert status_of(seen(URL, page=page)) == "ok"
+    assert status_of(seen(URL, page=PageText("页面不存在_丝路财经网", "返回首页", "html"))) == "soft_404"
+
+
+# English rules: running text that opens an article is not an error message.
+BODY = " The flood swept through the valley overnight and rescue teams were still searching on Sunday." * 30
+MID = " Related: ministry announces a new budget for schools and hospitals in the region." * 12  # ~150 words
+
+
+@pytest.mark.parametrize(("title", "text"), [
+    ("Flood toll rises | Courier", "404 people were killed in the floods, officials said on Sunday.\n" + BODY),
+    ("Flood toll rises | Courier", "404 people were killed in the floods, officials said. Rescuers still search."),
+    ("Flood toll rises | Courier", "Documents not available to the public until now show the ministry knew.\n" + BODY),
+    ("Statue removed | Courier", "The statue has been removed from the square, the mayor said after protests.\n" + MID),
+    ("Courier", "Files not found in the archive: what the inquiry missed\n" + BODY),
+    ("Courier", "Missing hiker not found, search goes on\n" + MID),
+    ("The truth does not exist | Courier", "An essay on certainty. " * 40),
+    ("Registry page removed from the ministry's website | Courier", "Officials said the page moved." + MID),
+    ("No results yet in port fire inquiry | Courier", "No results yet in the port fire inquiry, six months on\n" + MID),
+    ("Search and rescue teams return | Courier", "Search and rescue teams returned on Sunday.\n" + MID),
+    ("Courier", "Home\nNews\nStatus\nNot found\n404\n" + MID),  # table cells, not headings
+])
+def test_stories_opening_with_error_words_stay_ok(title: str, text: str) -> None:
+    assert status_of(seen(URL, page=PageText(title, text, "html"))) == "ok"
+
+
+@pytest.mark.parametrize(("title", "text"), [
+    ("Rights Monitor: page not found", MID),
+    ("Rights Monitor", "The page you requested was not found on this server.\n" + MID),
+    ("Rights Monitor", "Sorry, the page you are looking for is no longer available.\n" + BODY),
+    ("Rights Monitor", "Nothing found.\n" + MID),
+    ("Rights Monitor", "Home\nNews\nPage not found\n" + MID),
+    ("Южный вестник", "Главная\nНовости\nТакой страницы не существует\n" + MID),
+])
+def test_error_messages_amid_navigation_are_soft_404(title: str, text: str) -> None:
+    assert status_of(seen(URL, page=PageText(title, text, "html"))) == "soft_404"
+
+
+# --- emptied to a site search --------------------------------------------------------------------
+
+@pytest.mark.parametrize("final", [
+    "https://policynotes.example/?s=ceasefire+analysis", "https://policynotes.example/search?q=ceasefire",
+    "https://policynotes.example/suche/", "https://policynotes.example/index.php?searchword=ceasefire",
+])
+def test_redirect_to_a_site_search_is_soft_404(final: str) -> None:
+    result = classify(seen("https://policynotes.example/2020/11/ceasefire-analysis/", final))
+    assert (result.status, result.reason) == ("soft_404", "redirected to a site search")
+
+
+@pytest.mark.parametrize("final", ["https://policynotes.example/news?page=2",
+                                   "https://policynotes.example/2020/11/ceasefire-analysis/?q=1"])
+def test_queries_that_are_not_a_search_are_not_a_site_search(final: str) -> None:
+    assert status_of(seen("https://policynotes.example/2020/11/ceasefire-analysis/", final)) != "soft_404"
+
+
+@pytest.mark.parametrize("url", ["https://policynotes.example/search?q=ceasefire", "https://policynotes.example/",
+                                 "https://catalogue.example/records?query=karabakh"])
+def test_a_cited_search_or_front_page_is_not_judged_as_emptied(url: str) -> None:
+    for page in (PageText("Search | Caucasus Policy Notes", "Search\nAnalysis\nReports", "html"),
+                 PageText("Caucasus Policy Notes", "Search\nNo results found.", "html")):
+        assert status_of(seen(url, page=page)) == "ok"
+
+
+def test_no_results_in_a_short_story_is_not_a_search() -> None:
+    text = "Talks on the border commission ended on Friday with no results, the ministry said."
+    assert status_of(seen(URL, page=PageText("Border talks end | Courier", text, "html"))) == "ok"
+    search = "Search\nWe looked everywhere for “border commission talks” but there are no results. Try again."
+    assert status_of(seen(URL, page=PageText("Courier", search, "html"))) == "soft_404"
+
+
+def test_a_short_page_with_prose_and_a_search_link_stays_ok() -> None:
+    text = "Search\nHome\nThe board approved the 2021 accounts and elected a new chair at its annual meeting."
+    assert status_of(seen(URL, page=PageText("Annual meeting | Society", text, "html"))) == "ok"
+
+
+# --- refused for legal reasons -------------------------------------------------------------------
+
+def test_451_is_a_legal_block_whatever_the_page_says() -> None:
+    page = PageText("Unavailable For Legal Reasons", "This article has been removed following a court order.", "html")
+    result = classify(seen(URL, status=451, page=page))
+    assert (result.status, result.reason) == ("legal_block", "HTTP 451 (unavailable for legal reasons)")
+
+
+def test_a_403_block_page_citing_a_court_is_a_legal_block() -> None:
+    page = PageText("Доступ ограничен", "Доступ к ресурсу ограничен на основании решения суда.", "html")
+    assert status_of(seen(URL, status=403, page=page)) == "legal_block"
+    assert status_of(seen(URL, status=403, page=PageText("Access denied", "Forbidden.", "html"))) == "forbidden"
+
+
+def test_x_withheld_post_is_a_legal_block() -> None:
+    text = "This Post from @someone has been withheld in Russia based on local laws. Learn more"
+    assert status_of(seen("https://x.com/someone/status/1", page=PageText("", text, "html"))) == "legal_block"
+
+
+def test_a_blob_without_spaces_is_classified_quickly() -> None:
+    # Few "words" make a short page, whose whole text the wording tables would search.
+    blob = PageText("Title", "страницанеудалена" * 60_000 + "\n" + ("x" * 5000 + "\n") * 60, "html")
+    started = time.monotonic()
+    assert status_of(seen(URL, page=blob)) == "ok"
+    assert time.monotonic() - started < 3
