@@ -1,7 +1,7 @@
 """The verdict on a citation, from the history of its checks: the one rule `check` and `report` share.
 
 Death needs confirmation (as IABot learned): N consecutive failed checks spanning at least D days;
-any success resets the count. Blocked answers (forbidden, rate_limited, login_wall) say nothing about
+any success resets the count. Blocked answers (forbidden, rate_limited, login_wall, legal_block) say nothing about
 the page, so they neither confirm nor reset a failure streak.
 
 The rule is data here, read twice: by `word` and `judge` in Python, and by archiver/db/rule_sql.py,
@@ -24,7 +24,7 @@ FAILED = "failed"  # the page is not there: one more failure toward death
 STATUS_CLASSES: dict[str, str] = {
     "ok": SEEN, "redirected": SEEN, "soft_404": FAILED, "not_found": FAILED, "gone": FAILED,
     "server_error": FAILED, "client_error": FAILED, "forbidden": BLOCKED, "rate_limited": BLOCKED,
-    "login_wall": BLOCKED, "parked": FAILED, "dns_error": FAILED, "connection_error": FAILED, "timeout": FAILED,
+    "login_wall": BLOCKED, "legal_block": BLOCKED, "parked": FAILED, "dns_error": FAILED, "connection_error": FAILED, "timeout": FAILED,
     "tls_error": FAILED, "too_many_redirects": FAILED, "invalid_url": FAILED,
 }
 

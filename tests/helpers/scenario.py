@@ -55,7 +55,7 @@ DOMAIN = "scenario.archiver.test"
 STATES = ("early", "later")
 STATUS_WORDS = (
     "ok", "redirected", "soft_404", "not_found", "gone", "server_error", "client_error", "forbidden",
-    "rate_limited", "login_wall", "parked", "dns_error", "connection_error", "timeout", "tls_error",
+    "rate_limited", "login_wall", "legal_block", "parked", "dns_error", "connection_error", "timeout", "tls_error",
     "too_many_redirects", "invalid_url",
 )
 DRIFT_LEVELS = ("unchanged", "minor", "major")
@@ -1168,7 +1168,7 @@ class World:
                   "JSON API; later: 400 (query parameter no longer supported)", "2019-02-03",
                   context="Open Data Portal, contracts API, year=2018")
         failing("news-court-451", "https", "news", "/2020/02/18/court-hears-defamation-case", "press", 154,
-                "Court hears defamation case against the Chronicle", "client_error",
+                "Court hears defamation case against the Chronicle", "legal_block",
                 "later: 451 Unavailable For Legal Reasons", "2020-02-19",
                 error_page(S["news"], 451, "Unavailable For Legal Reasons",
                            "This article has been removed following a court order."), "2020-02-18")
