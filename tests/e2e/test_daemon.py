@@ -149,7 +149,7 @@ def test_interval_runs_keep_their_phase_for_years() -> None:
     import datetime as dt
     import pickle
 
-    from archiver.daemon import make_trigger
+    from archiver.schedule import make_trigger
 
     now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     phases = []
@@ -423,7 +423,8 @@ def test_jobs_stored_by_an_older_archiver_move_to_the_grid(tmp_path: Path, fresh
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.interval import IntervalTrigger
 
-    from archiver.daemon import GridTrigger, run_job
+    from archiver.daemon import run_job
+    from archiver.schedule import GridTrigger
 
     folder = tmp_path / "manifests"
     folder.mkdir()
