@@ -24,8 +24,9 @@ FAILED = "failed"  # the page is not there: one more failure toward death
 STATUS_CLASSES: dict[str, str] = {
     "ok": SEEN, "redirected": SEEN, "soft_404": FAILED, "not_found": FAILED, "gone": FAILED,
     "server_error": FAILED, "client_error": FAILED, "forbidden": BLOCKED, "rate_limited": BLOCKED,
-    "login_wall": BLOCKED, "legal_block": BLOCKED, "parked": FAILED, "dns_error": FAILED, "connection_error": FAILED, "timeout": FAILED,
-    "tls_error": FAILED, "too_many_redirects": FAILED, "invalid_url": FAILED,
+    "login_wall": BLOCKED, "legal_block": BLOCKED, "parked": FAILED, "dns_error": FAILED,
+    "connection_error": FAILED, "timeout": FAILED, "tls_error": FAILED, "too_many_redirects": FAILED,
+    "invalid_url": FAILED,
 }
 
 
