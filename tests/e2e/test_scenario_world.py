@@ -114,7 +114,7 @@ def observe(world: World, url: str) -> str:
     if "domain is for sale" in body.lower():
         return "parked"
     if code != 200:
-        return {404: "not_found", 410: "gone", 403: "forbidden", 429: "rate_limited"}.get(
+        return {404: "not_found", 410: "gone", 403: "forbidden", 429: "rate_limited", 451: "legal_block"}.get(
             code, "server_error" if code >= 500 else "client_error")
     if len(body) < 512 or "not found" in title_of(body).lower() or "404" in final:
         return "soft_404"
