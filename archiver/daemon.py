@@ -176,6 +176,13 @@ class Daemon:
             # A job stored by an older archiver, with APScheduler's creeping jitter: same
             # schedule on the grid, its next run time kept.
             self.scheduler.modify_job(key, trigger=schedule.trigger)
+        elif schedule.interval is None and job.name == name and str(job.trigger) != str(schedule.trigger):
+            # A cron job stored by an older archiver, which read weekday numbers APScheduler's way
+            # (Monday = 0): the same crontab string, now read as crontab reads it.
+            self.scheduler.modify_job(key, trigger=schedule.trigger,
+                                      next_run_time=schedule.trigger.get_next_fire_time(None, now))
+            self.log("job_rescheduled", f"rescheduled {kind} of {target}: {schedule.spec} read as crontab",
+                     manifest=target, kind=kind, schedule=schedule.spec, reason="crontab weekdays")
         elif job.name != name:
             # Not reschedule_job: it counts from APScheduler's wall clock, not the daemon's.
             self.scheduler.modify_job(key, name=name, trigger=schedule.trigger,

@@ -22,6 +22,7 @@ from typing import Any
 from apscheduler.triggers.interval import IntervalTrigger
 
 from . import stamps
+from .cron import cron_trigger
 from .manifests import MANIFEST_SUFFIXES, Manifest, parse_interval
 
 Clock = Callable[[], dt.datetime]  # the current instant, timezone-aware (stamps.now, or a test's)
@@ -69,15 +70,13 @@ def make_trigger(spec: str, key: str = "", now: dt.datetime | None = None) -> Sc
     """An APScheduler trigger for '30s' / '12h' / '7d' or a 5-field cron string. An interval's runs
     fall `phase(key)` (up to a tenth of the interval, at most MAX_JITTER) after multiples of the
     interval counted from `now`, the first one interval away; cron runs start within their minute."""
-    from apscheduler.triggers.cron import CronTrigger  # imported late: costly, and most schedules are intervals
-
     seconds = parse_interval(spec)
     if seconds is not None:
         # Like APScheduler's own default, the first run of a new grid is one interval away.
         offset = seconds + phase(key, min(seconds / 10, MAX_JITTER))
         start = (now or stamps.now()) + dt.timedelta(seconds=offset)
         return Schedule(spec, GridTrigger(seconds=seconds, start_date=start, timezone=dt.UTC), seconds)
-    trigger = CronTrigger.from_crontab(spec, timezone=dt.UTC)
+    trigger = cron_trigger(spec)
     trigger.jitter = CRON_JITTER
     return Schedule(spec, trigger, None)
 

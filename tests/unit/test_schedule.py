@@ -21,6 +21,7 @@ from server import TestServer
 
 from archiver import stamps
 from archiver.config import Settings
+from archiver.cron import weekdays
 from archiver.daemon import Daemon
 from archiver.schedule import (
     MAX_JITTER,
@@ -119,13 +120,26 @@ def test_cron_runs_within_the_minute_it_names() -> None:
     assert monday + 7 * DAY <= after < monday + 7 * DAY + dt.timedelta(minutes=1)
 
 
-@pytest.mark.xfail(strict=True, reason="APScheduler 3 numbers weekdays from Monday = 0 (its issue 286): "
-                   "'0 3 * * 1' runs on Tuesdays and '* * * * 7' is refused")
 def test_numeric_weekdays_are_crontabs() -> None:
+    """APScheduler 3 numbers weekdays from Monday = 0 (its issue 286); crontab from Sunday = 0 (and 7)."""
     monday = dt.datetime(2026, 3, 2, 3, 0, tzinfo=dt.UTC)
     fire = make_trigger("0 3 * * 1", "a.yaml:snapshot", monday - dt.timedelta(hours=1)).trigger.get_next_fire_time(
         None, monday - dt.timedelta(hours=1))
     assert monday <= fire < monday + dt.timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(("field", "names"), [
+    ("0", "sun"), ("7", "sun"), ("1-5", "mon,tue,wed,thu,fri"), ("5-7", "fri,sat,sun"), ("*/2", "sun,tue,thu,sat"),
+    ("0,7", "sun"), ("1/3", "mon,thu,sun"), ("mon-fri", "mon-fri"), ("*", "*"), ("1,sat", "mon,sat"),
+])
+def test_crontab_weekday_numbers_become_names(field: str, names: str) -> None:
+    assert weekdays(field) == names
+
+
+@pytest.mark.parametrize("field", ["8", "3-1", "*-2"])
+def test_weekday_numbers_outside_crontab_are_refused(field: str) -> None:
+    with pytest.raises(ValueError):
+        weekdays(field)
 
 
 def test_job_stores_written_before_the_split_still_load() -> None:
@@ -297,3 +311,26 @@ def test_a_stopped_once_leaves_the_turns_it_did_not_run_due(world: World) -> Non
         "a.yaml:check", "b.yaml:check", "b.yaml:snapshot"]
     world.clock.advance(dt.timedelta(minutes=5))
     assert ran(world.once()) == [("a.yaml", "check"), ("b.yaml", "snapshot"), ("b.yaml", "check")]
+
+
+def test_a_cron_job_stored_with_apschedulers_weekdays_is_read_as_crontab(world: World) -> None:
+    """A job stored by an older archiver ran '0 3 * * 1' on Tuesdays: the next start moves it to Mondays."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    from archiver.schedule import job_id, jobs_path
+
+    path = manifest(world.folder, world.server, "weekly.yaml", "{snapshot: '0 3 * * 1', check: 1d}", ["a"])
+    world.once()
+    store = jobs_path(world.settings.storage)
+    key = job_id(path, "snapshot")
+    import pickle
+    import sqlite3
+
+    with sqlite3.connect(store) as db:
+        (state,) = db.execute("SELECT job_state FROM apscheduler_jobs WHERE id = ?", (key,)).fetchone()
+        job = pickle.loads(state)
+        job["trigger"] = CronTrigger.from_crontab("0 3 * * 1", timezone=dt.UTC)  # what older archivers stored
+        db.execute("UPDATE apscheduler_jobs SET job_state = ? WHERE id = ?", (pickle.dumps(job), key))
+    events = world.once()
+    assert any(e["event"] == "job_rescheduled" and e.get("reason") == "crontab weekdays" for e in events)
+    assert world.next_runs()[key].weekday() == 0  # Monday
