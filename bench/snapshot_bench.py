@@ -156,17 +156,20 @@ def answer_stats(conn):
         conn.send(taken)
 
 
-def load_stats(log, latency):
+def load_stats(log, latency, launched=None, ended=None):
     """What the server saw: requests, how many started per `latency` window on average while any
-    was in flight (the client's effective concurrency), and how many came on a reused connection."""
+    was in flight (the client's effective concurrency), and how many came on a reused connection;
+    given the client's launch and exit (time.monotonic), its start-up (launch to first request) and
+    tail (last response to exit)."""
     if not log:
         return ""
-    span = max(e for _, e, _ in log) - min(s for s, _, _ in log)
+    first, last = min(s for s, _, _ in log), max(e for _, e, _ in log)
     busy = sum(e - s for s, e, _ in log)
     reused = sum(1 for *_, k in log if k > 1)
-    return (f"server: {len(log)} requests, {len(log) * latency / span:.1f} started per "
-            f"{latency * 1000:.0f} ms, {busy / span:.1f} in flight on average, "
-            f"{reused / len(log):.0%} on a reused connection")
+    edges = f", start-up {first - launched:.2f} s, tail {ended - last:.2f} s" if launched and ended else ""
+    return (f"server: {len(log)} requests, {len(log) * latency / (last - first):.1f} started per "
+            f"{latency * 1000:.0f} ms, {busy / (last - first):.1f} in flight on average, "
+            f"{reused / len(log):.0%} on a reused connection{edges}")
 
 
 # --- client side
@@ -355,10 +358,10 @@ def bench_pages(a, work, servers, wire, archiver):
                f"{size / MB:.1f} MB WARC, CPU {cpu:.2f} s ({cpu / t:.0%} of wall)" + (f", exit {rc}" if rc else ""))
         return t if recs else None
 
-    def server_stats(kind):
+    def server_stats(kind, launched=None, ended=None):
         pipe = servers[kind][1]
         pipe.send("take")
-        return load_stats(pipe.recv(), a.latency)
+        return load_stats(pipe.recv(), a.latency, launched, ended)
 
     # Rounds interleave every setting, so that a burst of load from other jobs on the machine
     # hits all settings alike; a ratio compares archiver and the bare loop of the same round.
@@ -368,7 +371,8 @@ def bench_pages(a, work, servers, wire, archiver):
             urls = (work / f"urls-{kind}.txt").read_text().split()
             for c in a.concurrency:
                 per_host = a.per_host or c
-                label = f"{kind} server, concurrency {c}, per-host {per_host}, round {r}/{a.rounds}"
+                label = (f"{kind} server, concurrency {c}, per-host {per_host}, round {r}/{a.rounds}, "
+                         f"load average {os.getloadavg()[0]:.1f}")  # other jobs on the machine
                 print(f"[a] archiver snapshot, {label}")
                 server_stats(kind)  # forget earlier requests
                 ta = None
@@ -376,11 +380,12 @@ def bench_pages(a, work, servers, wire, archiver):
                     print("  archiver console script not found next to the interpreter or on PATH")
                 else:
                     d = work / "archiver"
+                    launched = time.monotonic()  # the server logs on the same clock
                     ta = warc_run(f"archiver {kind} c{c}", [
                         archiver, "--storage", str(d), "snapshot", str(work / f"urls-{kind}.txt"),
                         "--concurrency", str(c), "--per-host", str(per_host), "--per-host-delay", "0",
                         "--quiet"], d)
-                    print(f"  {server_stats(kind)}")
+                    print(f"  {server_stats(kind, launched, launched + (ta or 0))}")
                 print(f"[c] bare requests loop, {c} threads, no WARC, {label}")
                 tb, res = bare_loop(urls, c)
                 bad = sum(1 for code, _ in res if code != 200)
