@@ -160,16 +160,16 @@ def load_stats(log, latency, launched=None, ended=None):
     """What the server saw: requests, how many started per `latency` window on average while any
     was in flight (the client's effective concurrency), and how many came on a reused connection;
     given the client's launch and exit (time.monotonic), its start-up (launch to first request) and
-    tail (last response to exit)."""
+    tail (last response to exit). Returns (that text, first request to last response in s)."""
     if not log:
-        return ""
+        return "", None
     first, last = min(s for s, _, _ in log), max(e for _, e, _ in log)
     busy = sum(e - s for s, e, _ in log)
     reused = sum(1 for *_, k in log if k > 1)
     edges = f", start-up {first - launched:.2f} s, tail {ended - last:.2f} s" if launched and ended else ""
     return (f"server: {len(log)} requests, {len(log) * latency / (last - first):.1f} started per "
             f"{latency * 1000:.0f} ms, {busy / (last - first):.1f} in flight on average, "
-            f"{reused / len(log):.0%} on a reused connection{edges}")
+            f"{reused / len(log):.0%} on a reused connection{edges}"), last - first
 
 
 # --- client side
@@ -337,10 +337,7 @@ def median(xs):
 
 def bench_pages(a, work, servers, wire, archiver):
     n = a.pages
-    rows = {}  # name -> (seconds or None, peak RSS MB or None, note)
-
     def report(name, t, rss, note):
-        rows[name] = (t, rss, note)
         if t is not None:
             print(f"  {name}: {t:.2f} s, {n / t:.1f} pages/s, {wire / MB / t:.1f} MB/s"
                   + (f", peak RSS {rss:.0f} MB" if rss else "") + (f"  ({note})" if note else ""))
@@ -375,7 +372,7 @@ def bench_pages(a, work, servers, wire, archiver):
                          f"load average {os.getloadavg()[0]:.1f}")  # other jobs on the machine
                 print(f"[a] archiver snapshot, {label}")
                 server_stats(kind)  # forget earlier requests
-                ta = None
+                ta = wa = None
                 if archiver is None:
                     print("  archiver console script not found next to the interpreter or on PATH")
                 else:
@@ -385,15 +382,17 @@ def bench_pages(a, work, servers, wire, archiver):
                         archiver, "--storage", str(d), "snapshot", str(work / f"urls-{kind}.txt"),
                         "--concurrency", str(c), "--per-host", str(per_host), "--per-host-delay", "0",
                         "--quiet"], d)
-                    print(f"  {server_stats(kind, launched, launched + (ta or 0))}")
+                    text, wa = server_stats(kind, launched, launched + (ta or 0))
+                    print(f"  {text}")
                 print(f"[c] bare requests loop, {c} threads, no WARC, {label}")
                 tb, res = bare_loop(urls, c)
                 bad = sum(1 for code, _ in res if code != 200)
                 got = sum(b for _, b in res)
                 report(f"bare loop {kind} c{c}", tb, None,
                        f"{bad} non-200, {got}/{wire} bytes" if bad or got != wire else "")
-                print(f"  {server_stats(kind)}")
-                ratios.setdefault((kind, c), []).append((ta, tb))
+                text, wb = server_stats(kind)
+                print(f"  {text}")
+                ratios.setdefault((kind, c), []).append((ta, tb, wa, wb))
                 if ta:
                     print(f"  bare_loop_time / archiver_time = {tb / ta:.2f}")
 
@@ -403,7 +402,6 @@ def bench_pages(a, work, servers, wire, archiver):
         print("  skipped (--skip-wget)")
     elif shutil.which("wget") is None:
         print("  wget not installed, skipped")
-        report("wget", None, None, "not installed")
     else:
         kind = next(iter(servers))
         d = work / "wget"
@@ -412,16 +410,19 @@ def bench_pages(a, work, servers, wire, archiver):
 
     print(f"\n{n} pages, {a.hosts} hosts, {wire / MB:.1f} MB, {a.latency * 1000:.0f} ms latency, "
           f"{a.rounds} rounds, {os.cpu_count()} CPUs; medians; ratio = bare loop time / archiver time "
-          "of the same round (target >= 0.85)\n")
-    print("| server | concurrency | per-host | archiver s | bare loop s | ratio | ratios, round by round |")
-    print("|---|---:|---:|---:|---:|---:|---|")
+          "of the same round (target >= 0.85); fetch-window ratio = the same from each client's first "
+          "request to its last response, as the server logged them (archiver's start-up and exit left out)\n")
+    print("| server | concurrency | per-host | archiver s | bare loop s | ratio | ratios, round by round "
+          "| fetch-window ratio |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|")
     first_archiver = None
     for (kind, c), pairs in ratios.items():
-        each = [tb / ta if ta and tb else None for ta, tb in pairs]
+        each = [tb / ta if ta and tb else None for ta, tb, _, _ in pairs]
+        window = median(wb / wa if wa and wb else None for _, _, wa, wb in pairs)
         ta = median(p[0] for p in pairs)
         first_archiver = first_archiver or ta
         print(f"| {kind} | {c} | {a.per_host or c} | {fmt(ta, '.2f')} | {fmt(median(p[1] for p in pairs), '.2f')} | "
-              f"**{fmt(median(each), '.2f')}** | {', '.join(fmt(x, '.2f') for x in each)} |")
+              f"**{fmt(median(each), '.2f')}** | {', '.join(fmt(x, '.2f') for x in each)} | {fmt(window, '.2f')} |")
     if tw is not None and first_archiver:
         print(f"\nwget {tw:.2f} s: wget_time / archiver_time = {tw / first_archiver:.1f}  (target >= 10; "
               f"archiver at concurrency {a.concurrency[0]} against the {next(iter(servers))} server)")
