@@ -203,6 +203,22 @@ class _RecordingResponse(http.client.HTTPResponse):
                 self.fp = self.fp.unwrap()
 
 
+_TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+
+
+def _quick_ack(sock: socket.socket | None) -> None:
+    """ACK the answer to what was just sent at once, as on a fresh connection. A keep-alive connection
+    that sends a request right after a response puts Linux's delayed ACK in its interactive mode, where
+    the ACK of the response's first segment waits up to 40 ms for data to ride on; a server with Nagle's
+    algorithm on (Python's http.server, many small sites) writes headers and body separately and holds
+    the body until that ACK comes. Not sticky: the kernel decides again at the next send."""
+    if sock is not None and _TCP_QUICKACK is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+        except OSError:
+            pass
+
+
 class _RecordingHTTPConnection(urllib3.connection.HTTPConnection):
     response_class = _RecordingResponse
     # From the resolver override (config.resolve_map), set by the pool: the address and port to dial
@@ -236,6 +252,7 @@ class _RecordingHTTPConnection(urllib3.connection.HTTPConnection):
 
     def send(self, data: Any) -> None:
         super().send(data)
+        _quick_ack(self.sock)
         recording = _current()
         if recording is not None:
             recording.attach(self.sock)
