@@ -50,7 +50,7 @@ class Answer:
         return self.content.decode("utf-8", "replace")
 
 
-def get(world: World, url: str, read_timeout: float = 1.0) -> Answer:
+def get(world: World, url: str, read_timeout: float = 4.0) -> Answer:  # generous: CI machines are loaded
     """One GET on a connection of its own (a pooled one from an earlier state must not answer for this
     one): to loopback, under the URL's name for the Host header, SNI and the certificate check."""
     parts = urlsplit(url)
