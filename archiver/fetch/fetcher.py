@@ -125,6 +125,15 @@ def _ca_bundle(env: Mapping[str, str]) -> str | bool:
     return True
 
 
+def _canonical(host: str) -> bool:
+    """Whether `host` is an IP address written the usual way (not 127.1 or 2130706433)."""
+    try:
+        ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _retry_after(value: str | None, now: dt.datetime) -> float | None:
     if not value:
         return None
@@ -216,14 +225,11 @@ class Fetcher:
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            ip_address(host)
-        except ValueError:
-            pass
-        else:
-            reason = self.policy.check(host)
-            if reason is not None:
-                raise BlockedAddress(url, reason)
+        given = guard.literal(host, port)  # 127.1 and 2130706433 too: what a proxy would read them as
+        if given is not None:
+            _, refused = guard.sort(given, self.policy)
+            if refused:
+                raise BlockedAddress(url, refused[0] if _canonical(host) else f"{host}: {refused[0]}")
             return None
         reason = self.policy.check_name(host)
         if reason is not None:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any
 
+from ..errors import ConfigError
+
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
 # One getaddrinfo answer: (family, type, proto, canonname, sockaddr).
@@ -167,8 +169,14 @@ class AddressPolicy:
 
     @classmethod
     def of(cls, allow_private: bool, allow: Iterable[str]) -> AddressPolicy:
-        """From the settings' values (CIDR strings, checked by config.py)."""
-        return cls(allow_private, tuple(ip_network(cidr) for cidr in allow))
+        """From the settings' values (CIDR strings, checked by config.py when read)."""
+        networks = []
+        for cidr in allow:
+            try:
+                networks.append(ip_network(cidr))
+            except ValueError as exc:
+                raise ConfigError(f"allow entry {cidr!r}: {exc}") from exc
+        return cls(allow_private, tuple(networks))
 
     def opened(self, address: IPAddress) -> bool:
         """Whether an `allow` network holds the address or the IPv4 address it carries."""
@@ -209,6 +217,16 @@ class AddressRefused(OSError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def literal(host: str, port: int) -> list[Candidate] | None:
+    """The candidate when `host` is an address in any form the C library reads as one (127.0.0.1, but
+    also 127.1, 2130706433, 0x7f.0.0.1, as a proxy or urllib3 would read it); None for a name."""
+    try:
+        found = socket.getaddrinfo(host.strip("[]"), port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError):
+        return None
+    return [(int(family), int(kind), proto, name, sockaddr) for family, kind, proto, name, sockaddr in found]
 
 
 def numeric(address: str, port: int) -> list[Candidate]:
@@ -289,6 +307,7 @@ __all__ = [
     "classify",
     "dial",
     "embedded",
+    "literal",
     "numeric",
     "parse_address",
     "refusal",

@@ -141,11 +141,13 @@ def test_redirects_to_internal_addresses_are_blocked_and_recorded(
 def test_urls_and_resolve_entries_naming_internal_addresses_are_blocked(
     origin: TestServer, local: TestServer, storage: Path, tmp_path: Path
 ) -> None:
-    """Not only redirects: a cited literal address, a name the override sends to loopback (an override
-    entry is the user's choice of address for a name, still judged), localhost."""
+    """Not only redirects: a cited literal address (also in the short and decimal forms the C library
+    reads), a name the override sends to loopback (an override entry is the user's choice of address
+    for a name, still judged), localhost."""
     intranet = f"intranet.example.org:{local.port}:127.0.0.1"
     urls = [local.url("page/direct"), f"http://intranet.example.org:{local.port}/page/named",
-            f"http://localhost:{local.port}/page/local"]
+            f"http://localhost:{local.port}/page/local", f"http://127.1:{local.port}/page/short",
+            f"http://2130706433:{local.port}/page/decimal"]
     manifest = tmp_path / "refs.txt"
     manifest.write_text("\n".join(urls))
     proc = run(storage, "snapshot", str(manifest), "--json", *FAST, env=guarded(origin, intranet))
@@ -155,6 +157,8 @@ def test_urls_and_resolve_entries_naming_internal_addresses_are_blocked(
         urls[0]: ("blocked_address", "127.0.0.1 is loopback"),
         urls[1]: ("blocked_address", "intranet.example.org (resolve override): 127.0.0.1 is loopback"),
         urls[2]: ("blocked_address", "localhost is loopback (RFC 6761)"),
+        urls[3]: ("blocked_address", "127.1: 127.0.0.1 is loopback"),
+        urls[4]: ("blocked_address", "2130706433: 127.0.0.1 is loopback"),
     }
     assert f"failed: {urls[0]}: blocked_address (127.0.0.1 is loopback)" in proc.stderr.splitlines()
     assert local.hits == []
@@ -234,14 +238,15 @@ def test_a_configured_proxy_on_loopback_is_used_and_what_goes_through_it_is_judg
     origin: TestServer, local: TestServer, storage: Path, tmp_path: Path
 ) -> None:
     """The proxy's own address is the user's choice (allowed though it is loopback); it resolves the
-    names it is asked for, so a name goes through unjudged, but a literal address or localhost is known
-    before any lookup and refused."""
+    names it is asked for, so a name goes through unjudged, but a literal address (in any form) or
+    localhost is known before any lookup and refused."""
     with TestProxy(resolve={ORIGIN: ORIGIN_ADDRESS}) as proxy:
         env = child_env({"ARCHIVER_ALLOW_PRIVATE": "", "ARCHIVER_RETRIES": "0"})
         for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
             env[name] = env[name.lower()] = proxy.url if name == "HTTP_PROXY" else ""
         named = site_url(origin, "page/through-proxy")
-        urls = [named, local.url("page/literal"), f"http://localhost:{local.port}/page/localhost"]
+        urls = [named, local.url("page/literal"), f"http://localhost:{local.port}/page/localhost",
+                f"http://2130706433:{local.port}/page/decimal"]
         manifest = tmp_path / "refs.txt"
         manifest.write_text("\n".join(urls))
         proc = run(storage, "snapshot", str(manifest), "--json", *FAST, env=env)
@@ -249,7 +254,8 @@ def test_a_configured_proxy_on_loopback_is_used_and_what_goes_through_it_is_judg
         got = {u["url"]: (u["outcome"], u["http_status"], u["error"]) for u in json.loads(proc.stdout)["urls"]}
         assert got == {named: ("ok", 200, None),
                        urls[1]: ("blocked_address", None, "127.0.0.1 is loopback"),
-                       urls[2]: ("blocked_address", None, "localhost is loopback (RFC 6761)")}
+                       urls[2]: ("blocked_address", None, "localhost is loopback (RFC 6761)"),
+                       urls[3]: ("blocked_address", None, "2130706433: 127.0.0.1 is loopback")}
         assert proxy.log == [("GET", named)]
         assert local.hits == []
     peers = [ip for kind, uri, ip in archived(storage) if uri == named and kind == "response"]

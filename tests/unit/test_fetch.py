@@ -437,3 +437,10 @@ def test_an_override_entry_is_judged_like_any_address(fetch: Fetch, server: Test
                                                 "named.fetch.test (resolve override): 127.0.0.1 is loopback")
     opened = fetch(url, resolve=(entry,), allow_private=False, allow=("127.0.0.1/32",))
     assert opened.outcome == "ok", opened.error
+
+
+def test_a_fetcher_reads_a_bad_allow_entry_as_a_config_error(settings: Settings) -> None:
+    from archiver.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="allow entry 'intranet'"):
+        Fetcher(settings.replace(allow=("intranet",)), HostGate(1, 0))

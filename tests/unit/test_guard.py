@@ -20,6 +20,7 @@ from archiver.fetch.guard import (
     AddressRefused,
     classify,
     dial,
+    literal,
     numeric,
     refusal,
     shown,
@@ -180,6 +181,17 @@ def test_not_an_address_is_a_value_error() -> None:
     for text in ("example.org", "", "300.1.1.1", "::g"):
         with pytest.raises(ValueError):
             DEFAULT.check(text)
+
+
+@pytest.mark.parametrize(("host", "address"), [
+    ("127.0.0.1", "127.0.0.1"), ("127.1", "127.0.0.1"), ("2130706433", "127.0.0.1"), ("0x7f.0.0.1", "127.0.0.1"),
+    ("017700000001", "127.0.0.1"), ("0", "0.0.0.0"), ("[::ffff:127.0.0.1]", "::ffff:127.0.0.1"), ("::1", "::1"),
+    ("example.org", None), ("1.2.3.4.5", None), ("localhost", None), ("bücher.example", None),
+])
+def test_literal_reads_addresses_as_the_c_library_does(host: str, address: str | None) -> None:
+    """Without a lookup (a name is None): the forms a proxy or urllib3 would take for an address."""
+    found = literal(host, 80)
+    assert (None if found is None else {c[4][0] for c in found}) == (None if address is None else {address})
 
 
 def test_shown_writes_carried_ipv4_addresses_dotted() -> None:
