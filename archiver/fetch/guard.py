@@ -277,8 +277,10 @@ def dial(
         allowed = list(candidates)
     else:
         allowed, refused = sort(candidates, policy)
+    if not candidates:
+        raise OSError("no address to connect to")
     if not allowed:
-        raise AddressRefused(refusal(refused) if refused else "no address to connect to")
+        raise AddressRefused(refusal(refused))
     error: OSError | None = None
     for family, kind, proto, _, sockaddr in allowed:
         sock = socket.socket(family, kind, proto)
