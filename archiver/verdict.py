@@ -27,6 +27,7 @@ STATUS_CLASSES: dict[str, str] = {
     "login_wall": BLOCKED, "legal_block": BLOCKED, "parked": FAILED, "dns_error": FAILED,
     "connection_error": FAILED, "timeout": FAILED, "tls_error": FAILED, "too_many_redirects": FAILED,
     "invalid_url": FAILED,
+    "blocked_address": BLOCKED,
 }
 
 

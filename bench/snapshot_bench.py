@@ -381,7 +381,7 @@ def bench_pages(a, work, servers, wire, archiver):
                     ta = warc_run(f"archiver {kind} c{c}", [
                         archiver, "--storage", str(d), "snapshot", str(work / f"urls-{kind}.txt"),
                         "--concurrency", str(c), "--per-host", str(per_host), "--per-host-delay", "0",
-                        "--quiet"], d)
+                        "--quiet", "--allow-private"], d)  # the bench servers are on loopback
                     text, wa = server_stats(kind, launched, launched + (ta or 0))
                     print(f"  {text}")
                 print(f"[c] bare requests loop, {c} threads, no WARC, {label}")
@@ -440,7 +440,7 @@ def bench_gib(a, work, port, host, archiver):
     # truncate or abort the body, and then the RSS figure would mean nothing.
     rc, t, rss, _, err = run_timed(
         [archiver, "--storage", str(d), "snapshot", url, "--quiet", "--max-size",
-         str(2 * GIB), "--total-timeout", str(a.timeout)], work, a.timeout)
+         str(2 * GIB), "--total-timeout", str(a.timeout), "--allow-private"], work, a.timeout)
     size, recs = warc_stats(d)
     shutil.rmtree(d, ignore_errors=True)
     if rc != 0:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ARCHIVER, run
+from conftest import ARCHIVER, LOCAL_ENV, run
 from server import TestServer
 from test_crash import busy_manifest, rows_point_at_whole_records, visible_warcs_read_cleanly
 
@@ -35,7 +35,7 @@ class Daemon:
             [ARCHIVER, "--storage", str(storage), "daemon", "--manifests", str(manifests), "--log-format", "json",
              "--rescan", "0.5", *FETCH, *extra],
             stdout=subprocess.DEVNULL, stderr=self.log_file, text=True,
-            env={**os.environ, "ARCHIVER_BACKOFF": "0.05"})
+            env={**os.environ, **LOCAL_ENV, "ARCHIVER_BACKOFF": "0.05"})
         self.started = time.monotonic()
 
     def events(self) -> list[dict[str, Any]]:
@@ -159,7 +159,8 @@ def test_restart_neither_loses_nor_duplicates_runs(tmp_path: Path, fresh_server:
     folder.mkdir()
     path = str(write(folder / "a.yaml", fresh_server, "{snapshot: 4s, check: 1d}", ["r1"]))
     storage = tmp_path / "storage"
-    settings = Settings(storage=storage, per_host_delay=0, timeout=2, total_timeout=4, backoff=0.05)
+    settings = Settings(storage=storage, per_host_delay=0, timeout=2, total_timeout=4, backoff=0.05,
+                        allow_private=True)  # the test server is on 127.0.0.1
     hour_ago = stamps.now() - dt.timedelta(hours=1)
     log = io.StringIO()
     assert Scheduler(settings, folder, log_format="json", out=log, clock=lambda: hour_ago).once() == 0

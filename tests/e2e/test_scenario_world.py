@@ -18,13 +18,14 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import pytest
 import urllib3
 from conftest import run
-from scenario import DEAD_HOST, DEFUNCT_HOST, DOMAIN, HANG_SECONDS, STATUS_WORDS, Fate, World, _pdf
+from scenario import ALLOWED, DEAD_HOST, DEFUNCT_HOST, DOMAIN, HANG_SECONDS, STATUS_WORDS, Fate, World, _pdf
 
 from archiver.manifests import load_manifest
 
@@ -82,6 +83,15 @@ def is_upgrade(a: str, b: str) -> bool:
         pa.path, pa.query) == (pb.path, pb.query)
 
 
+def refused(url: str) -> bool:
+    """The address guard as the world's config sets it: of the addresses, only ALLOWED is open (every
+    name of the world resolves to 127.0.0.1)."""
+    try:
+        return ip_address(urlsplit(url).hostname or "") not in ip_network(ALLOWED)
+    except ValueError:
+        return False
+
+
 def observe(world: World, url: str) -> str:
     """Status word for `url`, by a deliberately simple reading of DESIGN.md section 4."""
     if any(c.isspace() for c in url):
@@ -89,6 +99,8 @@ def observe(world: World, url: str) -> str:
     chain = [url]
     try:
         for _ in range(10):
+            if refused(chain[-1]):
+                return "blocked_address"
             response = get(world, chain[-1])
             location = response.headers.get("Location")
             if response.status_code not in (301, 302, 303, 307, 308) or not location:

@@ -182,7 +182,7 @@ class World:
         self.folder.mkdir()
         self.server = server
         self.settings = Settings(storage=tmp_path / "storage", per_host_delay=0, timeout=2, total_timeout=4,
-                                 backoff=0.05)
+                                 backoff=0.05, allow_private=True)  # the test server is on 127.0.0.1
         self.clock = Clock(T0)
 
     def once(self) -> list[dict[str, Any]]:

@@ -22,7 +22,8 @@ T0 = dt.datetime(2026, 3, 2, 0, 0, 7, tzinfo=dt.UTC)
 
 
 def settings_for(tmp_path: Path) -> Settings:
-    return Settings(storage=tmp_path / "storage", per_host_delay=0, timeout=2, total_timeout=4, backoff=0.05)
+    return Settings(storage=tmp_path / "storage", per_host_delay=0, timeout=2, total_timeout=4, backoff=0.05,
+                    allow_private=True)  # the test server is on 127.0.0.1
 
 
 def once(settings: Settings, folder: Path, at: dt.datetime) -> list[dict[str, object]]:
