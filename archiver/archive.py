@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 from collections.abc import Iterator
+from types import TracebackType
 from typing import Any
 
 from warcio.archiveiterator import ArchiveIterator
@@ -42,8 +43,11 @@ class Archive:
     def __enter__(self) -> Archive:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            self.db.reraise(exc)  # SQLite's errors met in the block leave as the archiver's (exit 4)
+        finally:
+            self.close()
 
     def close(self) -> None:
         try:
