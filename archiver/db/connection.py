@@ -105,14 +105,15 @@ def _readable(path: Path) -> None:
 
 def _private_copy(path: Path) -> Path:
     """The database and its write-ahead log copied into a new private temporary folder (mode 0700)."""
-    folder = Path(tempfile.mkdtemp(prefix="archiver-readonly-"))
+    folder: Path | None = None
     try:
+        folder = Path(tempfile.mkdtemp(prefix="archiver-readonly-"))
         for name in (path.name, path.name + "-wal"):
             shutil.copyfile(path.with_name(name), folder / name)
     except OSError as exc:
         remove_private(folder)
         raise StorageError(f"{path}: cannot read database: its write-ahead log needs a folder SQLite may write,"
-                           f" and copying it to {folder.parent} failed: {exc.strerror or exc}") from exc
+                           f" and copying it to {tempfile.gettempdir()} failed: {exc.strerror or exc}") from exc
     return folder
 
 
