@@ -30,8 +30,9 @@ def archive(path: Path, captures: int = 120) -> Path:
     db = ArchiveDB.open(path)
     try:
         for i in range(captures):
-            db.add_capture({"url": f"{URL}/{i}", "fetch_url": f"{URL}/{i}", "captured_at": f"2026-01-01T00:{i // 60:02d}"
-                            f":{i % 60:02d}.000000Z", "outcome": "ok", "http_status": 200, "record_type": "response",
+            when = f"2026-01-01T00:{i // 60:02d}:{i % 60:02d}.000000Z"
+            db.add_capture({"url": f"{URL}/{i}", "fetch_url": f"{URL}/{i}", "captured_at": when, "outcome": "ok",
+                            "http_status": 200, "record_type": "response",
                             "record_id": f"<urn:uuid:{i:08d}>", "warc": "warcs/a.warc.gz", "warc_offset": i * 1000,
                             "warc_length": 1000, "payload_sha256": f"{i:064x}"},
                            [{"warc": "warcs/a.warc.gz", "offset": i * 1000, "length": 1000, "rec_type": "response",
