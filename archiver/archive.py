@@ -20,7 +20,7 @@ from .urls import normalize_url
 from .warc import RecordBuilder
 
 # Why Archive.choose picked a capture.
-NEWEST_GOOD, NEWEST, NEAREST, NO_GOOD = "newest good", "newest", "nearest", "newest (none is good)"
+NEWEST_GOOD, NEWEST, NEAREST, NO_GOOD = "newest good", "newest", "nearest", "no good"
 
 
 @dataclass(frozen=True)

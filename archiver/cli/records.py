@@ -107,10 +107,12 @@ def show_command(ctx: click.Context, url: str, at: str | None, latest: bool, out
 
 def chosen_line(url: str, chosen: Chosen, at: str | None) -> str:
     """What `show` says on stderr: which capture, by which rule, and the newer ones it passed over."""
-    from ..archive import NEAREST
+    from ..archive import NEAREST, NO_GOOD
 
     capture = chosen.capture
-    what = f"{chosen.rule} capture of {url}" if chosen.rule != NEAREST else f"capture of {url} nearest {at}"
+    what = {NEAREST: f"capture of {url} nearest {at}",
+            NO_GOOD: f"no good capture of {url} (none holds a whole 2xx payload); the newest"}.get(
+                chosen.rule, f"{chosen.rule} capture of {url}")
     line = (f"{what}: {stamps.iso(stamps.parse(capture['captured_at']))}, {_status(capture)}"
             f" ({capture['record_type']}, capture {capture['id']} in {capture['warc']})")
     if chosen.passed:

@@ -49,7 +49,9 @@ class ArchiveDB(Queries):
             try:
                 finding = not_sqlite(path) or check(db.db.conn, path)
             except sqlite3.Error as exc:
-                finding = f"SQLite: {exc}"
+                error = converted(exc, path, db.db.conn) or StorageError(f"{path}: cannot read database: {exc}")
+                db.close()
+                raise error from exc
             db.close()
             if finding is not None:
                 raise DatabaseDamaged(path, finding)

@@ -65,7 +65,8 @@ def test_with_no_good_capture_show_gives_the_newest_and_says_none_is_good(storag
     assert invoke(storage, "snapshot", url, *FLAGS).exit_code == 1
     shown = invoke(storage, "show", url)
     assert shown.exit_code == 0 and b"no such article" in shown.stdout_bytes
-    assert re.match(rf"newest \(none is good\) capture of {re.escape(url)}: \S+, HTTP 404 \(response,", shown.stderr)
+    assert re.match(rf"no good capture of {re.escape(url)} \(none holds a whole 2xx payload\); the newest: \S+,"
+                    r" HTTP 404 \(response,", shown.stderr)
 
 
 def test_the_report_points_at_the_capture_show_gives(storage: Path, fresh_server: TestServer) -> None:
