@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 from warcio.archiveiterator import ArchiveIterator
@@ -16,6 +18,19 @@ from .errors import ArchiverError, InvalidURL, NotArchived, StorageError
 from .storage import WarcStore
 from .urls import normalize_url
 from .warc import RecordBuilder
+
+# Why Archive.choose picked a capture.
+NEWEST_GOOD, NEWEST, NEAREST, NO_GOOD = "newest good", "newest", "nearest", "no good"
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The capture chosen for a reader, the rule that chose it, and the newer captures with a payload
+    it passed over (not good: an error page, a cut-off body), newest first."""
+
+    capture: dict[str, Any]
+    rule: str
+    passed: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Archive:
@@ -42,8 +57,11 @@ class Archive:
     def __enter__(self) -> Archive:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            self.db.reraise(exc)  # SQLite's errors met in the block leave as the archiver's (exit 4)
+        finally:
+            self.close()
 
     def close(self) -> None:
         try:
@@ -60,15 +78,23 @@ class Archive:
             fetch_url = None
         return self.db.captures_of(url.strip(), fetch_url)
 
-    def capture_at(self, url: str, at: dt.datetime | None) -> dict[str, Any] | None:
-        """The capture with a payload nearest `at` (the newest when `at` is None)."""
+    def choose(self, url: str, *, at: dt.datetime | None = None, latest: bool = False) -> Chosen | None:
+        """The capture a reader of `url` is given (None: none holds a payload). By default the newest
+        good one (a whole 2xx payload: the report's capture), not a newer 404 or cut-off body; with
+        `latest` the newest whatever it is; with `at` the one nearest that time whatever it is."""
         rows = [r for r in self.history(url) if r["record_type"] in ("response", "revisit")]
         if not rows:
             return None
-        if at is None:
-            return rows[0]
-        target = at.astimezone(dt.UTC)
-        return min(rows, key=lambda r: abs((_parse_time(r["captured_at"]) - target).total_seconds()))
+        if at is not None:
+            target = at.astimezone(dt.UTC)
+            return Chosen(min(rows, key=lambda r: abs((_parse_time(r["captured_at"]) - target).total_seconds())),
+                          NEAREST)
+        if latest:
+            return Chosen(rows[0], NEWEST)
+        for i, row in enumerate(rows):
+            if row["good"]:
+                return Chosen(row, NEWEST_GOOD, rows[:i])
+        return Chosen(rows[0], NO_GOOD)
 
     def payload_record(self, capture: dict[str, Any]) -> dict[str, Any]:
         """The capture row whose WARC record holds the payload (a revisit's original)."""

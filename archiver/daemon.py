@@ -38,7 +38,7 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 from . import signals, stamps
 from .check import check
 from .config import Settings
-from .errors import ArchiverError, ManifestError, UsageError
+from .errors import ArchiverError, DatabaseDamaged, ManifestError, UsageError
 from .lock import Lock
 from .manifests import load_manifest
 from .run import Run
@@ -282,6 +282,7 @@ class Daemon:
         (SIGTERM/SIGINT stop, SIGHUP rescans) for the block."""
         global _current
         self.lock.acquire()
+        self._preflight()
         try:
             self.scheduler = self._scheduler()
             _current = self
@@ -291,6 +292,27 @@ class Daemon:
         finally:
             _current = None
             self.lock.release()
+
+    def _preflight(self) -> None:
+        """Start-up errors as one line (exit 4), before a scheduler thread exists to print tracebacks of
+        its own: the archive database passes SQLite's quick_check (a damaged one is never written into)
+        and opens as every run will open it (created or upgraded), and the job store reads. The lock
+        taken just before is given back when this fails."""
+        from .db import ArchiveDB
+        from .db.damage import probe
+
+        try:
+            if self.settings.db_path.exists():
+                with ArchiveDB.open(self.settings.db_path, readonly=True) as db:
+                    finding = db.integrity()
+                if finding is not None:
+                    raise DatabaseDamaged(self.settings.db_path, finding)
+            ArchiveDB.open(self.settings.db_path).close()
+            probe(jobs_path(self.settings.storage),
+                  "the daemon's job store: remove it and every manifest is scheduled anew, due now")
+        except BaseException:
+            self.lock.release()
+            raise
 
     def _stop_signal(self, signum: int, frame: object) -> None:
         name = signal.Signals(signum).name

@@ -59,6 +59,16 @@ class StorageError(ArchiverError):
     exit_code = 4
 
 
+class DatabaseDamaged(StorageError):
+    """The database file is damaged: SQLite's own check (PRAGMA quick_check or integrity_check) or its
+    reading found it corrupt, or it is not an SQLite database at all. `finding` is the first thing found."""
+
+    def __init__(self, path: Path | str, finding: str) -> None:
+        super().__init__(f"{path}: damaged database: {finding}")
+        self.path = str(path)
+        self.finding = finding
+
+
 class RecordDamaged(ArchiverError):
     """A WARC record's bytes are not a whole record (verify reports it as record_damaged)."""
 

@@ -9,6 +9,11 @@ Two independent proofs, each a unit of work for a small thread pool (hashlib and
   damaged, works on `.open` files (up to their last committed record) and on files whose sha256 no
   longer matches, and checks the WARC's stated payload digest against the copy in SQLite, which a
   forger rewriting a record would also have to change.
+And the database that lists them: SQLite's own check of the file (PRAGMA quick_check; integrity_check,
+which also matches every index against its table, with `full`), read-only and before anything is
+written into it. A damaged database is a problem like a damaged record (database_damaged, naming the
+file and the check's first finding); nothing is written into it, and the WARC files are still
+verified as far as it can be read.
 
 Everything streams in 1 MiB pieces: no record or file is ever held in memory.
 """
@@ -30,7 +35,7 @@ from typing import IO, Any
 from . import stamps
 from .config import Settings
 from .db import ArchiveDB
-from .errors import RecordDamaged, StorageError
+from .errors import DatabaseDamaged, RecordDamaged, StorageError
 from .storage import OPEN_SUFFIX
 from .warc import StoredRecord
 
@@ -43,6 +48,7 @@ MAX_WORKERS = 4
 # Problem kinds (the contract: `--json` and the audit_problems table use these words).
 MISSING, TRUNCATED, ALTERED, RECORD_DAMAGED, UNREADABLE = "missing", "truncated", "altered", "record_damaged", \
     "unreadable"
+DATABASE_DAMAGED = "database_damaged"  # `warc` names the database file
 UNKNOWN_FILE = "unknown_file"  # a warning: a file the database does not know is not a fixity failure
 WARNINGS = frozenset({UNKNOWN_FILE})
 
@@ -87,6 +93,10 @@ class Audit:
     found: list[AuditProblem] = field(default_factory=list)
     audit_id: int | None = None
     not_recorded: str | None = None  # why the audit could not be written to the database
+    database: str = ""  # the database file, as problems name it
+    db_check: str = "quick_check"  # SQLite's check run over it: quick_check or integrity_check
+    db_finding: str | None = None  # its first finding (None: it passed)
+    db_seconds: float = 0.0
 
     @property
     def problems(self) -> list[AuditProblem]:
@@ -109,6 +119,9 @@ class Audit:
                 "status": self.status, "mode": self.mode, "since": self.since, "started_at": self.started_at,
                 "finished_at": self.finished_at, "files": self.files, "records": self.records,
                 "bytes": self.bytes, "seconds": round(self.seconds, 3), "mb_per_s": round(self.mb_per_s, 1),
+                "database": {"file": self.database, "check": self.db_check,
+                             "status": "damaged" if self.db_finding is not None else "ok", "finding": self.db_finding,
+                             "seconds": round(self.db_seconds, 3)},
                 "problems": [p.to_dict() for p in self.problems], "warnings": [p.to_dict() for p in self.warnings]}
 
 
@@ -258,8 +271,10 @@ class Verifier:
     thread), `workers` threads read files."""
 
     def __init__(self, settings: Settings, *, since: dt.datetime | None = None, quick: bool = False,
-                 workers: int | None = None, on_problem: Callable[[AuditProblem], None] | None = None) -> None:
+                 full: bool = False, workers: int | None = None,
+                 on_problem: Callable[[AuditProblem], None] | None = None) -> None:
         self.settings = settings
+        self.full = full
         self.root = settings.storage
         self.since = stamps.iso(since) if since is not None else None
         self.since_time = since.timestamp() if since is not None else None
@@ -273,29 +288,81 @@ class Verifier:
         path = self.settings.db_path
         if not path.is_file():
             raise StorageError(f"{path}: cannot read database: no such file")
-        db, self.not_writable = _open_db(path)
+        audit = Audit("quick" if self.quick else "full", self.since, stamps.now_iso(), database=self._name(path),
+                      db_check="integrity_check" if self.full else "quick_check")
+        reader = self._check_database(path, audit)
+        if audit.db_finding is not None:
+            # Never written into: a write to a damaged file can spread the damage.
+            self.not_writable = "the database is damaged: the audit is not written into it"
+            self._found(audit, AuditProblem(DATABASE_DAMAGED, audit.database, audit.db_finding))
+            if reader is None:  # not readable at all: no list of WARC files to verify
+                audit.status = "damaged"
+                audit.not_recorded = self.not_writable
+                audit.finished_at = stamps.now_iso()
+                return audit
+            db = reader
+        else:
+            assert reader is not None
+            reader.close()
+            db, self.not_writable = _open_db(path)
         try:
-            return self._run(db)
+            return self._run(db, audit)
         finally:
             db.close()
 
-    def _run(self, db: ArchiveDB) -> Audit:
-        audit = Audit("quick" if self.quick else "full", self.since, stamps.now_iso())
-        files = [_File(**row) for row in db.audit_files(self.since)]
-        known = db.warc_names()
-        if self.not_writable is None:
-            try:
-                audit.audit_id = db.start_audit(audit.mode, audit.since)
-            except StorageError as exc:
-                audit.not_recorded = str(exc)
-        else:
-            audit.not_recorded = self.not_writable
+    def _check_database(self, path: Path, audit: Audit) -> ArchiveDB | None:
+        """SQLite's check of the database, opened read-only; its first finding goes in `audit`. The
+        reader is returned open (None: the file cannot be opened at all)."""
         started = time.perf_counter()
         try:
+            reader = ArchiveDB.open(path, readonly=True)
+        except DatabaseDamaged as exc:
+            audit.db_finding = exc.finding
+            return None
+        try:
+            audit.db_finding = reader.integrity(full=self.full)
+        except DatabaseDamaged as exc:
+            audit.db_finding = exc.finding
+        except BaseException:
+            reader.close()
+            raise
+        finally:
+            audit.db_seconds = time.perf_counter() - started
+        return reader
+
+    def _name(self, path: Path) -> str:
+        """The database as problems name it: relative to the storage folder when it is inside it."""
+        try:
+            return str(path.resolve().relative_to(self.root.resolve()))
+        except ValueError:
+            return str(path)
+
+    def _run(self, db: ArchiveDB, audit: Audit) -> Audit:
+        started = time.perf_counter()
+        try:
+            files = [_File(**row) for row in db.audit_files(self.since)]
+            known = db.warc_names()
+            if self.not_writable is None:
+                try:
+                    audit.audit_id = db.start_audit(audit.mode, audit.since)
+                except StorageError as exc:
+                    audit.not_recorded = str(exc)
+            else:
+                audit.not_recorded = self.not_writable
             for problem in self._unknown_files(known):
                 self._found(audit, problem)
             audit.files = len(files)
             self._verify(db, files, audit)
+        except DatabaseDamaged as exc:
+            # Damage SQLite's check did not see (or saw: reading the list of WARC files failed): a problem
+            # like the others, and nothing more is written into the file.
+            detail = "reading it stopped the audit: WARC files not all verified"
+            if audit.db_finding is None:
+                audit.db_finding = exc.finding
+                detail += f": {exc.finding}"
+            self._found(audit, AuditProblem(DATABASE_DAMAGED, audit.database, detail))
+            audit.not_recorded = audit.not_recorded or "the database is damaged: the audit is not written into it"
+            audit.audit_id = None
         except BaseException:
             audit.status = "interrupted"
             self._finish(db, audit, started)
@@ -427,7 +494,8 @@ def _open_db(path: Path) -> tuple[ArchiveDB, str | None]:
             raise first from None
 
 
-def verify(settings: Settings, *, since: dt.datetime | None = None, quick: bool = False, workers: int | None = None,
-           on_problem: Callable[[AuditProblem], None] | None = None) -> Audit:
-    """Audit every WARC file the database knows (created on/after `since`); record it when possible."""
-    return Verifier(settings, since=since, quick=quick, workers=workers, on_problem=on_problem).run()
+def verify(settings: Settings, *, since: dt.datetime | None = None, quick: bool = False, full: bool = False,
+           workers: int | None = None, on_problem: Callable[[AuditProblem], None] | None = None) -> Audit:
+    """Check the database (SQLite's quick_check; integrity_check when `full`) and audit every WARC file
+    it knows (created on/after `since`); record the audit in it when possible."""
+    return Verifier(settings, since=since, quick=quick, full=full, workers=workers, on_problem=on_problem).run()

@@ -9,14 +9,17 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .. import stamps
 from ..config import REPLAY_PORT
-from ..errors import NotArchived, StorageError
+from ..errors import NotArchived, StorageError, UsageError
 from .options import settings_from
+
+if TYPE_CHECKING:
+    from ..archive import Chosen
 
 
 @click.command("history")
@@ -33,7 +36,9 @@ def history_command(ctx: click.Context, url: str, as_json: bool) -> None:
     if not rows:
         raise NotArchived(f"{url}: never captured in {archive.settings.db_path}")
     if as_json:
-        for row in rows:  # where `archiver replay` serves each capture that has a payload
+        # Each row: the captures table's columns, `good` (a whole 2xx payload: what `show` prefers and the
+        # report's capture is), and where `archiver replay` serves it when it has a payload.
+        for row in rows:
             row["replay_url"] = replay_url(row) if row["record_type"] in ("response", "revisit") else None
         click.echo(json.dumps(rows, indent=2))
         return
@@ -65,7 +70,8 @@ def parse_at(text: str | None) -> dt.datetime | None:
 
 @click.command("show")
 @click.argument("url")
-@click.option("--at", "at", metavar="DATE", help="Capture nearest this ISO date/time (default: newest).")
+@click.option("--at", "at", metavar="DATE", help="The capture nearest this ISO date/time, whatever it holds.")
+@click.option("--latest", is_flag=True, help="The newest capture, whatever it holds (an error page, a cut-off body).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE, not stdout.")
 @click.option("--max-size", type=click.IntRange(1), default=2 * 1024**3, show_default=True, metavar="BYTES",
               help="Refuse to decode more than this (gzip bombs).")
@@ -74,25 +80,52 @@ def parse_at(text: str | None) -> dt.datetime | None:
 @click.option("--port", type=click.IntRange(1, 65535), default=REPLAY_PORT, show_default=True,
               help="The port of `archiver replay`, for the replay link.")
 @click.pass_context
-def show_command(ctx: click.Context, url: str, at: str | None, output: Path | None, max_size: int, as_link: bool,
-                 port: int) -> None:
-    """The archived payload of URL as captured, decoded from its Content-Encoding."""
+def show_command(ctx: click.Context, url: str, at: str | None, latest: bool, output: Path | None, max_size: int,
+                 as_link: bool, port: int) -> None:
+    """The archived payload of URL, decoded from its Content-Encoding: the newest good capture (a whole
+    2xx payload, the copy the report points at), not a newer error page or cut-off body; which one,
+    and what newer captures it passed over, is said on stderr. Exit status: 0 shown, 1 nothing
+    archived, 2 usage, 4 storage failure (a damaged database or WARC record included)."""
     from ..archive import Archive
     from ..replay import replay_url
 
+    if latest and at is not None:
+        raise UsageError("--at and --latest: choose one")
     when = parse_at(at)
     with Archive(settings_from(ctx), writing=False) as archive:
-        capture = archive.capture_at(url, when)
-        if capture is None:
+        chosen = archive.choose(url, at=when, latest=latest)
+        if chosen is None:
             raise NotArchived(f"{url}: no archived copy in {archive.settings.db_path}")
+        capture = chosen.capture
         link = replay_url(capture, port)
         if as_link:
             click.echo(link)
             return
-        when_captured = stamps.iso(stamps.parse(capture["captured_at"]))
-        click.echo(f"capture {capture['id']} of {when_captured} (HTTP {capture['http_status']},"
-                   f" {capture['record_type']}) from {capture['warc']}; replay: {link}", err=True)
+        click.echo(f"{chosen_line(url, chosen, at)}; replay: {link}", err=True)
         write_payload(archive.open_payload(capture), url, output, max_size)
+
+
+def chosen_line(url: str, chosen: Chosen, at: str | None) -> str:
+    """What `show` says on stderr: which capture, by which rule, and the newer ones it passed over."""
+    from ..archive import NEAREST, NO_GOOD
+
+    capture = chosen.capture
+    what = {NEAREST: f"capture of {url} nearest {at}",
+            NO_GOOD: f"no good capture of {url} (none holds a whole 2xx payload); the newest"}.get(
+                chosen.rule, f"{chosen.rule} capture of {url}")
+    line = (f"{what}: {stamps.iso(stamps.parse(capture['captured_at']))}, {_status(capture)}"
+            f" ({capture['record_type']}, capture {capture['id']} in {capture['warc']})")
+    if chosen.passed:
+        listed = ", ".join(f"{_status(row)} at {stamps.iso(stamps.parse(row['captured_at']), 'seconds')}"
+                           for row in chosen.passed[:3])
+        more = ", ..." if len(chosen.passed) > 3 else ""
+        line += f"; newer captures: {len(chosen.passed)} ({listed}{more}): --latest shows the newest"
+    return line
+
+
+def _status(capture: dict[str, Any]) -> str:
+    cut = f" cut off ({capture['truncated']})" if capture["truncated"] else ""
+    return f"HTTP {capture['http_status']}{cut}"
 
 
 def write_payload(chunks: Iterable[bytes], url: str, output: Path | None, max_size: int) -> None:

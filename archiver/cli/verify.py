@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..errors import UsageError
 from .options import parse_since, settings_from
 
 if TYPE_CHECKING:
@@ -18,18 +19,25 @@ if TYPE_CHECKING:
               help="Only WARC files created on or after DATE (ISO date, midnight UTC, or date-time).")
 @click.option("--quick", is_flag=True,
               help="Only each closed file's size and sha256 (whole-file hash), no per-record digests.")
+@click.option("--full", is_flag=True,
+              help="Check the database with SQLite's integrity_check (every index matched against its table)"
+                   " instead of quick_check; slower on a large database.")
 @click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON on stdout.")
 @click.pass_context
-def verify_command(ctx: click.Context, since: str | None, quick: bool, as_json: bool) -> None:
+def verify_command(ctx: click.Context, since: str | None, quick: bool, full: bool, as_json: bool) -> None:
     """Re-read every WARC file the database knows and check its fixity: the size and sha256 recorded
     when it was closed, and each record (whole gzip member, record id, block and payload digests).
+    The database itself first goes through SQLite's own check (quick_check; integrity_check with --full).
 
     Problems are printed one per line on stderr, by name: missing, truncated, altered,
-    record_damaged, unreadable; files in the storage folder that the database does not know are a
-    warning (unknown_file). Each audit is recorded in the database (tables audits, audit_problems);
-    a database that cannot be written is still read. Exit status: 0 all intact, 1 some problem,
-    2 usage, 4 the database cannot be read, 130 interrupted.
+    record_damaged, unreadable, database_damaged; files in the storage folder that the database does
+    not know are a warning (unknown_file). Each audit is recorded in the database (tables audits,
+    audit_problems); a database that cannot be written is still read, and a damaged one is never
+    written. Exit status: 0 all intact, 1 some problem (a damaged database included), 2 usage, 4 the
+    database is missing or cannot be read, 130 interrupted.
     """
+    if quick and full:
+        raise UsageError("--quick and --full: choose one (--quick checks less, --full more)")
     settings = settings_from(ctx)
 
     from ..verify import verify
@@ -38,7 +46,7 @@ def verify_command(ctx: click.Context, since: str | None, quick: bool, as_json: 
         label = "warning: " if problem.warning else ""
         click.echo(f"archiver: {label}{problem.line()}", err=True)
 
-    audit = verify(settings, since=parse_since(since), quick=quick, on_problem=show)
+    audit = verify(settings, since=parse_since(since), quick=quick, full=full, on_problem=show)
     if audit.not_recorded:
         click.echo(f"archiver: warning: audit not recorded in the database: {audit.not_recorded}", err=True)
     if as_json:
@@ -48,7 +56,8 @@ def verify_command(ctx: click.Context, since: str | None, quick: bool, as_json: 
     click.echo(
         f"{audit.mode} verify: {audit.files} files, {audit.records} records, {audit.bytes / 1e6:.1f} MB"
         f" in {audit.seconds:.2f} s ({audit.mb_per_s:.1f} MB/s): {audit.status}, {problems} problem"
-        f"{'' if problems == 1 else 's'}, {warnings} warning{'' if warnings == 1 else 's'} ({where})",
+        f"{'' if problems == 1 else 's'}, {warnings} warning{'' if warnings == 1 else 's'} ({where});"
+        f" database {audit.db_check}: {'ok' if audit.db_finding is None else 'damaged'}",
         err=True,
     )
     ctx.exit(audit.exit_code)

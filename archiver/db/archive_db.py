@@ -8,13 +8,15 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+from types import TracebackType
 from typing import Any, cast
 
 import sqlite_utils
 
 from .. import stamps
-from ..errors import StorageError
-from .connection import Transaction, connect_readonly, connect_writable
+from ..errors import DatabaseDamaged, StorageError
+from .connection import Transaction, connect_readonly, connect_writable, remove_private
+from .damage import check, converted, not_sqlite
 from .queries import Queries
 from .rows import AuditRecord, Previous, R, WarcFile, named, scalar
 from .schema import ALIVE_SQL, SCHEMA_VERSION, good_capture
@@ -22,13 +24,16 @@ from .schema import ALIVE_SQL, SCHEMA_VERSION, good_capture
 
 class ArchiveDB(Queries):
     """Made by `ArchiveDB.open`; `version` is the file's schema version (SCHEMA_VERSION once a
-    writable open has upgraded it), `readonly` how it was opened."""
+    writable open has upgraded it), `readonly` how it was opened. As a context manager it closes
+    itself and turns SQLite's errors raised in its block into the archiver's (`reraise`)."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, version: int, *, readonly: bool) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, version: int, *, readonly: bool,
+                 private: Path | None = None) -> None:
         self.db = sqlite_utils.Database(conn)
         self.path = path
         self.version = version
         self.readonly = readonly
+        self.private = private  # the temporary folder of a private copy it reads (connection.py)
 
     @classmethod
     def open(cls, path: Path, *, readonly: bool = False) -> ArchiveDB:
@@ -38,17 +43,53 @@ class ArchiveDB(Queries):
         saying its version and what upgrades it (StorageError, exit 4)."""
         if not readonly:
             return cls(connect_writable(path), path, SCHEMA_VERSION, readonly=False)
-        conn, version = connect_readonly(path)
-        db = cls(conn, path, version, readonly=True)
-        try:
-            db.needs(1)  # v0: an empty file (or another program's database), no archive tables to read
-        except StorageError:
+        conn, version, private = connect_readonly(path)
+        db = cls(conn, path, version, readonly=True, private=private)
+        if version == 0:  # no archive tables to read: an empty or damaged file, or another program's database
+            try:
+                finding = not_sqlite(path) or check(db.db.conn, path)
+            except sqlite3.Error as exc:
+                error = converted(exc, path, db.db.conn) or StorageError(f"{path}: cannot read database: {exc}")
+                db.close()
+                raise error from exc
             db.close()
-            raise
+            if finding is not None:
+                raise DatabaseDamaged(path, finding)
+            raise StorageError(f"{path}: not an archiver database: it holds no archive tables (schema v0)")
         return db
 
     def close(self) -> None:
         self.db.conn.close()
+        remove_private(self.private)
+
+    def __enter__(self) -> ArchiveDB:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            self.reraise(exc)
+        finally:
+            self.close()
+
+    def reraise(self, exc: BaseException | None) -> None:
+        """An SQLite error met while using this database raised again as the archiver's (damage.converted):
+        DatabaseDamaged when the file is damaged, StorageError when the disk or a lock failed. Called
+        by the with-blocks that use it; other exceptions (a bug's included) are left as they are."""
+        if isinstance(exc, sqlite3.Error):
+            error = converted(exc, self.path, self.db.conn)
+            if error is not None:
+                raise error from exc
+
+    def integrity(self, *, full: bool = False) -> str | None:
+        """SQLite's own check of the file (quick_check; integrity_check when `full`): None when it
+        passes, else its first finding."""
+        try:
+            return check(self.db.conn, self.path, full=full)
+        except sqlite3.Error as exc:
+            error = converted(exc, self.path, self.db.conn)
+            if error is None:
+                raise
+            raise error from exc
 
     def transaction(self) -> Transaction:
         return Transaction(self.db.conn, self.path)
@@ -217,7 +258,8 @@ class ArchiveDB(Queries):
         try:
             return list(named(self.db.execute(sql, params), row_type))
         except sqlite3.Error as exc:
-            raise StorageError(f"{self.path}: cannot read database: {exc}") from exc
+            raise (converted(exc, self.path, self.db.conn)
+                   or StorageError(f"{self.path}: cannot read database: {exc}")) from exc
 
     def audit_files(self, since: str | None) -> list[dict[str, Any]]:
         """WARC files created on/after `since` (all when None): name, state, created_at, size, sha256."""

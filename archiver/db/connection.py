@@ -5,17 +5,27 @@ Writable: the file is created if missing, put in WAL mode and brought to this ar
 (migrations, then views and triggers) inside one BEGIN IMMEDIATE transaction, so two processes
 opening an older file at once upgrade it once. Read-only: SQLite's `mode=ro`, so nothing in the
 file can change; the schema is read as it is (queries refuse what an older one cannot answer).
+
+A read-only open also works where nothing may be written (an evidence copy made read-only, write-once
+media, a read-only mount): a WAL database whose -shm file cannot be made is read as a file that does
+not change (`immutable=1`) when its write-ahead log is empty, and from a private copy of the database
+and its log in a temporary folder when the log holds committed pages (immutable would not see them).
+SQLite's errors on the way in leave as the archiver's (damage.converted): a damaged file is
+DatabaseDamaged naming SQLite's own finding.
 """
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 from types import TracebackType
 
 import sqlite_utils
 
-from ..errors import StorageError
+from ..errors import DatabaseDamaged, StorageError
+from .damage import converted
 from .rows import scalar
 from .schema import MIGRATIONS, SCHEMA_VERSION, stale_derived, sync_derived
 
@@ -35,37 +45,83 @@ def connect_writable(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys=ON")
         _upgrade(conn, path)
     except sqlite3.DatabaseError as exc:
+        error = converted(exc, path, conn, "open") or StorageError(f"{path}: cannot open database: {exc}")
         conn.close()
-        raise StorageError(f"{path}: cannot open database: {exc}") from exc
+        raise error from exc
     except BaseException:
         conn.close()
         raise
     return conn
 
 
-def connect_readonly(path: Path) -> tuple[sqlite3.Connection, int]:
-    """The database at `path` opened for reading only, and its schema version."""
+def connect_readonly(path: Path) -> tuple[sqlite3.Connection, int, Path | None]:
+    """The database at `path` opened for reading only, its schema version, and the private folder it is
+    read from when it could not be read in place (None: in place; the caller removes it after closing)."""
+    _readable(path)
+    conn: sqlite3.Connection | None = None
+    private: Path | None = None
     try:
         conn = _readonly(path, immutable=False)
         try:
             version = user_version(conn)
         except sqlite3.OperationalError as exc:
             conn.close()
-            if exc.sqlite_errorcode != sqlite3.SQLITE_CANTOPEN or _has_log(path):
+            conn = None
+            if (exc.sqlite_errorcode & 0xFF) not in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY):
                 raise
             # A WAL database needs its -shm file, which a reader creates when it is missing; in a folder
-            # it may not write it cannot. With no write-ahead log there is nothing but the file to read:
-            # read it as a file that does not change (a writer would need that folder, and has none).
-            conn = _readonly(path, immutable=True)
+            # it may not write it cannot (CANTOPEN), nor rebuild a stale one (READONLY_*). With no
+            # write-ahead log there is nothing but the file to read: read it as a file that does not change
+            # (a writer would need that folder, and has none). With one, its committed pages count: read a
+            # private copy of both, where SQLite may make the -shm file.
+            if _has_log(path):
+                private = _private_copy(path)
+                conn = _readonly(private / path.name, immutable=False)
+            else:
+                conn = _readonly(path, immutable=True)
             version = user_version(conn)
-    except sqlite3.DatabaseError as exc:
-        raise StorageError(f"{path}: cannot read database: {exc}") from exc
-    try:
         refuse_newer(path, version)
-    except StorageError:
-        conn.close()
-        raise
-    return conn, version
+    except (sqlite3.DatabaseError, StorageError) as exc:
+        error = exc if isinstance(exc, StorageError) else (
+            converted(exc, path, conn) or StorageError(f"{path}: cannot read database: {exc}"))
+        if conn is not None:
+            conn.close()
+        remove_private(private)
+        if error is exc:
+            raise
+        raise error from exc
+    return conn, version, private
+
+
+def _readable(path: Path) -> None:
+    """A missing or unreadable file fails here with the system's reason (SQLite would say only "unable
+    to open database file"), and is never created."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise StorageError(f"{path}: cannot read database: {(exc.strerror or str(exc)).lower()}") from exc
+
+
+def _private_copy(path: Path) -> Path:
+    """The database and its write-ahead log copied into a new private temporary folder (mode 0700)."""
+    folder: Path | None = None
+    try:
+        folder = Path(tempfile.mkdtemp(prefix="archiver-readonly-"))
+        for name in (path.name, path.name + "-wal"):
+            shutil.copyfile(path.with_name(name), folder / name)
+    except OSError as exc:
+        remove_private(folder)
+        raise StorageError(f"{path}: cannot read database: its write-ahead log needs a folder SQLite may write,"
+                           f" and copying it to {tempfile.gettempdir()} failed: {exc.strerror or exc}") from exc
+    return folder
+
+
+def remove_private(folder: Path | None) -> None:
+    """Remove a private copy made by connect_readonly (after its connection is closed)."""
+    if folder is not None:
+        # A temporary folder left behind (already removed, or busy on an odd system) harms nothing.
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _readonly(path: Path, *, immutable: bool) -> sqlite3.Connection:
@@ -113,7 +169,8 @@ def _upgrade(conn: sqlite3.Connection, path: Path) -> None:
 
 
 class Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, turning SQLite's failures (disk full, locked) into StorageError."""
+    """BEGIN IMMEDIATE ... COMMIT, turning SQLite's failures (disk full, locked) into StorageError, and
+    a damaged file into DatabaseDamaged."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
@@ -125,7 +182,7 @@ class Transaction:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise StorageError(f"{self.path}: {exc}") from exc
+                raise self._error(exc, f"{self.path}: {exc}") from exc
             self.depth = 1
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -135,12 +192,17 @@ class Transaction:
                 return
             except sqlite3.Error as error:
                 self._rollback()
-                raise StorageError(f"{self.path}: cannot write: {error}") from error
+                raise self._error(error, f"{self.path}: cannot write: {error}") from error
         if self.depth:
             self._rollback()
         # Nested or not, SQLite's own errors leave as StorageError (exit 4), never as a traceback.
         if isinstance(exc, sqlite3.Error):
-            raise StorageError(f"{self.path}: cannot write: {exc}") from exc
+            raise self._error(exc, f"{self.path}: cannot write: {exc}") from exc
+
+    def _error(self, exc: sqlite3.Error, message: str) -> StorageError:
+        # A damaged file is named as such; any other failure keeps the message a write has always had.
+        found = converted(exc, self.path, self.conn, "write")
+        return found if isinstance(found, DatabaseDamaged) else StorageError(message)
 
     def _rollback(self) -> None:
         if self.conn.in_transaction:

@@ -291,11 +291,13 @@ class Queries:
     # -- one URL ---------------------------------------------------------------------------------
 
     def captures_of(self, url: str, fetch_url: str | None) -> list[dict[str, Any]]:
-        """Every capture of a URL (as cited or as fetched), newest first: `archiver history`."""
-        return list(self.db.query(
-            "SELECT * FROM captures WHERE url = :url OR fetch_url = :fetch ORDER BY captured_at DESC, id DESC",
+        """Every capture of a URL (as cited or as fetched), newest first: `archiver history`. `good`: it
+        holds a whole 2xx payload, the rule the report's capture and export's pages follow."""
+        return [{**row, "good": bool(row["good"])} for row in self.db.query(
+            f"SELECT *, ({good_capture()}) AS good FROM captures WHERE url = :url OR fetch_url = :fetch"
+            " ORDER BY captured_at DESC, id DESC",
             {"url": url, "fetch": fetch_url or url},
-        ))
+        )]
 
     def capture(self, capture_id: int) -> dict[str, Any] | None:
         rows = list(self.db.query("SELECT * FROM captures WHERE id = ?", [capture_id]))

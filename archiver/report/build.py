@@ -96,11 +96,8 @@ def report_json(settings: Settings, targets: list[str], policy: Policy | None = 
 @contextmanager
 def _reading(settings: Settings) -> Iterator[ArchiveDB]:
     """The database alone: a report reads no WARC (and so loads none of the WARC machinery)."""
-    db = ArchiveDB.open(settings.db_path, readonly=True)
-    try:
+    with ArchiveDB.open(settings.db_path, readonly=True) as db:  # SQLite's errors leave as the archiver's
         yield db
-    finally:
-        db.close()
 
 
 def _load_targets(settings: Settings, targets: list[str]) -> Loaded:

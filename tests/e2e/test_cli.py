@@ -60,7 +60,7 @@ def test_unusable_database_exits_4(storage: Path, tmp_path: Path, server: TestSe
     not_a_db.write_bytes(b"these are my notes, not a database\n" * 200)
     result = invoke(storage, "--db", str(not_a_db), "snapshot", server.url("page/x"), *FAST)
     assert result.exit_code == 4
-    assert "cannot open database" in one_error_line(result.stderr)
+    assert "notes.db: damaged database: not an SQLite database" in one_error_line(result.stderr)
     assert not_a_db.read_bytes().startswith(b"these are my notes")  # and it was left alone
 
 

@@ -255,7 +255,9 @@ def test_json_output(storage: Path) -> None:
     assert code == 1
     doc = json.loads(out)
     assert set(doc) == {"audit_id", "recorded", "status", "mode", "since", "started_at", "finished_at", "files",
-                        "records", "bytes", "seconds", "mb_per_s", "problems", "warnings"}
+                        "records", "bytes", "seconds", "mb_per_s", "database", "problems", "warnings"}
+    assert {k: v for k, v in doc["database"].items() if k != "seconds"} == {
+        "file": "archiver.db", "check": "quick_check", "status": "ok", "finding": None}
     assert (doc["status"], doc["mode"], doc["files"], doc["recorded"]) == ("damaged", "full", 2, True)
     assert doc["audit_id"] == sql(storage, "SELECT MAX(id) FROM audits")[0][0]
     assert [(p["kind"], p["warc"], p["offset"], p["record_id"], p["uri"]) for p in doc["problems"]] == [
@@ -384,10 +386,11 @@ def test_unwritable_database_still_verifies_and_warns(storage: Path, frozen_db: 
     assert frozen_db.read_bytes() == before
 
 
-def test_unreadable_database_exits_4(storage: Path, tmp_path: Path) -> None:
+def test_a_database_that_is_not_sqlite_is_damage_and_a_missing_one_exits_4(storage: Path, tmp_path: Path) -> None:
     (storage / "archiver.db").write_bytes(b"this is not an SQLite database" * 100)
-    code, _, err = verify(storage)
-    assert code == 4 and "archiver: error: " in err and "archiver.db" in err
+    code, _, err = verify(storage)  # found damaged, like a WARC file: exit 1, a problem line naming it
+    assert code == 1 and lines(err, "database_damaged") == [
+        "archiver: database_damaged: archiver.db: not an SQLite database (its first bytes are not SQLite's header)"]
     code, _, err = verify(tmp_path / "nowhere")
     assert code == 4 and "no such file" in err
     assert not (tmp_path / "nowhere").exists()  # verify creates nothing

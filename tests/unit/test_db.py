@@ -20,7 +20,7 @@ from archiver import db as archive_db
 from archiver.db import MIGRATIONS, SCHEMA_VERSION, ArchiveDB
 from archiver.db.rows import GoodCapture, ManifestRow, StateRow, named
 from archiver.db.schema import TRIGGERS, VIEWS
-from archiver.errors import StorageError
+from archiver.errors import DatabaseDamaged, StorageError
 from archiver.verdict import Policy
 
 URL = "https://example.org/page"
@@ -166,18 +166,22 @@ def test_newer_schema_is_refused_either_way(tmp_path: Path) -> None:
 def test_not_a_database_is_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "notes.db"
     path.write_bytes(b"these are my notes, not a database\n" * 200)
-    with pytest.raises(StorageError, match="cannot read database: file is not a database"):
-        ArchiveDB.open(path, readonly=True)
-    with pytest.raises(StorageError, match="cannot open database: file is not a database"):
-        ArchiveDB.open(path)
+    for readonly in (True, False):  # either way: damaged, by SQLite's header (exit 4, one line)
+        with pytest.raises(DatabaseDamaged, match=r"notes\.db: damaged database: not an SQLite database \(its first"
+                                                  r" bytes are not SQLite's header\)$"):
+            ArchiveDB.open(path, readonly=readonly)
     assert path.read_bytes().startswith(b"these are my notes")
-    with pytest.raises(StorageError, match="cannot read database"):
+    with pytest.raises(StorageError, match="missing.db: cannot read database: no such file or directory$"):
         ArchiveDB.open(tmp_path / "missing.db", readonly=True)
     assert not (tmp_path / "missing.db").exists()
-    (tmp_path / "empty.db").touch()  # SQLite's empty database: no archive tables to read
-    with pytest.raises(StorageError, match=r"schema v0 is older than this command reads \(v1\)"):
+    (tmp_path / "empty.db").touch()  # SQLite's empty database, or a file truncated to nothing
+    with pytest.raises(DatabaseDamaged, match=r"empty\.db: damaged database: empty file \(0 bytes\)$"):
         ArchiveDB.open(tmp_path / "empty.db", readonly=True)
     assert (tmp_path / "empty.db").read_bytes() == b""
+    with sqlite3.connect(tmp_path / "other.db") as conn:  # another program's database: not damaged, not ours
+        conn.execute("CREATE TABLE notes (text TEXT)")
+    with pytest.raises(StorageError, match=r"other\.db: not an archiver database: it holds no archive tables"):
+        ArchiveDB.open(tmp_path / "other.db", readonly=True)
 
 
 def test_concurrent_writable_opens_upgrade_once(tmp_path: Path) -> None:
