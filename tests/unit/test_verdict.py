@@ -81,7 +81,7 @@ def test_policy_is_configurable() -> None:
 
 def test_status_sets_partition_the_words() -> None:
     assert ALIVE_STATUSES | BLOCKED_STATUSES | FAILED_STATUSES == STATUSES
-    assert len(STATUSES) == 18 and "legal_block" in BLOCKED_STATUSES
+    assert len(STATUSES) == 19 and "legal_block" in BLOCKED_STATUSES and "incomplete" in FAILED_STATUSES
     assert not (ALIVE_STATUSES & BLOCKED_STATUSES or ALIVE_STATUSES & FAILED_STATUSES
                 or BLOCKED_STATUSES & FAILED_STATUSES)
 
