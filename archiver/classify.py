@@ -493,8 +493,7 @@ def by_code(code: int) -> Classification:
     return Classification("server_error", f"HTTP {code}")
 
 
-# WARC-Truncated reasons of a transfer that failed: the connection closed or reset before the body was
-# complete, or the total time cap stopped it. Not `length`: a body over --max-size was seen, its first
+# WARC-Truncated reasons of a failed transfer. Not `length`: a body over --max-size was seen, its first
 # bytes are read as the page.
 CUT_OFF = {"disconnect": "the connection closed before the body was complete",
            "time": "the time cap stopped the transfer"}
@@ -502,17 +501,16 @@ CUT_OFF = {"disconnect": "the connection closed before the body was complete",
 
 def cut_off(code: int, truncated: str | None, received: int, expected: str | None) -> Classification | None:
     """The status of an answer whose body was cut short (`truncated` in CUT_OFF), never read for content:
-    `incomplete` (transient, like a timeout) for a 1xx-3xx answer, the code's own word for an error
-    answer (its status line arrived whole). None when the body arrived whole or stopped at the size cap.
-    `received`: body bytes that came; `expected`: the Content-Length promised, if any."""
+    `incomplete` (transient, like a timeout) for a 1xx-3xx answer, the code's word for an error answer
+    (its status line came whole); None for a whole body or the size cap. `received`: body bytes that
+    came; `expected`: the Content-Length promised, if any."""
     why = CUT_OFF.get(truncated or "")
     if why is None:
         return None
     of = f" of {expected}" if expected and expected.strip().isdigit() else ""
     cut = f"body cut short after {received}{of} bytes: {why}"
     if code >= 400:
-        found = by_code(code)
-        return Classification(found.status, f"{found.reason}; {cut}")
+        return Classification(by_code(code).status, f"{by_code(code).reason}; {cut}")
     return Classification("incomplete", f"HTTP {code}, {cut}")
 
 

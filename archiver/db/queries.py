@@ -28,8 +28,8 @@ from .rows import (
     named,
     scalar,
 )
-from .rule_sql import run_offline, word_sql
-from .schema import ALIVE_SQL, FAILED_SQL, good_capture, url_state_current
+from .rule_sql import run_offline, skipped_failure, word_sql
+from .schema import ALIVE_SQL, good_capture, url_state_current
 
 # Current citations of the manifests in temp.report_manifests (those seen at the manifest's last
 # load), in manifest order; invalid URLs, never citations rows, come from their newest check.
@@ -128,9 +128,9 @@ class Queries:
                         CASE WHEN k.status IS NOT NULL THEN s.last_ok_at END AS last_ok_at,
                         k.drift, k.drift_level, o.id AS payload_id, o.warc, o.warc_offset, o.warc_length,
                         COALESCE(c.payload_sha256, o.payload_sha256) AS sha256, c.captured_at, c.record_type,
-                        -- verdict.judge's `offline`: the newest check failed, and no failure since the newest
-                        -- ok one counted (so the newest was of an offline run)
-                        k.status IN {FAILED_SQL} AND s.streak_n = 0 AS offline,
+                        -- verdict.judge's `offline`: the newest check is a failure of an offline run, and
+                        -- no failure since the newest ok one counted
+                        {skipped_failure('k.status', 'k.run_id')} AND s.streak_n = 0 AS offline,
                         COALESCE(s.offline_n, 0) AS offline_checks
                       FROM temp.report_cited t
                       LEFT JOIN url_state s ON s.fetch_url = t.fetch_url
@@ -235,11 +235,11 @@ class Queries:
         self.needs(5)
         self.temp_list("report_urls", fetch_urls)
         return named(self.db.execute(
-            """SELECT s.fetch_url, s.dirty, s.last_ok_at, s.streak_first_at, s.dead_since, s.streak_n, s.offline_n,
+            f"""SELECT s.fetch_url, s.dirty, s.last_ok_at, s.streak_first_at, s.dead_since, s.streak_n, s.offline_n,
                    k.checked_at, k.status, k.drift_level, k.drift, k.http_status, k.final_url, k.reason,
                    c.captured_at, c.record_type, COALESCE(c.payload_sha256, o.payload_sha256) AS sha256,
                    o.warc, o.warc_offset AS "offset", o.warc_length AS length, o.id AS payload_capture_id,
-                   o.content_type, o.final_url AS capture_final_url
+                   o.content_type, o.final_url AS capture_final_url, {run_offline('k.run_id')} AS last_offline
                FROM temp.report_urls u CROSS JOIN url_state s ON s.fetch_url = u.value
                LEFT JOIN checks k ON k.id = s.last_check_id
                LEFT JOIN captures c ON c.id = s.good_capture_id

@@ -175,6 +175,7 @@ class StateRow(NamedTuple):
     payload_capture_id: int | None
     content_type: str | None
     capture_final_url: str | None
+    last_offline: int  # 1: the newest check's run was judged offline
 
 
 class AuditRecord(NamedTuple):

@@ -226,7 +226,7 @@ VIEWS: dict[str, str] = {
             k.status, k.reason, k.http_status, k.final_url, k.checked_at, f.failing_since, f.dead_since,
             cited.last_ok_at, k.drift, k.drift_level, k.id AS check_id,
             COALESCE(o.n, 0) AS offline_checks,
-            CASE WHEN k.status IN {FAILED_SQL} AND f.fetch_url IS NULL THEN 1 ELSE 0 END AS offline
+            CASE WHEN {skipped_failure('k.status', 'k.run_id')} AND f.fetch_url IS NULL THEN 1 ELSE 0 END AS offline
         FROM cited
         LEFT JOIN checks k ON k.id = (SELECT id FROM checks WHERE fetch_url = cited.fetch_url
                                       ORDER BY checked_at DESC, id DESC LIMIT 1)

@@ -24,7 +24,7 @@ from ..db import ArchiveDB
 from ..db.rows import CheckRow, Cited, GoodCapture, NumberedCited, StateRow
 from ..errors import StorageError
 from ..manifests import Citation, Manifest, load_targets
-from ..verdict import FAILED, STATUS_CLASSES, CheckPoint, Policy, Verdict, judge, word
+from ..verdict import OFFLINE_SKIPS, STATUS_CLASSES, CheckPoint, Policy, Verdict, judge, word
 from .formats import compact, json_array, to_json
 from .rows import Capture, Filters, Latest, Report, ReportRow, Stamps, optional_iso
 
@@ -163,9 +163,10 @@ def from_state(db: ArchiveDB, fetch_urls: list[str], policy: Policy) -> tuple[Ju
             continue
         if state.status is None or state.checked_at is None:
             continue  # captured, never checked: unchecked
-        # judge's `offline`: the newest check failed, yet no failure since the newest ok one counted,
-        # so the newest was a failure of an offline run.
-        offline = STATUS_CLASSES.get(state.status) == FAILED and state.streak_n == 0
+        # judge's `offline`: the newest check is a failure of an offline run, and none since the newest
+        # ok one counted.
+        offline = (STATUS_CLASSES.get(state.status) == OFFLINE_SKIPS and bool(state.last_offline)
+                   and state.streak_n == 0)
         verdict = Verdict(word(state.status, state.drift_level, state.dead_since is not None), state.status,
                           stamps.parse(state.checked_at), stamps.parse_optional(state.streak_first_at),
                           stamps.parse_optional(state.dead_since), stamps.parse_optional(state.last_ok_at),
