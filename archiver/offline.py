@@ -11,8 +11,8 @@ unreachable and:
   unreachable, at least `offline_share` of them: too few hosts say nothing about the network.
 A probe that reached a URL means the network was up: the failures are real, however many. So a run of
 one to three URLs is judged by the probe, and a run where only the cited hosts are down is not
-offline. The probe's answer is awaited only when some host was unreachable: a healthy run never
-waits for it.
+offline. The probe starts at a run's first network-level failure, beside the fetches still to come:
+a healthy run neither contacts the probe's hosts nor waits for them.
 """
 
 from __future__ import annotations
@@ -35,14 +35,18 @@ class HostTally:
     failed: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)
 
-    def add(self, host: str, outcome: str, status: int | None, proxied: bool) -> None:
+    def add(self, host: str, outcome: str, status: int | None, proxied: bool) -> bool:
         """One fetch of `host`: its outcome word and the HTTP status of its first answer (None: no
-        answer). Through a proxy, a refusal status may be the proxy's own: no answer from the host."""
+        answer). Through a proxy, a refusal status may be the proxy's own: no answer from the host.
+        True when the fetch failed at the network level."""
         self.seen.add(host)
         if status is not None and not (proxied and status in PROXY_REFUSALS):
             self.answered.add(host)
-        elif outcome in NETWORK_FAILURES or status is not None:
+            return False
+        if outcome in NETWORK_FAILURES or status is not None:
             self.failed.add(host)
+            return True
+        return False
 
     @property
     def unreachable(self) -> int:

@@ -9,8 +9,8 @@ WARC file and writes the database, bytes first, row second, committing the rows 
 A `RunKind` is what one kind of run adds through hooks: `inspect` on the fetch worker's thread,
 `stored` inside the transaction that stores a capture, `counts` for the run's row.
 
-Each run also judges whether it ran without network (offline.py): a reachability probe started with
-the run, and the hosts its fetches reached or not. An offline run is flagged in its row, and its
+Each run also judges whether it ran without network (offline.py): the hosts its fetches reached or
+not, and a reachability probe started at its first network-level failure. An offline run is flagged in its row, and its
 failures stop counting toward death.
 """
 
@@ -220,6 +220,7 @@ class Run:
         self.outcomes: list[Outcome] = []  # published only once their rows are committed
         self.interrupted = False
         self.tally = HostTally()  # the hosts fetches reached or not: was the network down?
+        self.probe: Probe | None = None  # started at the first network-level failure
 
     # -- the stages ---------------------------------------------------------------------------------
 
@@ -413,8 +414,10 @@ class Run:
             outcome.result = "failed"
         answer = result.hops[0].status if result.hops else None
         # A refusal through a proxy may be the proxy's own: only then is the proxy looked up.
-        self.tally.add(host_of(job.fetch_url), result.outcome, answer,
-                       answer in PROXY_REFUSALS and proxy_for(job.fetch_url) is not None)
+        if (self.tally.add(host_of(job.fetch_url), result.outcome, answer,
+                           answer in PROXY_REFUSALS and proxy_for(job.fetch_url) is not None)
+                and self.probe is not None):
+            self.probe.start()  # beside the fetches still to come: by the run's end it has answered
         capture = capture_row(outcome, run_id, result, record_type)
         capture["refers_to"] = job.previous.capture_id if record_type == "revisit" and job.previous else None
         capture["record_id"] = records[last].record_id if last is not None else None
@@ -478,8 +481,8 @@ def execute(
         summary = Summary(run_id, problems=problems, recovered=archive.recovered)
         if on_plan:
             on_plan(len(jobs) + len(invalid))
-        probe = start_probe(settings) if jobs else None
         run = Run(settings, archive, kind, on_outcome)
+        run.probe = reachability_probe(settings)
         if on_runner:
             on_runner(run)
         summary.outcomes = run.outcomes
@@ -497,7 +500,7 @@ def execute(
             summary.status = "failed"
             raise
         finally:
-            summary.network = judge_network(run.tally, probe, settings.offline_share)
+            summary.network = judge_network(run.tally, run.probe, settings.offline_share)
             _finish(archive, kind, summary, carry)
     if summary.status == "interrupted":
         stopped = Interrupted("interrupted: captures finished so far are saved")
@@ -506,13 +509,12 @@ def execute(
     return summary
 
 
-def start_probe(settings: Settings) -> Probe | None:
-    """The run's reachability probe, started (None: no reachability URLs configured). It runs beside
-    the first fetches; its answer is awaited only if the run had unreachable hosts."""
+def reachability_probe(settings: Settings) -> Probe | None:
+    """The run's reachability probe, not started (None: no reachability URLs configured): the run
+    starts it at its first network-level failure, and awaits it only if some host was unreachable."""
     if not settings.reachability:
         return None
-    return Probe(settings.reachability, resolve_map(settings.resolve),
-                 min(settings.connect_timeout, PROBE_TIMEOUT)).start()
+    return Probe(settings.reachability, resolve_map(settings.resolve), min(settings.connect_timeout, PROBE_TIMEOUT))
 
 
 def _finish(archive: Archive, kind: RunKind[Any], summary: Summary, carry: WarcCarry | None) -> None:

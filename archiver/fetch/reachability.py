@@ -1,4 +1,4 @@
-"""Is the network up at all? The reachability probe a run starts beside its first fetches.
+"""Is the network up at all? The reachability probe a run starts at its first network-level failure.
 
 For each configured URL (`settings.reachability`), DNS and a TCP connect the way the fetcher would
 go: through the proxy the environment names for it (a CONNECT tunnel, which the proxy must open to
@@ -73,8 +73,14 @@ class Probe:
         self._lock = threading.Lock()
         self._reached: str | None = None
         self._failures: list[str] = []
+        self._started = False
 
     def start(self) -> Probe:
+        """Start probing (once: later calls do nothing)."""
+        with self._lock:
+            if self._started:
+                return self
+            self._started = True
         for url in self.urls:
             threading.Thread(target=self._probe, args=(url,), name="archiver-probe", daemon=True).start()
         if not self.urls:
@@ -82,7 +88,9 @@ class Probe:
         return self
 
     def result(self) -> ProbeResult:
-        """The answer: waits until a URL answered, every URL failed, or the time limit passed."""
+        """The answer (starting the probe if need be): waits until a URL answered, every URL failed,
+        or the time limit passed."""
+        self.start()
         self._done.wait(self.timeout + 1.0)
         with self._lock:
             return ProbeResult(self._reached, tuple(self._failures))
