@@ -8,7 +8,7 @@ import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from ipaddress import ip_address
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,6 +52,9 @@ class Settings:
     # and the share of a run's hosts that must be unreachable for the run to be judged offline.
     reachability: tuple[str, ...] = DEFAULT_REACHABILITY
     offline_share: float = 0.5
+    # The address guard (fetch/guard.py): closed to every non-public address unless opened here.
+    allow_private: bool = False  # open loopback, RFC 1918, ULA, link-local, CGNAT
+    allow: tuple[str, ...] = ()  # open exactly these networks (CIDR strings)
 
     @property
     def db_path(self) -> Path:
@@ -80,6 +83,10 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return _resolve_entries(value, origin)
         if name == "reachability":
             return _reachability_urls(value, origin)
+        if name == "allow":
+            return _allow_entries(value, origin)
+        if name == "allow_private":
+            return _switch(name, value, origin)
         if name == "quiet":
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
         if isinstance(value, bool):  # TOML's true is no number, though Python would take it for 1
@@ -133,15 +140,17 @@ def _port(text: str) -> int:
     return int(text)
 
 
-def resolve_map(entries: Iterable[str]) -> dict[tuple[str, int], tuple[str, int]]:
-    """The override as the fetcher looks it up: (host, port) -> (address, port) to connect to."""
-    mapping = {}
+def resolve_map(entries: Iterable[str]) -> dict[tuple[str, int], tuple[tuple[str, int], ...]]:
+    """The override as the fetcher looks it up: (host, port) -> the (address, port)s to connect to, in
+    order. Several entries for one host:port are several addresses, tried in turn like DNS answers."""
+    mapping: dict[tuple[str, int], tuple[tuple[str, int], ...]] = {}
     for entry in entries:
         try:
             key, target = parse_resolve(entry)
         except ValueError as exc:
             raise ConfigError(f"resolve entry {entry!r}: {exc}") from exc
-        mapping[key] = target
+        if target not in mapping.get(key, ()):
+            mapping[key] = (*mapping.get(key, ()), target)
     return mapping
 
 
@@ -173,6 +182,37 @@ def _reachability_urls(value: Any, origin: str) -> tuple[str, ...]:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"{origin}: reachability URL {url!r} is not an http(s) URL with a host")
     return urls
+def _switch(name: str, value: Any, origin: str) -> bool:
+    """A yes/no setting: TOML's true/false, or 1/0, true/false, yes/no, on/off (empty: no) as text."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{origin}: {name} must be true or false (1/0, yes/no), got {value!r}")
+
+
+def _allow_entries(value: Any, origin: str) -> tuple[str, ...]:
+    """The networks the address guard opens: a list (config file) or one comma-separated string
+    (environment, flag) of CIDRs ("10.0.0.0/8", "fd00::/8"; a bare address is its /32 or /128)."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"{origin}: allow must be a list of CIDR strings like \"10.0.0.0/8\", got {value!r}")
+    networks = []
+    for item in (item.strip() for item in items if item.strip()):
+        try:
+            network = ip_network(item.removeprefix("[").replace("]", ""), strict=True)
+        except ValueError as exc:
+            hint = ""
+            try:
+                hint = f" (the network is {ip_network(item, strict=False)})"
+            except ValueError:
+                pass
+            raise ConfigError(f"{origin}: allow entry {item!r} is not a CIDR network: {exc}{hint}") from None
+        networks.append(str(network))
+    return tuple(networks)
 
 
 def _from_file(path: Path) -> dict[str, Any]:

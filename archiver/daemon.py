@@ -5,163 +5,77 @@ archive database), so a restarted daemon knows when each job last ran and what i
 runs are coalesced into one catch-up run, never stampeded and never silently dropped. Jobs already
 in the store keep their next run time across restarts; only a changed schedule reschedules a job
 (re-adding every job with `replace_existing` on start would push every next run into the future).
+When jobs run is schedule.py's; here is the daemon's life: the job store kept in step with the
+manifests folder (rescans, SIGHUP), runs cut short and resumed, the WARC file carried across runs,
+one log line per event.
 
 Jobs run one at a time, and the per-host politeness state (when each host may next be contacted)
 carries over from one job to the next: a host cited by ten manifests still gets one request at a
 time with the delay between them.
+
+The daemon reads the time from its clock (`stamps.now` unless given): schedules, due jobs and log
+lines follow it, so `once()` can be driven through days of schedule without waiting.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import fcntl
 import json
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
 import traceback
-import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES
-from apscheduler.triggers.interval import IntervalTrigger
 
+from . import signals, stamps
 from .check import check
 from .config import Settings
-from .errors import ArchiverError, DaemonBusy, ManifestError, StorageError, UsageError
-from .manifests import MANIFEST_SUFFIXES, load_manifest, parse_interval
+from .errors import ArchiverError, ManifestError, UsageError
+from .lock import Lock
+from .manifests import load_manifest
 from .run import Run
+from .schedule import (
+    KINDS,
+    Clock,
+    GridTrigger,  # also the name job stores written before schedule.py was split out unpickle
+    Schedule,
+    due,
+    job_id,
+    job_parts,
+    jobs_path,
+    make_trigger,
+    manifest_files,
+    next_turn,
+    specs,
+)
 from .snapshot import snapshot
 from .storage import WarcCarry
 
-DEFAULT_SCHEDULE = {"snapshot": "7d", "check": "1d"}
-KINDS = ("snapshot", "check")
-LOCK_NAME = "daemon.lock"
-JOBS_NAME = "daemon-jobs.db"
-MAX_JITTER = 600.0  # seconds; a tenth of the interval up to this
 DEFAULT_WARC_ROLL = 86400.0  # a WARC file collects a day of job runs (or fills up) before it is closed
 
 _current: Daemon | None = None  # the daemon whose jobs the job store's references run
 
 
 def run_job(manifest: str, kind: str) -> None:
-    """The job store's reference to a job: a module-level function, so jobs survive restarts."""
+    """The job store's reference to a job (`archiver.daemon:run_job`): a module-level function, so
+    jobs survive restarts; it must keep this name and place."""
     if _current is not None:
         _current.run(manifest, kind)
 
 
-@dataclass(frozen=True)
-class Schedule:
-    spec: str
-    trigger: Any
-    interval: float | None  # seconds, for intervals
-
-
-class GridTrigger(IntervalTrigger):  # type: ignore[misc]
-    """Every `interval` on the fixed grid start_date + k * interval.
-
-    APScheduler's own jitter adds a random 0..jitter delay to each run and counts the next interval
-    from that late start, so a daily job with 10 minutes of jitter drifts about five minutes later
-    every day. Here the spread is a fixed phase per job instead (where the grid starts), and each run
-    is the next grid point after the previous one: no creep, however long the daemon runs."""
-
-    def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
-        after = previous_fire_time or now
-        if after < self.start_date:
-            candidate = self.start_date
-        else:
-            candidate = self.start_date + self.interval * ((after - self.start_date) // self.interval)
-            if previous_fire_time is not None or candidate < now:
-                candidate += self.interval
-        return candidate if self.end_date is None or candidate <= self.end_date else None
-
-
-def phase(key: str, spread: float) -> float:
-    """A stable offset in [0, spread) seconds for a job: jobs of many manifests spread out, and each
-    keeps its own phase across restarts."""
-    return zlib.crc32(key.encode()) / 2**32 * spread
-
-
-def make_trigger(spec: str, key: str = "", now: dt.datetime | None = None) -> Schedule:
-    """An APScheduler trigger for '30s' / '12h' / '7d' or a 5-field cron string. An interval's runs
-    fall `phase(key)` (up to a tenth of the interval, at most MAX_JITTER) after multiples of the
-    interval counted from `now`, the first one interval away; cron runs start within their minute."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    seconds = parse_interval(spec)
-    if seconds is not None:
-        # Like APScheduler's own default, the first run of a new grid is one interval away.
-        start = (now or dt.datetime.now(dt.UTC)) + dt.timedelta(seconds=seconds + phase(key, min(seconds / 10,
-                                                                                                  MAX_JITTER)))
-        return Schedule(spec, GridTrigger(seconds=seconds, start_date=start, timezone=dt.UTC), seconds)
-    trigger = CronTrigger.from_crontab(spec, timezone=dt.UTC)
-    trigger.jitter = 60  # cron fields are whole minutes: spread within one (cron does not creep)
-    return Schedule(spec, trigger, None)
-
-
-def manifest_files(folder: Path) -> list[Path]:
-    """The manifests the daemon keeps: the folder's manifest files, hidden ones (editor swaps) left out."""
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in MANIFEST_SUFFIXES and not p.name.startswith("."))
-
-
-class Lock:
-    """One daemon per storage folder: an flock held for the daemon's life, naming its holder."""
-
-    def __init__(self, storage: Path) -> None:
-        self.path = storage / LOCK_NAME
-        self.handle: IO[str] | None = None
-
-    def acquire(self) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(self.path, "a+")
-        except OSError as exc:
-            raise StorageError(f"{self.path}: cannot open lock file: {exc.strerror}") from exc
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown process"
-            handle.close()
-            raise DaemonBusy(f"{self.path}: another archiver daemon holds this storage folder ({holder})") from None
-        handle.seek(0)
-        handle.truncate()
-        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {stamp}\n")
-        handle.flush()
-        self.handle = handle
-
-    def release(self) -> None:
-        if self.handle is not None:
-            self.handle.close()  # closing drops the flock; the file stays, naming the last holder
-            self.handle = None
-
-
-def holder(storage: Path) -> str | None:
-    """Who runs a daemon on `storage` now, or None."""
-    path = storage / LOCK_NAME
-    try:
-        with open(path) as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return handle.read().strip() or "unknown process"
-            return None
-    except OSError:
-        return None
-
-
 class Daemon:
+    """The scheduler over one manifests folder and one storage folder; `serve()` for years, `once()` for cron."""
+
     def __init__(self, settings: Settings, manifests: Path, *, rescan: float = 60.0, log_format: str = "human",
-                 out: IO[str] | None = None, clock: Callable[[], dt.datetime] | None = None,
+                 out: IO[str] | None = None, clock: Clock = stamps.now,
                  warc_roll: float = DEFAULT_WARC_ROLL) -> None:
         if not manifests.is_dir():
             raise UsageError(f"{manifests}: not a folder of manifests")
@@ -170,8 +84,8 @@ class Daemon:
         self.rescan = rescan
         self.log_format = log_format
         self.out = out or sys.stderr
-        self.now = clock or (lambda: dt.datetime.now(dt.UTC))
-        self.lock = Lock(settings.storage)
+        self.now = clock
+        self.lock = Lock(settings.storage, clock)
         self.stopping = threading.Event()
         self.wake = threading.Event()
         self.runner: Run | None = None
@@ -188,7 +102,7 @@ class Daemon:
     # -- logging ----------------------------------------------------------------------------------
 
     def log(self, event: str, message: str, **fields: Any) -> None:
-        stamp = self.now().isoformat(timespec="seconds").replace("+00:00", "Z")
+        stamp = stamps.iso(self.now(), "seconds")
         if self.log_format == "json":
             line = json.dumps({"time": stamp, "event": event, **fields}, default=str)
         else:
@@ -204,7 +118,7 @@ class Daemon:
 
         # Its only warning worth a line (a turn skipped) is logged by _skipped, in the daemon's format.
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
-        store = SQLAlchemyJobStore(url=f"sqlite:///{self.settings.storage / JOBS_NAME}")
+        store = SQLAlchemyJobStore(url=f"sqlite:///{jobs_path(self.settings.storage)}")
         return BackgroundScheduler(
             jobstores={"default": store}, executors={"default": ThreadPoolExecutor(1)}, timezone=dt.UTC,
             # A run missed during downtime happens once on start however late (None: no grace limit).
@@ -217,9 +131,21 @@ class Daemon:
         """Make the job store match the manifests: add new ones (due now), reschedule edited
         schedules, drop removed files. A manifest that no longer loads keeps its jobs (and logs why):
         a typo must not silently stop the archiving of a paper."""
+        now = self.now()
+        wanted, present = self._wanted(now)
+        existing = {job.id: job for job in self.scheduler.get_jobs()}
+        for key, (target, kind, schedule) in wanted.items():
+            self._keep(key, target, kind, schedule, existing.get(key), now)
+        for key, job in existing.items():
+            if key not in wanted and job.args[0] not in present:
+                self.scheduler.remove_job(key)
+                self.log("job_removed", f"removed {job.args[1]} of {job.args[0]} (manifest gone)",
+                         manifest=job.args[0], kind=job.args[1])
+
+    def _wanted(self, now: dt.datetime) -> tuple[dict[str, tuple[str, str, Schedule]], set[str]]:
+        """Job id -> (manifest, kind, schedule) for every manifest that loads; and every manifest file."""
         wanted: dict[str, tuple[str, str, Schedule]] = {}
         present: set[str] = set()
-        now = self.now()
         for path in self.manifest_files():
             present.add(str(path))
             try:
@@ -231,35 +157,39 @@ class Daemon:
                              manifest=str(path), error=str(exc))
                 continue
             self._broken.pop(str(path), None)
-            for kind in KINDS:
-                spec = manifest.schedule.get(kind, DEFAULT_SCHEDULE[kind])
-                wanted[f"{path}:{kind}"] = (str(path), kind, make_trigger(spec, f"{path}:{kind}", now))
-        existing = {job.id: job for job in self.scheduler.get_jobs()}
-        for job_id, (target, kind, schedule) in wanted.items():
-            name = f"{kind} {schedule.spec}"
-            job = existing.get(job_id)
-            if job is None:
-                # New manifests are archived at once; their check follows the snapshot.
-                first = now + dt.timedelta(seconds=self._check_after if kind == "check" else 0)
-                self.scheduler.add_job(run_job, schedule.trigger, args=[target, kind], id=job_id, name=name,
-                                       next_run_time=first)
-                self.log("job_added", f"scheduled {kind} of {target} every {schedule.spec}, first run now",
-                         manifest=target, kind=kind, schedule=schedule.spec)
-            elif schedule.interval is not None and not isinstance(job.trigger, GridTrigger) and job.name == name:
-                # A job stored by an older archiver, with APScheduler's creeping jitter: same
-                # schedule on the grid, its next run time kept.
-                self.scheduler.modify_job(job_id, trigger=schedule.trigger)
-            elif job.name != name:
-                self.scheduler.modify_job(job_id, name=name)
-                self.scheduler.reschedule_job(job_id, trigger=schedule.trigger)
-                old = job.name.split(" ", 1)[-1]
-                self.log("job_rescheduled", f"rescheduled {kind} of {target}: {old} -> {schedule.spec}",
-                         manifest=target, kind=kind, schedule=schedule.spec)
-        for job_id, job in existing.items():
-            if job_id not in wanted and job.args[0] not in present:
-                self.scheduler.remove_job(job_id)
-                self.log("job_removed", f"removed {job.args[1]} of {job.args[0]} (manifest gone)",
-                         manifest=job.args[0], kind=job.args[1])
+            for kind, spec in specs(manifest).items():
+                key = job_id(str(path), kind)
+                wanted[key] = (str(path), kind, make_trigger(spec, key, now))
+        return wanted, present
+
+    def _keep(self, key: str, target: str, kind: str, schedule: Schedule, job: Any, now: dt.datetime) -> None:
+        """Add the job, or bring the stored one in step with its manifest's schedule."""
+        name = f"{kind} {schedule.spec}"
+        if job is None:
+            # New manifests are archived at once; their check follows the snapshot.
+            first = now + dt.timedelta(seconds=self._check_after if kind == "check" else 0)
+            self.scheduler.add_job(run_job, schedule.trigger, args=[target, kind], id=key, name=name,
+                                   next_run_time=first)
+            self.log("job_added", f"scheduled {kind} of {target} every {schedule.spec}, first run now",
+                     manifest=target, kind=kind, schedule=schedule.spec)
+        elif schedule.interval is not None and not isinstance(job.trigger, GridTrigger) and job.name == name:
+            # A job stored by an older archiver, with APScheduler's creeping jitter: same
+            # schedule on the grid, its next run time kept.
+            self.scheduler.modify_job(key, trigger=schedule.trigger)
+        elif schedule.interval is None and job.name == name and str(job.trigger) != str(schedule.trigger):
+            # A cron job stored by an older archiver, which read weekday numbers APScheduler's way
+            # (Monday = 0): the same crontab string, now read as crontab reads it.
+            self.scheduler.modify_job(key, trigger=schedule.trigger,
+                                      next_run_time=schedule.trigger.get_next_fire_time(None, now))
+            self.log("job_rescheduled", f"rescheduled {kind} of {target}: {schedule.spec} read as crontab",
+                     manifest=target, kind=kind, schedule=schedule.spec, reason="crontab weekdays")
+        elif job.name != name:
+            # Not reschedule_job: it counts from APScheduler's wall clock, not the daemon's.
+            self.scheduler.modify_job(key, name=name, trigger=schedule.trigger,
+                                      next_run_time=schedule.trigger.get_next_fire_time(None, now))
+            old = job.name.split(" ", 1)[-1]
+            self.log("job_rescheduled", f"rescheduled {kind} of {target}: {old} -> {schedule.spec}",
+                     manifest=target, kind=kind, schedule=schedule.spec)
 
     def resume_interrupted(self) -> None:
         """A run cut short (SIGTERM, crash, power cut) is run again at start instead of waiting for
@@ -283,7 +213,7 @@ class Daemon:
                          " running it again now", manifest=target, kind=kind, run_id=run["id"])
 
     def _skipped(self, event: Any) -> None:
-        target, kind = event.job_id.rsplit(":", 1)
+        target, kind = job_parts(event.job_id)
         self.log("run_skipped", f"{kind} {target}: turn skipped, its previous run has not finished",
                  manifest=target, kind=kind)
 
@@ -301,7 +231,7 @@ class Daemon:
         if self.stopping.is_set():
             # A turn that came due while another job ran, queued, and reached only now: APScheduler
             # already moved the job's next run time on, so put it back (see _keep_turns).
-            self._unrun.add(f"{manifest}:{kind}")
+            self._unrun.add(job_id(manifest, kind))
             return
         with self.job_lock:
             self._run(manifest, kind)
@@ -351,68 +281,78 @@ class Daemon:
 
     # -- life -----------------------------------------------------------------------------------------
 
-    def serve(self) -> int:
-        """Run until SIGTERM/SIGINT; rescan every `rescan` seconds and on SIGHUP. Returns the exit code."""
+    @contextlib.contextmanager
+    def _in_charge(self) -> Iterator[None]:
+        """Hold the storage folder's lock, a scheduler over the job store, and the signal handlers
+        (SIGTERM/SIGINT stop, SIGHUP rescans) for the block."""
         global _current
         self.lock.acquire()
-        self.scheduler = self._scheduler()
-        _current = self
-        restore = self._catch_signals()
         try:
-            self.scheduler.start(paused=True)
-            self.scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
-            self.sync()
-            self.resume_interrupted()
-            self.scheduler.resume()
-            self.log("start", f"daemon started: {len(self.manifest_files())} manifests in {self.manifests},"
-                     f" storage {self.settings.storage} (pid {os.getpid()})", pid=os.getpid(),
-                     manifests=str(self.manifests), storage=str(self.settings.storage))
-            next_rescan = time.monotonic() + self.rescan
-            while not self.stopping.is_set():
-                # Woken by SIGHUP or a stop; at least once a minute for an idle WARC file's age.
-                woken = self.wake.wait(max(0.0, min(next_rescan - time.monotonic(), 60.0)))
-                self.wake.clear()
-                if self.stopping.is_set():
-                    break
-                if woken or time.monotonic() >= next_rescan:
-                    self.rescan_now()
-                    next_rescan = time.monotonic() + self.rescan
-                self._roll_idle_warc()
+            self.scheduler = self._scheduler()
+            _current = self
+            with signals.handled({signal.SIGINT: self._stop_signal, signal.SIGTERM: self._stop_signal,
+                                  signal.SIGHUP: self._rescan_signal}):
+                yield
         finally:
-            self._shutdown()
-            restore()
             _current = None
             self.lock.release()
+
+    def _stop_signal(self, signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        self.log("signal", f"{name}: stopping", signal=name)
+        self.stop()
+
+    def _rescan_signal(self, signum: int, frame: object) -> None:
+        self.wake.set()
+
+    def serve(self) -> int:
+        """Run until SIGTERM/SIGINT; rescan every `rescan` seconds and on SIGHUP. Returns the exit code."""
+        with self._in_charge():
+            try:
+                self.scheduler.start(paused=True)
+                self.scheduler.add_listener(self._skipped, EVENT_JOB_MAX_INSTANCES)
+                self.sync()
+                self.resume_interrupted()
+                self.scheduler.resume()
+                self.log("start", f"daemon started: {len(self.manifest_files())} manifests in {self.manifests},"
+                         f" storage {self.settings.storage} (pid {os.getpid()})", pid=os.getpid(),
+                         manifests=str(self.manifests), storage=str(self.settings.storage))
+                self._wait_and_rescan()
+            finally:
+                self._shutdown()
         return 0
+
+    def _wait_and_rescan(self) -> None:
+        next_rescan = time.monotonic() + self.rescan
+        while not self.stopping.is_set():
+            # Woken by SIGHUP or a stop; at least once a minute for an idle WARC file's age.
+            woken = self.wake.wait(max(0.0, min(next_rescan - time.monotonic(), 60.0)))
+            self.wake.clear()
+            if self.stopping.is_set():
+                break
+            if woken or time.monotonic() >= next_rescan:
+                self.rescan_now()
+                next_rescan = time.monotonic() + self.rescan
+            self._roll_idle_warc()
 
     def once(self) -> int:
         """Run every job that is due now (missed runs coalesced), then exit: for cron and timers."""
-        global _current
-        self.lock.acquire()
-        self.scheduler = self._scheduler()
-        _current = self
-        restore = self._catch_signals()
         self._check_after = 0.0  # jobs run in order here, so the snapshot still goes first
-        try:
-            self.scheduler.start(paused=True)
-            self.sync()
-            self.resume_interrupted()
-            now = self.now()
-            due = sorted((job for job in self.scheduler.get_jobs() if job.next_run_time and job.next_run_time <= now),
-                         key=lambda job: job.next_run_time)
-            for job in due:
-                if self.stopping.is_set():
-                    break
-                self.run(*job.args)
-                after = self.now()
-                self.scheduler.modify_job(job.id, next_run_time=job.trigger.get_next_fire_time(None, after))
-            self.log("once", f"ran {len(due)} due jobs", jobs=len(due))
-        finally:
-            self.scheduler.shutdown(wait=False)
-            self.close_warc()
-            restore()
-            _current = None
-            self.lock.release()
+        with self._in_charge():
+            try:
+                self.scheduler.start(paused=True)
+                self.sync()
+                self.resume_interrupted()
+                jobs = due(self.scheduler.get_jobs(), self.now())
+                for job in jobs:
+                    if self.stopping.is_set():
+                        break
+                    self.run(*job.args)
+                    self.scheduler.modify_job(job.id, next_run_time=next_turn(job.trigger, self.now()))
+                self.log("once", f"ran {len(jobs)} due jobs", jobs=len(jobs))
+            finally:
+                self._close_scheduler(wait=False)
+                self.close_warc()
         return 130 if self.stopping.is_set() else 0
 
     def close_warc(self) -> None:
@@ -444,16 +384,16 @@ class Daemon:
 
         # The job store by itself: a second scheduler, even paused, has a thread that may pick the
         # job up the moment it is due and fail to submit it (its executor is already shut down).
-        store = SQLAlchemyJobStore(url=f"sqlite:///{self.settings.storage / JOBS_NAME}")
+        store = SQLAlchemyJobStore(url=f"sqlite:///{jobs_path(self.settings.storage)}")
         store.start(self.scheduler, "default")
         try:
             now = self.now()
-            for job_id in sorted(self._unrun):
-                job = store.lookup_job(job_id)
+            for unrun in sorted(self._unrun):
+                job = store.lookup_job(unrun)
                 if job is not None and job.next_run_time is not None and job.next_run_time > now:
                     job.next_run_time = now
                     store.update_job(job)
-                    target, kind = job_id.rsplit(":", 1)
+                    target, kind = job_parts(unrun)
                     self.log("turn_kept", f"{kind} of {target} came due while stopping: it runs at the next start",
                              manifest=target, kind=kind)
         finally:
@@ -480,92 +420,19 @@ class Daemon:
         if runner is not None:
             runner.stop()
 
+    def _close_scheduler(self, wait: bool) -> None:
+        """Shut the scheduler down without letting it near the job store again. APScheduler's thread
+        runs one more round when woken for its shutdown, with the executor already gone: every job
+        due then would have its next run time moved on without running (a lost turn, and a
+        traceback on stderr), such as the jobs a stopped `once()` did not reach."""
+        self.scheduler.pause()
+        self.scheduler.remove_jobstore("default")
+        self.scheduler.shutdown(wait=wait)
+
     def _shutdown(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.pause()
-            self.scheduler.shutdown(wait=True)  # the run in flight was cut short by stop(): short wait
+            self._close_scheduler(wait=True)  # the run in flight was cut short by stop(): short wait
         self.close_warc()
         self._keep_turns()
         self.log("stop", f"daemon stopped after {self.runs} runs ({self.failures} failed)", runs=self.runs,
                  failures=self.failures)
-
-    def _catch_signals(self) -> Callable[[], None]:
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
-        saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-
-        def stop(signum: int, frame: object) -> None:
-            self.log("signal", f"{signal.Signals(signum).name}: stopping", signal=signal.Signals(signum).name)
-            self.stop()
-
-        def rescan(signum: int, frame: object) -> None:
-            self.wake.set()
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGHUP, rescan)
-
-        def restore() -> None:
-            for sig, previous in saved.items():
-                signal.signal(sig, previous)
-
-        return restore
-
-
-# ------------------------------------------------------------------------------------------------
-# archiver status
-
-
-@dataclass(frozen=True)
-class ManifestStatus:
-    manifest: str
-    schedule: dict[str, str]
-    last: dict[str, dict[str, Any] | None]  # kind -> newest run row (started_at, finished_at, status)
-    next: dict[str, dt.datetime | None]  # kind -> next run from the job store
-    verdicts: dict[str, int]
-    error: str | None = None
-
-
-def next_runs(storage: Path) -> dict[str, dt.datetime]:
-    """Job id -> next run time, read straight from the job store (no scheduler is started)."""
-    import sqlite3
-
-    path = storage / JOBS_NAME
-    if not path.exists():
-        return {}
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-            rows = conn.execute("SELECT id, next_run_time FROM apscheduler_jobs").fetchall()
-    except sqlite3.Error as exc:
-        raise StorageError(f"{path}: cannot read the daemon's job store: {exc}") from exc
-    return {job_id: dt.datetime.fromtimestamp(when, dt.UTC) for job_id, when in rows if when is not None}
-
-
-def status(settings: Settings, manifests: Path) -> list[ManifestStatus]:
-    from .archive import Archive
-    from .check import citation_verdicts
-    from .verdict import Policy
-
-    if not manifests.is_dir():
-        raise UsageError(f"{manifests}: not a folder of manifests")
-    files = [str(p) for p in manifest_files(manifests)]
-    jobs = next_runs(settings.storage)
-    archived = settings.db_path.exists()  # before the first run: schedules only, nothing ran yet
-    last: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
-    if archived:
-        with Archive(settings, writing=False) as archive:
-            last = {kind: archive.db.last_runs(kind, files) for kind in KINDS}
-    out = []
-    for target in files:
-        try:
-            manifest = load_manifest(target)
-        except ManifestError as exc:
-            out.append(ManifestStatus(target, {}, {}, {}, {}, str(exc)))
-            continue
-        schedule = {kind: manifest.schedule.get(kind, DEFAULT_SCHEDULE[kind]) for kind in KINDS}
-        counts: dict[str, int] = {} if archived else {"unchecked": len(manifest.citations)}
-        for verdict in citation_verdicts(settings, [target], Policy(), []) if archived else []:
-            counts[verdict.verdict.verdict] = counts.get(verdict.verdict.verdict, 0) + 1
-        out.append(ManifestStatus(target, schedule, {k: last[k].get(target) for k in KINDS},
-                                  {k: jobs.get(f"{target}:{k}") for k in KINDS}, counts))
-    return out

@@ -119,3 +119,9 @@ class TooManyRedirects(FetchFailure):
 
 class InvalidURL(FetchFailure):
     outcome = "invalid_url"
+
+
+class BlockedAddress(FetchFailure):
+    """The address guard (fetch/guard.py) refused every address the URL's host has: nothing was sent."""
+
+    outcome = "blocked_address"

@@ -94,10 +94,10 @@ def _check_schedule_value(text: str) -> str | None:
         return None
     if len(text.split()) != 5:
         return "expected an interval like 30m, 12h, 7d or a 5-field cron string"
-    from apscheduler.triggers.cron import CronTrigger  # imported late: costly and rarely needed
+    from .cron import cron_trigger  # imported late: APScheduler is costly and rarely needed
 
     try:
-        CronTrigger.from_crontab(text, timezone="UTC")
+        cron_trigger(text)
     except ValueError as exc:
         return f"bad cron string: {exc}"
     return None

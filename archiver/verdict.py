@@ -32,6 +32,7 @@ STATUS_CLASSES: dict[str, str] = {
     # transient as a timeout is, and never read for content (no soft-404 from half a page).
     "incomplete": FAILED,
     "tls_error": FAILED, "too_many_redirects": FAILED, "invalid_url": FAILED,
+    "blocked_address": BLOCKED,
 }
 
 

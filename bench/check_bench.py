@@ -319,7 +319,8 @@ def main():
         print(f"server pid {server.pid} port {port}: {len(urls)} URLs on {a.hosts} hosts, mix "
               f"{', '.join(f'{k} {v}%' for k, v in MIX.items())}, latency {a.latency * 1000:.0f} ms; "
               f"first URL -> {r.status_code}; work dir {work}; {os.cpu_count()} CPUs")
-        common = ["--per-host-delay", str(a.delay), "--concurrency", str(a.concurrency), "--quiet"]
+        # The bench servers are on loopback, which the address guard refuses unless opened.
+        common = ["--per-host-delay", str(a.delay), "--concurrency", str(a.concurrency), "--quiet", "--allow-private"]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
 
         print(f"[1] archiver snapshot (baselines), delay {a.delay:g} s, concurrency {a.concurrency}")

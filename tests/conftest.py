@@ -49,6 +49,11 @@ def require_module(name: str, hint: str) -> Any:
     except ImportError:
         _missing(f"Python package {name}", hint)
 ARCHIVER = str(Path(sys.executable).with_name("archiver"))
+# Every test server listens on 127.0.0.1, which archiver's address guard refuses by default: tests
+# that fetch from them opt in, visibly, here (the `settings` fixture, `invoke` and `run`) or by adding
+# LOCAL_ENV to a process's environment. Tests of the guard itself turn it off (allow_private=False, or
+# {"ARCHIVER_ALLOW_PRIVATE": ""} in env).
+LOCAL_ENV = {"ARCHIVER_ALLOW_PRIVATE": "1"}
 
 
 def _reachable() -> str:
@@ -95,20 +100,24 @@ FAST = ["--per-host-delay", "0", "--timeout", "2", "--total-timeout", "6"]
 
 @pytest.fixture()
 def settings(storage: Path) -> Settings:
-    return Settings(storage=storage, per_host_delay=0, timeout=2, total_timeout=6, backoff=0.05,
+    """Fast settings for in-process runs against the loopback test servers (allow_private: see LOCAL_ENV;
+    reachability: see REACHABLE)."""
+    return Settings(storage=storage, per_host_delay=0, timeout=2, total_timeout=6, backoff=0.05, allow_private=True,
                     reachability=(REACHABLE,))
 
 
 def invoke(storage: Path, *args: str, env: dict[str, str] | None = None) -> Result:
-    """Run the CLI in-process through click, as a user would type it."""
+    """Run the CLI in-process through click, as a user would type it (private addresses allowed unless
+    `env` says otherwise: LOCAL_ENV)."""
     runner = CliRunner()
-    return runner.invoke(cli, ["--storage", str(storage), *args], env={"ARCHIVER_BACKOFF": "0.05", **(env or {})},
-                         catch_exceptions=False)
+    return runner.invoke(cli, ["--storage", str(storage), *args],
+                         env={"ARCHIVER_BACKOFF": "0.05", **LOCAL_ENV, **(env or {})}, catch_exceptions=False)
 
 
 def run(storage: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60,
         **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script as a real process."""
-    full_env = {**os.environ, "ARCHIVER_BACKOFF": "0.05", **(env or {})}
+    """Run the installed console script as a real process (private addresses allowed unless `env` says
+    otherwise: LOCAL_ENV)."""
+    full_env = {**os.environ, "ARCHIVER_BACKOFF": "0.05", **LOCAL_ENV, **(env or {})}
     return subprocess.run([ARCHIVER, "--storage", str(storage), *args], capture_output=True, text=True,
                           env=full_env, timeout=timeout, **kwargs)

@@ -15,7 +15,7 @@ from .options import daemon_fetch_options, settings_from
 if TYPE_CHECKING:
     import datetime as dt
 
-    from ..daemon import ManifestStatus
+    from ..status import ManifestStatus
 
 
 @click.command("daemon")
@@ -58,7 +58,8 @@ def daemon_command(ctx: click.Context, /, manifests_dir: Path, once: bool, resca
 @click.pass_context
 def status_command(ctx: click.Context, manifests_dir: Path, as_json: bool) -> None:
     """Each manifest's schedule, last and next runs, and counts of alive / failing / dead citations."""
-    from ..daemon import holder, status
+    from ..lock import holder
+    from ..status import status
 
     settings = settings_from(ctx)
     rows = status(settings, manifests_dir)

@@ -71,6 +71,12 @@ FETCH_OPTIONS: list[tuple[str, Decorator]] = [
                              help="Retries on 408/429/5xx/timeouts.  [default 2]")),
     ("user_agent", click.option("--user-agent", metavar="TEXT",
                                 help="User-Agent header.  [default archiver/VERSION ...]")),
+    ("allow_private", click.option("--allow-private", is_flag=True, default=None,
+                                   help="Also connect to private addresses: loopback, RFC 1918, ULA, link-local,"
+                                        " CGNAT (never cloud metadata).  [env ARCHIVER_ALLOW_PRIVATE=1]")),
+    ("allow", click.option("--allow", multiple=True, metavar="CIDR", callback=lambda ctx, param, value: value or None,
+                           help="Also connect to this network (repeatable; replaces the config's `allow`)."
+                                "  [env ARCHIVER_ALLOW=CIDR,CIDR]")),
     ("as_json", click.option("--json", "as_json", is_flag=True,
                              help="Print a machine-readable summary on stdout.")),
     ("quiet", click.option("--quiet", "-q", is_flag=True, default=None,
@@ -89,7 +95,7 @@ def fetch_options(func: Callable[..., Any], only: tuple[str, ...] | None = None)
 def probe_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The fetch options of `extract --probe`: no body cap, no JSON summary."""
     return fetch_options(func, only=("concurrency", "per_host_delay", "timeout", "total_timeout", "retries",
-                                     "user_agent", "quiet"))
+                                     "user_agent", "allow_private", "allow", "quiet"))
 
 
 def daemon_fetch_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,5 +1,6 @@
 """What a failed request means: the exception requests, urllib3 or the socket raised, turned into
-the `FetchFailure` (errors.py) whose outcome word the run records (dns_error, tls_error, ...)."""
+the `FetchFailure` (errors.py) whose outcome word the run records (dns_error, tls_error, ...,
+blocked_address when the address guard refused every address of the host)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import requests
 import urllib3.exceptions
 
 from ..errors import (
+    BlockedAddress,
     ConnectionFailure,
     DNSFailure,
     FetchFailure,
@@ -16,6 +18,7 @@ from ..errors import (
     InvalidURL,
     TLSFailure,
 )
+from .guard import AddressRefused
 
 
 def failure_of(url: str, exc: BaseException) -> FetchFailure:
@@ -31,6 +34,9 @@ def failure_of(url: str, exc: BaseException) -> FetchFailure:
             nxt = seen.args[0]
         seen = nxt or seen.__cause__ or seen.__context__
     detail = str(chain[-1]) or type(chain[-1]).__name__
+    refused = next((item for item in chain if isinstance(item, AddressRefused)), None)
+    if refused is not None:  # wrapped by urllib3 as a connection error, but nothing was attempted
+        return BlockedAddress(url, refused.reason)
     for item in chain:
         if isinstance(item, (urllib3.exceptions.NameResolutionError, socket.gaierror)):
             return DNSFailure(url, detail)

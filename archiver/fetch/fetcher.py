@@ -1,7 +1,7 @@
 """The fetcher: one GET of a URL with its redirects followed hop by hop, retries with backoff and
-Retry-After, a total time cap enforced by a watchdog, a DNS pre-check with a time limit, and the body
-read into the recording under the size cap. The only module that sends requests (wire.py records
-them).
+Retry-After, a total time cap enforced by a watchdog, a DNS pre-check with a time limit whose answer
+the address guard judges (and the connection then dials: a name is resolved once), and the body read
+into the recording under the size cap. The only module that sends requests (wire.py records them).
 
 One requests session and connection pool serve every worker of a run; cookies live for one fetch.
 """
@@ -33,6 +33,7 @@ from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 
 from ..config import Settings, resolve_map
 from ..errors import (
+    BlockedAddress,
     DNSFailure,
     FetchFailure,
     FetchTimeout,
@@ -42,10 +43,12 @@ from ..errors import (
     TooManyRedirects,
 )
 from ..urls import host_of, normalize_url
+from . import guard
 from .failures import failure_of
+from .guard import AddressPolicy, Candidate
 from .politeness import HostGate
 from .results import FetchResult, Hop
-from .wire import Recording, RecordingAdapter, use_recording
+from .wire import Recording, RecordingAdapter, use_candidates, use_recording
 
 CHUNK = 256 * 1024  # most pages arrive in one read
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504, 507, 509, 520, 521, 522, 523, 524}
@@ -56,6 +59,8 @@ REQUEST_HEADERS = {
     "Accept-Encoding": ACCEPT_ENCODING,
     "Accept-Language": "en;q=0.9, *;q=0.5",
 }
+# How long a name's addresses are dialled without asking again (a failed lookup holds for the run).
+DNS_TTL = 300.0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -120,6 +125,15 @@ def _ca_bundle(env: Mapping[str, str]) -> str | bool:
     return True
 
 
+def _canonical(host: str) -> bool:
+    """Whether `host` is an IP address written the usual way (not 127.1 or 2130706433)."""
+    try:
+        ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _retry_after(value: str | None, now: dt.datetime) -> float | None:
     if not value:
         return None
@@ -147,18 +161,22 @@ class Fetcher:
         spool_dir: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        resolver: Callable[[str, int], list[Candidate]] = guard.resolve,
     ) -> None:
         self.settings = settings
+        self.resolver = resolver  # the system's getaddrinfo; tests hand in the answers of a DNS of theirs
         self.gate = gate
         self.spool_dir = spool_dir
         self.clock = clock
         self.now = now
         self.verify = _ca_bundle(os.environ)
         self.addresses = resolve_map(settings.resolve)
+        self.policy = AddressPolicy.of(settings.allow_private, settings.allow)
         self._session = self._new_session()
         self._watchdog = _Watchdog(clock)
         self._dns_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="archiver-dns")
-        self._dns_cache: dict[tuple[str, int], FetchFailure | None] = {}
+        # (host, port) -> the failure, or the addresses and when they were resolved
+        self._dns_cache: dict[tuple[str, int], FetchFailure | tuple[list[Candidate], float]] = {}
         self._dns_lock = threading.Lock()
         self._proxy_cache: dict[tuple[str, str], dict[str, str]] = {}
         self.stopping = threading.Event()
@@ -182,7 +200,7 @@ class Fetcher:
         """One session and connection pool for all workers: a host's keep-alive connection is
         reused whichever worker fetches from it next (with per_host 1, one connection per host)."""
         session = requests.Session()
-        adapter = RecordingAdapter(addresses=self.addresses, pool_connections=256,
+        adapter = RecordingAdapter(addresses=self.addresses, policy=self.policy, pool_connections=256,
                                    pool_maxsize=self.settings.per_host, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -197,46 +215,69 @@ class Fetcher:
 
     # -- DNS ------------------------------------------------------------------------------------
 
-    def _check_dns(self, url: str, remaining: float) -> None:
-        """Resolve the host with a time limit: getaddrinfo itself has none, and a dead resolver
-        would otherwise hang the run. Skipped when a proxy resolves for us, and for a host:port the
-        resolver override (settings.resolve) answers for."""
+    def _check_dns(self, url: str, remaining: float) -> list[Candidate] | None:
+        """Resolve the host with a time limit (getaddrinfo itself has none, and a dead resolver would
+        otherwise hang the run) and judge its addresses by the address guard: BlockedAddress when it
+        has no allowed one. Returns the addresses for the connection to dial, so that a name is
+        resolved once; None when the connection has its own (a literal address, the resolver
+        override's entries) or a proxy resolves for us (then only a literal address or a localhost
+        name can be judged here: the proxy connects, to what its own DNS says)."""
         parts = urlsplit(url)
         host = parts.hostname or ""
-        try:
-            ip_address(host)
-            return
-        except ValueError:
-            pass
-        if self._proxies(url):
-            return
         port = parts.port or (443 if parts.scheme == "https" else 80)
+        given = guard.literal(host, port)  # 127.1 and 2130706433 too: what a proxy would read them as
+        if given is not None:
+            _, refused = guard.sort(given, self.policy)
+            if refused:
+                raise BlockedAddress(url, refused[0] if _canonical(host) else f"{host}: {refused[0]}")
+            return None
+        reason = self.policy.check_name(host)
+        if reason is not None:
+            raise BlockedAddress(url, reason)
+        if self._proxies(url):
+            return None
         key = (host, port)
-        if self.addresses and (host.rstrip("."), port) in self.addresses:
-            return
+        listed = self.addresses.get((host.rstrip("."), port)) if self.addresses else None
+        if listed:
+            allowed, refused = guard.sort([c for address, at in listed for c in guard.numeric(address, at)],
+                                          self.policy)
+            if not allowed:  # an override entry is the user's choice of address, still judged
+                raise BlockedAddress(url, f"{host} (resolve override): {guard.refusal(refused)}")
+            return None
         if host.rstrip(".").rpartition(".")[2] == "invalid":
             # RFC 6761: resolvers should answer names under .invalid negatively at once; asking the
             # network would only add its delay (or, behind a hijacking resolver, an answer).
             raise DNSFailure(url, f"cannot resolve {host}: .invalid names never resolve (RFC 6761)")
         with self._dns_lock:
-            if key in self._dns_cache:
-                failure = self._dns_cache[key]
-                if failure is not None:
-                    raise DNSFailure(url, failure.detail)
-                return
-        future = self._dns_pool.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
+            known = self._dns_cache.get(key)
+        if isinstance(known, FetchFailure):
+            raise DNSFailure(url, known.detail)
+        if known is not None and self.clock() - known[1] < DNS_TTL:
+            candidates = known[0]
+        else:
+            candidates = self._resolve(url, host, port, remaining)
+        allowed, refused = guard.sort(candidates, self.policy)
+        if not allowed:
+            raise BlockedAddress(url, f"{host}: {guard.refusal(refused)}")
+        return candidates
+
+    def _resolve(self, url: str, host: str, port: int, remaining: float) -> list[Candidate]:
+        key = (host, port)
+        future = self._dns_pool.submit(self.resolver, host, port)
         failure = None
+        candidates: list[Candidate] = []
         try:
-            future.result(timeout=max(min(self.settings.connect_timeout, remaining), 0.1))
+            candidates = future.result(timeout=max(min(self.settings.connect_timeout, remaining), 0.1))
         except FutureTimeout:
             failure = DNSFailure(url, f"resolving {host} timed out")
         except (OSError, UnicodeError) as exc:
             failure = DNSFailure(url, f"cannot resolve {host}: {exc}")
-        if future.done():  # an answer (name or error) holds for the run; a slow resolver may recover
+        if future.done():  # an error holds for the run, addresses for DNS_TTL; a slow resolver may recover
             with self._dns_lock:
-                self._dns_cache[key] = failure
+                self._dns_cache[key] = failure if failure is not None else (candidates, self.clock())
         if failure is not None:
             raise failure
+        return candidates
 
     # -- one request ----------------------------------------------------------------------------
 
@@ -421,7 +462,10 @@ class Fetcher:
                 visits[current] = visits.get(current, 0) + 1
                 if visits[current] > 2:
                     raise TooManyRedirects(url, f"redirect loop at {current}")
-                self._check_dns(current, deadline - self.clock())
+                candidates = self._check_dns(current, deadline - self.clock())
+                parts = urlsplit(current)
+                use_candidates(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80),
+                               candidates)
                 held = held_host is not None
                 held_host = None  # _attempts releases it from here on
                 hop, attempts = self._attempts(current, deadline, held, cookies)
@@ -442,10 +486,13 @@ class Fetcher:
         except FetchFailure as exc:
             result.outcome = exc.outcome
             result.error = exc.detail
+            if isinstance(exc, BlockedAddress) and result.hops:  # say where the redirects led
+                result.error = f"redirected to {exc.url}: {exc.detail}"
         except BaseException:
             result.close()
             raise
         finally:
+            use_candidates("", 0, None)
             if held_host is not None:  # no request was sent (bad URL, DNS): no pause is owed
                 self.gate.release(held_host, contacted=False)
         result.elapsed = self.clock() - start

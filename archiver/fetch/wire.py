@@ -12,6 +12,11 @@ it reads it (`Recording.body`), de-framed.
 The same connections dial the resolver override (`settings.resolve`, like curl's --resolve): a listed
 host:port is connected at its address, while the name stays the host for the Host header, TLS SNI and
 the certificate check, and the peer address recorded (WARC-IP-Address) is the one connected.
+
+Every connection is opened by the address guard (guard.dial): the addresses the fetcher's DNS
+pre-check found for the host (handed over with `use_candidates`, so a name is resolved once), else
+the override's or a lookup's, each judged by the policy before it is connected. A connection to the
+configured proxy is the one exception: the user named that address.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ import requests.adapters
 import urllib3.connection
 import urllib3.connectionpool
 import urllib3.exceptions
-import urllib3.util.connection
+
+from . import guard
+from .guard import AddressPolicy, AddressRefused, Candidate
 
 SPOOL_IN_MEMORY = 1024 * 1024
 _TE_LINE = re.compile(rb"(?im)^([ \t]*)(transfer-encoding[ \t]*:)")
@@ -151,6 +158,23 @@ def use_recording(recording: Recording | None) -> None:
     _local.recording = recording
 
 
+def use_candidates(host: str, port: int, candidates: list[Candidate] | None) -> None:
+    """The addresses this thread's next new connection to host:port dials (the DNS pre-check's answer,
+    so the name is not resolved a second time); None: none handed over."""
+    _local.candidates = None if candidates is None else (_key(host), port, candidates)
+
+
+def _handed(host: str, port: int) -> list[Candidate] | None:
+    handed = getattr(_local, "candidates", None)
+    if handed is not None and handed[0] == _key(host) and handed[1] == port:
+        return list(handed[2])
+    return None
+
+
+def _key(host: str) -> str:
+    return host.lower().rstrip(".").strip("[]")
+
+
 class _TeeReader:
     """Wraps http.client's buffered socket file so every byte it consumes is also recorded."""
 
@@ -203,29 +227,56 @@ class _RecordingResponse(http.client.HTTPResponse):
                 self.fp = self.fp.unwrap()
 
 
+_TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+
+
+def _quick_ack(sock: socket.socket | None) -> None:
+    """ACK the answer to what was just sent at once, as on a fresh connection. A keep-alive connection
+    that sends a request right after a response puts Linux's delayed ACK in its interactive mode, where
+    the ACK of the response's first segment waits up to 40 ms for data to ride on; a server with Nagle's
+    algorithm on (Python's http.server, many small sites) writes headers and body separately and holds
+    the body until that ACK comes. Not sticky: the kernel decides again at the next send."""
+    if sock is not None and _TCP_QUICKACK is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+        except OSError:
+            pass
+
+
 class _RecordingHTTPConnection(urllib3.connection.HTTPConnection):
     response_class = _RecordingResponse
-    # From the resolver override (config.resolve_map), set by the pool: the address and port to dial
+    # From the resolver override (config.resolve_map), set by the pool: the addresses and ports to dial
     # instead of asking DNS. The name stays the host for the Host header, SNI and certificate checks.
-    connect_to: tuple[str, int] | None = None
+    connect_to: tuple[tuple[str, int], ...] | None = None
+    # Set by the pool; the class default refuses every non-public address.
+    policy: AddressPolicy = AddressPolicy()
 
     def _new_conn(self) -> socket.socket:
-        if self.connect_to is None:
-            return super()._new_conn()
-        address, port = self.connect_to
+        """Connect through the address guard (urllib3's own would resolve and connect unchecked)."""
+        port = self.port or self.default_port
+        # A connection that carries `proxy` goes to the proxy, whose address the user configured.
+        policy = None if self.proxy is not None else self.policy
+        timeout = self.timeout if isinstance(self.timeout, (int, float)) else None
         try:
-            sock = urllib3.util.connection.create_connection(
-                (address, port), self.timeout, source_address=self.source_address, socket_options=self.socket_options
-            )
+            if self.connect_to is not None:
+                candidates = [c for address, at in self.connect_to for c in guard.numeric(address, at)]
+            else:
+                candidates = _handed(self._dns_host, port) or guard.resolve(self._dns_host, port)
+            sock = guard.dial(candidates, policy, timeout=timeout, source_address=self.source_address,
+                              socket_options=self.socket_options or ())
+        except socket.gaierror as exc:
+            raise urllib3.exceptions.NameResolutionError(self.host, self, exc) from exc
+        except AddressRefused as exc:
+            raise urllib3.exceptions.NewConnectionError(self, f"Refused to connect to {self.host}: {exc}") from exc
         except TimeoutError as exc:
             raise urllib3.exceptions.ConnectTimeoutError(
-                self, f"Connection to {self.host} at {address} timed out. (connect timeout={self.timeout})"
+                self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
             ) from exc
         except OSError as exc:
             raise urllib3.exceptions.NewConnectionError(
-                self, f"Failed to establish a new connection to {address}: {exc}"
+                self, f"Failed to establish a new connection: {exc}"
             ) from exc
-        sys.audit("http.client.connect", self, address, port)
+        sys.audit("http.client.connect", self, self.host, port)
         return sock
 
     def putrequest(self, *args: Any, **kwargs: Any) -> None:
@@ -236,6 +287,7 @@ class _RecordingHTTPConnection(urllib3.connection.HTTPConnection):
 
     def send(self, data: Any) -> None:
         super().send(data)
+        _quick_ack(self.sock)
         recording = _current()
         if recording is not None:
             recording.attach(self.sock)
@@ -255,52 +307,57 @@ class _RecordingHTTPSConnection(_RecordingHTTPConnection, urllib3.connection.HTT
     pass
 
 
-Addresses = Mapping[tuple[str, int], tuple[str, int]]
+Addresses = Mapping[tuple[str, int], tuple[tuple[str, int], ...]]
 
 
-def _aim(conn: _RecordingHTTPConnection, addresses: Addresses) -> None:
-    """Point a new connection at its override address, if its host:port has one (the proxy's, when
-    the connection goes to a proxy: the proxy resolves the names it is asked for)."""
+def _aim(conn: _RecordingHTTPConnection, addresses: Addresses, policy: AddressPolicy) -> None:
+    """Give a new connection the guard's policy and its override addresses, if its host:port has some
+    (the proxy's, when the connection goes to a proxy: the proxy resolves the names it is asked for)."""
+    conn.policy = policy
     if addresses:
-        conn.connect_to = addresses.get((conn.host, conn.port or conn.default_port))
+        conn.connect_to = addresses.get((_key(conn.host), conn.port or conn.default_port))
 
 
 class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
     ConnectionCls = _RecordingHTTPConnection
     addresses: Addresses = {}
+    policy: AddressPolicy = AddressPolicy()
 
     def _new_conn(self) -> _RecordingHTTPConnection:
         conn = super()._new_conn()
         assert isinstance(conn, _RecordingHTTPConnection)  # ConnectionCls
-        _aim(conn, self.addresses)
+        _aim(conn, self.addresses, self.policy)
         return conn
 
 
 class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
     ConnectionCls = _RecordingHTTPSConnection
     addresses: Addresses = {}
+    policy: AddressPolicy = AddressPolicy()
 
     def _new_conn(self) -> _RecordingHTTPSConnection:
         conn = super()._new_conn()
         assert isinstance(conn, _RecordingHTTPSConnection)  # ConnectionCls
-        _aim(conn, self.addresses)
+        _aim(conn, self.addresses, self.policy)
         return conn
 
 
-def _pool_classes(addresses: Addresses) -> dict[str, type[urllib3.connectionpool.HTTPConnectionPool]]:
-    """Pool classes that know the override: urllib3 builds pools itself, so it rides on the class."""
-    if not addresses:
-        return {"http": _HTTPPool, "https": _HTTPSPool}
-    http_pool = type("HTTPPool", (_HTTPPool,), {"addresses": addresses})
-    https_pool = type("HTTPSPool", (_HTTPSPool,), {"addresses": addresses})
-    return {"http": http_pool, "https": https_pool}
+def _pool_classes(addresses: Addresses, policy: AddressPolicy
+                  ) -> dict[str, type[urllib3.connectionpool.HTTPConnectionPool]]:
+    """Pool classes that know the override and the policy: urllib3 builds pools itself, so they ride
+    on the class."""
+    attributes = {"addresses": addresses, "policy": policy}
+    return {"http": type("HTTPPool", (_HTTPPool,), attributes), "https": type("HTTPSPool", (_HTTPSPool,), attributes)}
 
 
 class RecordingAdapter(requests.adapters.HTTPAdapter):
-    """requests' adapter on recording connections, dialling the override's address where one is set."""
+    """requests' adapter on recording connections, dialling through the address guard under `policy`
+    (default: public addresses only) and the override's addresses where a host:port has some."""
 
-    def __init__(self, *args: Any, addresses: Addresses | None = None, **kwargs: Any) -> None:
-        self._pool_classes = _pool_classes(addresses or {})  # before super(): it builds the pool manager
+    def __init__(self, *args: Any, addresses: Addresses | None = None, policy: AddressPolicy | None = None,
+                 **kwargs: Any) -> None:
+        # Before super(): it builds the pool manager.
+        self._pool_classes = _pool_classes(addresses or {}, policy or AddressPolicy())
         super().__init__(*args, **kwargs)
         self._pool_keys: dict[tuple[str, str, bool | str, Any], tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
 
@@ -324,4 +381,4 @@ class RecordingAdapter(requests.adapters.HTTPAdapter):
         return manager
 
 
-__all__ = ["SPOOL_IN_MEMORY", "Addresses", "Recording", "RecordingAdapter", "use_recording"]
+__all__ = ["SPOOL_IN_MEMORY", "Addresses", "Recording", "RecordingAdapter", "use_candidates", "use_recording"]

@@ -138,9 +138,9 @@ def test_environment_storage_is_used(server: TestServer, tmp_path: Path) -> None
     import os
     import subprocess
 
-    from conftest import ARCHIVER
+    from conftest import ARCHIVER, LOCAL_ENV
     proc = subprocess.run([ARCHIVER, "snapshot", server.url("page/env"), *FAST], capture_output=True, text=True,
-                          env={**os.environ, "ARCHIVER_STORAGE": str(where)}, cwd=tmp_path)
+                          env={**os.environ, **LOCAL_ENV, "ARCHIVER_STORAGE": str(where)}, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (where / "archiver.db").exists() and list((where / "warcs").glob("*.warc.gz"))
 
@@ -165,11 +165,11 @@ def test_progress_bar_on_a_terminal_only(server: TestServer, storage: Path) -> N
     import pty
     import subprocess
 
-    from conftest import ARCHIVER
+    from conftest import ARCHIVER, LOCAL_ENV
     urls = [server.url(f"page/bar{i}") for i in range(3)]
     primary, secondary = pty.openpty()
     proc = subprocess.run([ARCHIVER, "--storage", str(storage), "snapshot", *urls, *FAST],
-                          stdout=subprocess.PIPE, stderr=secondary, timeout=60)
+                          stdout=subprocess.PIPE, stderr=secondary, timeout=60, env={**os.environ, **LOCAL_ENV})
     os.close(secondary)
     shown = b""
     while True:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ARCHIVER, run
+from conftest import ARCHIVER, LOCAL_ENV, run
 from server import TestServer
 from warcio.archiveiterator import ArchiveIterator
 from warclint import check_warcs
@@ -23,7 +23,8 @@ def start(storage: Path, manifest: Path, *extra: str, **kwargs: object) -> subpr
     return subprocess.Popen(
         [ARCHIVER, "--storage", str(storage), "snapshot", str(manifest), "--per-host-delay", "0",
          "--per-host", "4", "--concurrency", "8", "--quiet", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs,  # type: ignore[call-overload]
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **LOCAL_ENV},
+        **kwargs,  # type: ignore[call-overload]
     )
 
 
@@ -155,6 +156,7 @@ def test_full_disk_is_a_clear_error_exit_4_and_loses_nothing(fresh_server: TestS
         [ARCHIVER, "--storage", str(storage), "snapshot", str(manifest), "--per-host-delay", "0",
          "--concurrency", "2"],
         capture_output=True, text=True, timeout=60, preexec_fn=_limit_file_size(3_000_000),
+        env={**os.environ, **LOCAL_ENV},
     )
     assert proc.returncode == 4, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("archiver: error:")]
@@ -234,7 +236,7 @@ def test_ctrl_c_does_not_wait_out_a_long_retry_after(fresh_server: TestServer, t
     storage = tmp_path / "storage"
     proc = subprocess.Popen(
         [ARCHIVER, "--storage", str(storage), "snapshot", fresh_server.url("flaky?key=w&n=5&code=503&retry_after=50")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **LOCAL_ENV},
     )
     deadline = time.monotonic() + 10
     while not fresh_server.hits and time.monotonic() < deadline:

@@ -4,6 +4,7 @@ one daemon per storage folder, politeness holds across jobs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -15,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ARCHIVER, run
+from conftest import ARCHIVER, LOCAL_ENV, run
 from server import TestServer
 from test_crash import busy_manifest, rows_point_at_whole_records, visible_warcs_read_cleanly
+
+from archiver import stamps
 
 FETCH = ["--per-host-delay", "0", "--timeout", "2", "--total-timeout", "4"]
 
@@ -32,7 +35,7 @@ class Daemon:
             [ARCHIVER, "--storage", str(storage), "daemon", "--manifests", str(manifests), "--log-format", "json",
              "--rescan", "0.5", *FETCH, *extra],
             stdout=subprocess.DEVNULL, stderr=self.log_file, text=True,
-            env={**os.environ, "ARCHIVER_BACKOFF": "0.05"})
+            env={**os.environ, **LOCAL_ENV, "ARCHIVER_BACKOFF": "0.05"})
         self.started = time.monotonic()
 
     def events(self) -> list[dict[str, Any]]:
@@ -77,8 +80,7 @@ def write(path: Path, server: TestServer, schedule: str, pages: list[str]) -> Pa
 
 
 def times(runs: list[dict[str, Any]]) -> list[float]:
-    from datetime import datetime
-    return [datetime.fromisoformat(r["time"].replace("Z", "+00:00")).timestamp() for r in runs]
+    return [stamps.parse(r["time"]).timestamp() for r in runs]
 
 
 def test_jobs_fire_on_time(tmp_path: Path, fresh_server: TestServer, daemons: list[Daemon]) -> None:
@@ -143,46 +145,33 @@ def test_a_file_per_run_and_a_kill_between_runs(tmp_path: Path, fresh_server: Te
     assert rows_point_at_whole_records(storage) > before
 
 
-def test_interval_runs_keep_their_phase_for_years() -> None:
-    """APScheduler's jitter delays each run and counts the next interval from the late start; ours
-    keeps every job on its own fixed grid, so a daily check is still at its phase after 10 years."""
-    import datetime as dt
-    import pickle
-
-    from archiver.daemon import make_trigger
-
-    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    phases = []
-    for m in range(50):
-        trigger = pickle.loads(pickle.dumps(make_trigger("1d", f"manifests/p{m}.yaml:check", now).trigger))
-        fire = trigger.get_next_fire_time(None, now)
-        first = fire
-        for _ in range(3650):
-            fire = trigger.get_next_fire_time(fire, fire)
-        assert fire - first == dt.timedelta(days=3650)
-        phases.append((first - now).total_seconds())
-    assert all(86400 <= p < 86400 + 600 for p in phases)
-    assert len({round(p) for p in phases}) > 40  # fifty manifests do not all start at once
-    # After downtime the next run is the next point of the grid, not "now + interval".
-    trigger = make_trigger("15m", "a.yaml:snapshot", now).trigger
-    first = trigger.get_next_fire_time(None, now)
-    later = trigger.get_next_fire_time(None, now + dt.timedelta(hours=5, seconds=1))
-    assert (later - first) % dt.timedelta(minutes=15) == dt.timedelta(0)
-    assert dt.timedelta(0) < later - (now + dt.timedelta(hours=5, seconds=1)) <= dt.timedelta(minutes=15)
-
-
 def test_restart_neither_loses_nor_duplicates_runs(tmp_path: Path, fresh_server: TestServer,
                                                    daemons: list[Daemon]) -> None:
+    """The downtime is the clock's: a daemon ran an hour ago (by its clock), so ~900 turns of a 4 s
+    snapshot were missed; the real daemon started now runs one catch-up, then keeps the rhythm."""
+    import io
+
+    from archiver.config import Settings
+    from archiver.daemon import Daemon as Scheduler
+    from archiver.status import next_runs
+
     folder = tmp_path / "manifests"
     folder.mkdir()
-    write(folder / "a.yaml", fresh_server, "{snapshot: 4s, check: 1d}", ["r1"])
+    path = str(write(folder / "a.yaml", fresh_server, "{snapshot: 4s, check: 1d}", ["r1"]))
     storage = tmp_path / "storage"
-    first = Daemon(storage, folder)
-    daemons.append(first)
-    first.wait_for(lambda: len(first.runs("check")) == 1 and len(first.runs("snapshot")) == 1)
-    assert first.stop() == 0
-    # Slots at +4 s and +8 s are missed; restart at +9.5 s, well before the +12 s slot (jitter 0.4 s).
-    time.sleep(max(0.0, first.started + 9.5 - time.monotonic()))
+    settings = Settings(storage=storage, per_host_delay=0, timeout=2, total_timeout=4, backoff=0.05,
+                        allow_private=True)  # the test server is on 127.0.0.1
+    hour_ago = stamps.now() - dt.timedelta(hours=1)
+    log = io.StringIO()
+    assert Scheduler(settings, folder, log_format="json", out=log, clock=lambda: hour_ago).once() == 0
+    ran = [json.loads(line) for line in log.getvalue().splitlines()]
+    assert sorted(e["kind"] for e in ran if e["event"] == "run") == ["check", "snapshot"]
+    # Start the daemon just after a point of the snapshot's grid: the catch-up run comes well before
+    # the next point, 4 s on (as a daemon restarted mid-interval would see it).
+    slot = next_runs(storage)[f"{path}:snapshot"]
+    assert slot < stamps.now() - dt.timedelta(minutes=50)
+    slot += dt.timedelta(seconds=4) * ((stamps.now() - slot) // dt.timedelta(seconds=4) + 1)
+    time.sleep((slot - stamps.now()).total_seconds() + 0.2)
     second = Daemon(storage, folder)
     daemons.append(second)
     second.wait_for(lambda: len(second.runs("snapshot")) >= 1, timeout=5)
@@ -417,13 +406,13 @@ def test_an_idle_daemon_closes_its_warc_file_when_it_is_old(tmp_path: Path, fres
 def test_jobs_stored_by_an_older_archiver_move_to_the_grid(tmp_path: Path, fresh_server: TestServer) -> None:
     """A job store written with APScheduler's jittered IntervalTrigger (before the grid) is moved to
     the grid trigger on start, keeping each job's next run time."""
-    import datetime as dt
 
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.interval import IntervalTrigger
 
-    from archiver.daemon import GridTrigger, run_job
+    from archiver.daemon import run_job
+    from archiver.schedule import GridTrigger
 
     folder = tmp_path / "manifests"
     folder.mkdir()
@@ -438,7 +427,7 @@ def test_jobs_stored_by_an_older_archiver_move_to_the_grid(tmp_path: Path, fresh
         return scheduler
 
     old = job_store()
-    when = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).replace(microsecond=0)
+    when = (stamps.now() + dt.timedelta(hours=1)).replace(microsecond=0)
     for kind, spec, seconds in (("snapshot", "2h", 7200), ("check", "1d", 86400)):
         old.add_job(run_job, IntervalTrigger(seconds=seconds, jitter=seconds / 10), args=[path, kind],
                     id=f"{path}:{kind}", name=f"{kind} {spec}", next_run_time=when)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ARCHIVER
+from conftest import ARCHIVER, LOCAL_ENV
 from hostnames import loopback_env, loopback_names
 from server import page
 from test_crash import rows_point_at_whole_records, visible_warcs_read_cleanly
@@ -175,7 +175,7 @@ def test_daemon_soak(tmp_path: Path, soak_server: tuple[SoakServer, list[str]]) 
             [ARCHIVER, "--storage", str(storage), "daemon", "--manifests", str(folder), "--log-format", "json",
              *FETCH],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file, text=True,
-            env={**os.environ, "ARCHIVER_BACKOFF": "0.05",
+            env={**os.environ, **LOCAL_ENV, "ARCHIVER_BACKOFF": "0.05",
                  **loopback_env(loopback_names(HOSTS, [srv.server_address[1]]))})
     try:
         began = time.monotonic()

@@ -135,6 +135,19 @@ def test_probe_is_polite(cited_web: CitedWeb, tmp_path: Path) -> None:
     assert len(cited_web.hits) <= 3 * 20
 
 
+def test_probes_go_through_the_address_guard(cited_web: CitedWeb, tmp_path: Path) -> None:
+    """The cited web is on loopback here: with allow-private off, no probe reaches it (the guesses stay
+    flagged, as offline); `--allow-private` opens it."""
+    cited_web.hits.clear()
+    guarded = {**cited_web.env, "ARCHIVER_ALLOW_PRIVATE": ""}
+    result, out = extract(tmp_path, str(ARTSAKH), "--per-host-delay", "0", "--retries", "0", env=guarded)
+    assert result.exit_code == 0, result.output
+    assert cited_web.hits == [] and "suspect 0" not in result.stderr
+    result, out = extract(tmp_path / "open", str(ARTSAKH), "--per-host-delay", "0", "--allow-private", env=guarded)
+    assert result.exit_code == 0, result.output
+    assert cited_web.hits and "repaired 19, suspect 0" in result.stderr
+
+
 def test_offline_keeps_the_print_and_flags_it(tmp_path: Path) -> None:
     result, out = extract(tmp_path, str(ARTSAKH), "--offline")
     assert result.exit_code == 0, result.output

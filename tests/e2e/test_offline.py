@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ARCHIVER, FAST, REACHABLE, run
+from conftest import ARCHIVER, FAST, LOCAL_ENV, REACHABLE, run
 from hostnames import loopback_names
 from proxy import TestProxy, closed_port
 from server import TestServer
@@ -51,7 +51,7 @@ def no_route(how: str, storage: Path, args: list[str], env: dict[str, str]) -> s
     if probe.returncode != 0:
         pytest.skip(f"no network namespace here (unshare -n: {probe.stderr.decode().strip()})")
     return subprocess.run(["unshare", "-n", ARCHIVER, "--storage", str(storage), *args], capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "ARCHIVER_BACKOFF": "0.05", **env})
+                          text=True, timeout=60, env={**os.environ, "ARCHIVER_BACKOFF": "0.05", **LOCAL_ENV, **env})
 
 
 def runs(storage: Path) -> list[tuple[str, int | None, str | None]]:

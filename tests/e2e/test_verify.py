@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ARCHIVER, invoke, run
+from conftest import ARCHIVER, LOCAL_ENV, invoke, run
 from server import TestServer
 
 ROUTES = ["page/a", "chunked", "redirect/2", "state/verify", "random?size=300000&seed=7"]
@@ -310,7 +310,8 @@ def test_open_file_left_by_a_killed_writer_is_checked_up_to_its_last_committed_r
     manifest = tmp_path / "busy.txt"
     manifest.write_text("\n".join(fresh_server.url(f"random?size=200000&seed={i}&pause=0.01") for i in range(30)))
     proc = subprocess.Popen([ARCHIVER, "--storage", str(storage), "snapshot", str(manifest), "--per-host-delay", "0",
-                             "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, **LOCAL_ENV})
     try:
         deadline = time.monotonic() + 20
         while not (storage / "archiver.db").exists() or _committed(storage) < 6:

@@ -43,7 +43,8 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         if parts.query:
             path += "?" + parts.query
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-        origin = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10)
+        origin = http.client.HTTPConnection(self.server.resolve.get(parts.hostname, parts.hostname), parts.port or 80,
+                                            timeout=10)
         try:
             origin.request(self.command, path, headers=headers)
             response = origin.getresponse()
@@ -69,7 +70,8 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
             return
         host, _, port = self.path.rpartition(":")
         try:
-            upstream = socket.create_connection((host.strip("[]"), int(port)), timeout=10)
+            host = host.strip("[]")
+            upstream = socket.create_connection((self.server.resolve.get(host, host), int(port)), timeout=10)
         except (OSError, ValueError):
             self._error(502, b"cannot connect")
             return
@@ -116,11 +118,15 @@ class TestProxy:
         allow_reuse_address = True
         lock: threading.Lock
         log: list[tuple[str, str]]
+        resolve: dict[str, str]
         refuse: bool
 
-    def __init__(self, host: str = "127.0.0.1", *, refuse: bool = False) -> None:
-        """`refuse`: answer every request and tunnel with 403, as a proxy whose policy denies all does."""
+    def __init__(self, host: str = "127.0.0.1", resolve: dict[str, str] | None = None, *,
+                 refuse: bool = False) -> None:
+        """`resolve`: names the proxy connects to at these addresses (a proxy's own DNS, without one);
+        `refuse`: answer every request and tunnel with 403, as a proxy whose policy denies all does."""
         self.httpd = self._Server((host, 0), ProxyHandler)
+        self.httpd.resolve = dict(resolve or {})
         self.httpd.lock = threading.Lock()
         self.httpd.log = []
         self.httpd.refuse = refuse

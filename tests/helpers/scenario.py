@@ -56,12 +56,17 @@ STATES = ("early", "later")
 STATUS_WORDS = (
     "ok", "redirected", "soft_404", "not_found", "gone", "server_error", "client_error", "forbidden",
     "rate_limited", "login_wall", "legal_block", "parked", "dns_error", "connection_error", "timeout", "tls_error",
-    "too_many_redirects", "invalid_url",
+    "too_many_redirects", "invalid_url", "blocked_address",
 )
 DRIFT_LEVELS = ("unchanged", "minor", "major")
 HANG_SECONDS = 30.0
 DEFUNCT_HOST = "defunct.scenario.archiver.invalid"  # RFC 6761: resolves only through the world's entry
 DEAD_HOST = "kestrel-valley-archive.invalid"  # RFC 6761: never resolves, anywhere
+# The world's config opens exactly 127.0.0.1 to the address guard (`allow`, not allow-private): a
+# redirect to another loopback address is refused like one to an intranet, and were it not, it would
+# still stay on this machine.
+ALLOWED = "127.0.0.1/32"
+INTERNAL = "127.0.0.2"
 INVALID_URL = "http://exa mple.org/x"
 
 
@@ -701,14 +706,15 @@ class World:
     def _write_config(self) -> None:
         """The file world.env names: a process started later reads the entries of the state then."""
         entries = ", ".join(f'"{entry}"' for entry in self.resolve)
-        self.config.write_text(f"[archiver]\nresolve = [{entries}]\n")
+        self.config.write_text(f'[archiver]\nresolve = [{entries}]\nallow = ["{ALLOWED}"]\n')
 
     @property
     def env(self) -> dict[str, str]:
-        """The world's config file (its resolve entries), the CA bundle set, every other CA and proxy
-        variable empty (= off) so nothing leaks in."""
+        """The world's config file (its resolve entries and the one address it opens), the CA bundle set,
+        every other CA and proxy variable empty (= off) so nothing leaks in, and allow-private off: the
+        config's `allow` is what opens 127.0.0.1 here."""
         env = {"ARCHIVER_CONFIG": str(self.config), "REQUESTS_CA_BUNDLE": self.ca_file, "CURL_CA_BUNDLE": "",
-               "SSL_CERT_FILE": "", "SSL_CERT_DIR": ""}
+               "SSL_CERT_FILE": "", "SSL_CERT_DIR": "", "ARCHIVER_ALLOW_PRIVATE": ""}
         for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
             env[name] = env[name.lower()] = ""
         return env
@@ -1286,6 +1292,15 @@ Tours</a></li><li><a href="/rs/cheap-flights">Cheap Flights</a></li></ul>
         self._route("shop", "/membership/terms-2021", by_state(None, redirect("/membership/terms", 302)))
         self._add("shop-terms-loop", U("http", "shop", "/membership/terms"), "ok", "too_many_redirects", None,
                   "later: /membership/terms and /membership/terms-2021 302 to each other", "2018-03-02", art, site)
+
+        site = S["blog"]
+        art = self._article("Volunteer handbook for the river clean-up", "water", 179, 420, "2019-04-04")
+        internal = f"http://{INTERNAL}:{self.http.port}/admin/handbook"
+        self._route("blog", "/volunteers/handbook",
+                    by_state(Reply(200, self._page(site, art)), redirect(internal, 302)))
+        self._add("blog-handbook-internal", U("http", "blog", "/volunteers/handbook"), "ok", "blocked_address", None,
+                  f"later: 302 to {internal}, an internal (loopback) address the world's config does not open: "
+                  "the address guard refuses it", "2019-04-05", art, site)
 
         self._add("invalid-url-space", INVALID_URL, "invalid_url", "invalid_url", None,
                   "URL with a space: load_manifest skips it into Manifest.problems (reason 'URL contains white "

@@ -310,8 +310,10 @@ class TestServer:
         state: dict[str, str]
         bomb: bytes
 
-    def __init__(self, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None) -> None:
-        self.httpd = self._Server((host, 0), Handler)
+    def __init__(self, host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None, port: int = 0) -> None:
+        """`port` 0: any free one (a test that needs two servers on one port, as DNS answers for one name
+        would point at, gives the first one's port to the second)."""
+        self.httpd = self._Server((host, port), Handler)
         if ssl_context is not None:
             self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
         self.httpd.lock = threading.Lock()

@@ -18,14 +18,18 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import requests
 import trustme
 from server import CHUNKED_BODY, TestServer, page
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.config import Settings
-from archiver.fetch.fetcher import Fetcher
+from archiver.fetch.failures import failure_of
+from archiver.fetch.fetcher import DNS_TTL, Fetcher
+from archiver.fetch.guard import AddressPolicy, Candidate, numeric
 from archiver.fetch.politeness import HostGate
 from archiver.fetch.results import FetchResult
+from archiver.fetch.wire import RecordingAdapter
 from archiver.warc import RecordBuilder
 
 Fetch = Callable[..., FetchResult]
@@ -332,3 +336,111 @@ def test_a_fetcher_reads_a_bad_entry_as_a_config_error(settings: Settings, tmp_p
 
     with pytest.raises(ConfigError, match="'nowhere:80'"):
         Fetcher(settings.replace(resolve=("nowhere:80",)), HostGate(1, 0))
+
+
+# ------------------------------------------------------------------------------------------------
+# The address guard (fetch/guard.py) in the fetcher, each layer on its own
+
+
+def test_the_connection_itself_refuses_what_the_policy_refuses(fresh_server: TestServer) -> None:
+    """Below the fetcher's pre-check: the adapter alone dials through the guard, refusing by default."""
+    url = fresh_server.url("page/x")
+    for policy, outcome in ((None, "blocked_address"), (AddressPolicy.of(False, ["127.0.0.1/32"]), "ok")):
+        session = requests.Session()
+        session.mount("http://", RecordingAdapter(policy=policy, max_retries=0))
+        try:
+            session.get(url, timeout=2).close()
+            got, detail = "ok", None
+        except requests.exceptions.ConnectionError as exc:
+            failure = failure_of(url, exc)
+            got, detail = failure.outcome, failure.detail
+        finally:
+            session.close()
+        assert got == outcome
+        if outcome != "ok":
+            assert detail == "127.0.0.1 is loopback"
+            assert fresh_server.hits == []
+    assert [hit.path for hit in fresh_server.hits] == ["/page/x"]
+
+
+class Answers:
+    """A DNS of the test's own: each lookup returns the next of `answers` (the last one repeats)."""
+
+    def __init__(self, *answers: list[str]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    def __call__(self, host: str, port: int) -> list[Candidate]:
+        self.asked.append(host)
+        addresses = self.answers[min(len(self.asked), len(self.answers)) - 1]
+        return [candidate for address in addresses for candidate in numeric(address, port)]
+
+
+@pytest.fixture()
+def two_hosts() -> Iterator[tuple[TestServer, TestServer]]:
+    """Servers on 127.0.0.3 and 127.0.0.2 on one port: where two DNS answers for one name would lead."""
+    with TestServer("127.0.0.3") as allowed, TestServer("127.0.0.2", port=allowed.port) as refused:
+        yield allowed, refused
+
+
+def test_a_dns_answer_is_judged_once_and_only_its_allowed_addresses_dialled(
+        settings: Settings, two_hosts: tuple[TestServer, TestServer]) -> None:
+    allowed, refused = two_hosts
+    answers = Answers(["127.0.0.2", "127.0.0.3"])
+    fetcher = Fetcher(settings.replace(allow_private=False, allow=("127.0.0.3/32",)), HostGate(1, 0),
+                      resolver=answers)
+    url = f"http://multi.guard.test:{allowed.port}/redirect/2"
+    try:
+        results = [fetcher.fetch(url), fetcher.fetch(url)]
+        for result in results:
+            assert result.outcome == "ok", result.error
+            assert [hop.ip for hop in result.hops] == ["127.0.0.3"] * 3
+            result.close()
+    finally:
+        fetcher.close()
+    # Six requests on one lookup: the connection dialled the pre-check's answer (the name is unknown to
+    # the system resolver, so a second lookup could not have succeeded).
+    assert answers.asked == ["multi.guard.test"]
+    assert len(allowed.hits) == 6 and refused.hits == []
+
+
+def test_a_name_that_rebinds_is_judged_again_and_never_dialled_unjudged(
+        settings: Settings, two_hosts: tuple[TestServer, TestServer]) -> None:
+    """The answer held DNS_TTL seconds is the one dialled; the next lookup, now private, is refused."""
+    allowed, refused = two_hosts
+    answers = Answers(["127.0.0.3"], ["127.0.0.2"])
+    now = [0.0]
+    fetcher = Fetcher(settings.replace(allow_private=False, allow=("127.0.0.3/32",)), HostGate(1, 0),
+                      clock=lambda: now[0], resolver=answers)
+    url = f"http://rebind.guard.test:{allowed.port}/page/r"
+    try:
+        first = fetcher.fetch(url)
+        now[0] = DNS_TTL / 2
+        second = fetcher.fetch(url)
+        now[0] = DNS_TTL + 1
+        third = fetcher.fetch(url)
+    finally:
+        fetcher.close()
+    assert (first.outcome, second.outcome) == ("ok", "ok") and answers.asked == ["rebind.guard.test"] * 2
+    assert (third.outcome, third.error, third.hops) == (
+        "blocked_address", "rebind.guard.test: 127.0.0.2 is loopback", [])
+    assert len(allowed.hits) == 2 and refused.hits == []
+    first.close()
+    second.close()
+
+
+def test_an_override_entry_is_judged_like_any_address(fetch: Fetch, server: TestServer) -> None:
+    url = server.url("page/o", host="named.fetch.test")
+    entry = f"named.fetch.test:{server.port}:127.0.0.1"
+    blocked = fetch(url, resolve=(entry,), allow_private=False)
+    assert (blocked.outcome, blocked.error) == ("blocked_address",
+                                                "named.fetch.test (resolve override): 127.0.0.1 is loopback")
+    opened = fetch(url, resolve=(entry,), allow_private=False, allow=("127.0.0.1/32",))
+    assert opened.outcome == "ok", opened.error
+
+
+def test_a_fetcher_reads_a_bad_allow_entry_as_a_config_error(settings: Settings) -> None:
+    from archiver.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="allow entry 'intranet'"):
+        Fetcher(settings.replace(allow=("intranet",)), HostGate(1, 0))

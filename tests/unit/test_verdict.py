@@ -111,7 +111,8 @@ def test_policy_is_configurable() -> None:
 
 def test_status_sets_partition_the_words() -> None:
     assert ALIVE_STATUSES | BLOCKED_STATUSES | FAILED_STATUSES == STATUSES
-    assert len(STATUSES) == 19 and "legal_block" in BLOCKED_STATUSES and "incomplete" in FAILED_STATUSES
+    assert len(STATUSES) == 20 and {"legal_block", "blocked_address"} <= BLOCKED_STATUSES
+    assert "incomplete" in FAILED_STATUSES
     assert not (ALIVE_STATUSES & BLOCKED_STATUSES or ALIVE_STATUSES & FAILED_STATUSES
                 or BLOCKED_STATUSES & FAILED_STATUSES)
 
@@ -162,7 +163,8 @@ def test_word_sql_follows_the_rule_table(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "'paywalled'" in word_sql("s", "d", "x") and "'paywalled'" not in before
     monkeypatch.setattr(verdict, "WORD_RULE", verdict.WORD_RULE[1:])  # no more "drifted"
     assert "drifted" not in word_sql("s", "d", "x")
-    assert in_list(verdict.BLOCKED) == "('forbidden', 'rate_limited', 'login_wall', 'legal_block', 'paywalled')"
+    assert in_list(verdict.BLOCKED) == (
+        "('forbidden', 'rate_limited', 'login_wall', 'legal_block', 'blocked_address', 'paywalled')")
 
 
 URLS = [f"https://example.org/{n}" for n in range(4)]

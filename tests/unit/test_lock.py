@@ -1,0 +1,34 @@
+"""One daemon per storage folder: the lock names its holder (with the time from the daemon's clock),
+refuses a second holder, and is free again once released; `holder` reads it without taking it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from archiver.errors import DaemonBusy
+from archiver.lock import Lock, holder
+
+
+def test_the_lock_names_its_holder_and_refuses_a_second(tmp_path: Path) -> None:
+    storage = tmp_path / "storage"
+    assert holder(storage) is None  # no lock file yet
+    at = dt.datetime(2026, 3, 2, 5, 6, 7, 891011, tzinfo=dt.UTC)
+    lock = Lock(storage, clock=lambda: at)
+    lock.acquire()
+    try:
+        expected = f"pid {os.getpid()} on {socket.gethostname()} since 2026-03-02T05:06:07Z"
+        assert holder(storage) == expected
+        with pytest.raises(DaemonBusy, match=f"another archiver daemon holds this storage folder \\({expected}\\)"):
+            Lock(storage).acquire()
+    finally:
+        lock.release()
+    assert holder(storage) is None  # the file stays, naming the last holder, but nobody holds it
+    assert (storage / "daemon.lock").read_text().startswith(f"pid {os.getpid()} ")
+    again = Lock(storage)
+    again.acquire()  # free to take again
+    again.release()
