@@ -64,7 +64,7 @@ class Probe:
     """The probe of one run: `start()` it, then `result()` waits (at most the time limit) for the
     answer. Threads are daemons: a probe nobody waits for ends with its time limit."""
 
-    def __init__(self, urls: Iterable[str], addresses: Mapping[tuple[str, int], tuple[str, int]],
+    def __init__(self, urls: Iterable[str], addresses: Mapping[tuple[str, int], tuple[tuple[str, int], ...]],
                  timeout: float = PROBE_TIMEOUT) -> None:
         self.urls = tuple(urls)
         self.addresses = addresses
@@ -114,8 +114,14 @@ class Probe:
         try:
             if proxy is not None:
                 return self._through(proxy, host, port)
-            address, connect_port = self.addresses.get((host.lower(), port), (host, port))
-            socket.create_connection((address, connect_port), timeout=self.timeout).close()
+            targets = self.addresses.get((host.lower(), port), ((host, port),))
+            for i, target in enumerate(targets):  # the override's addresses in turn, as DNS answers are
+                try:
+                    socket.create_connection(target, timeout=self.timeout).close()
+                    return None
+                except OSError:
+                    if i == len(targets) - 1:
+                        raise
             return None
         except socket.gaierror as exc:
             return f"cannot resolve: {exc.strerror or exc}"

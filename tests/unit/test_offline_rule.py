@@ -52,7 +52,9 @@ def tally(*hosts: tuple[str, str, int | None]) -> HostTally:
 # -- the probe -------------------------------------------------------------------------------------
 
 def test_probe_reaches_a_name_through_the_resolver_override(listener: int) -> None:
-    probe = Probe(["https://www.wikipedia.org/"], {("www.wikipedia.org", 443): ("127.0.0.1", listener)}, 2).start()
+    # two addresses for the name, the first refusing: tried in turn, as the fetcher does
+    addresses = {("www.wikipedia.org", 443): (("127.0.0.1", closed_port()), ("127.0.0.1", listener))}
+    probe = Probe(["https://www.wikipedia.org/"], addresses, 2).start()
     found = probe.result()
     assert found.up and found.describe() == "probe reached www.wikipedia.org"
 
