@@ -21,7 +21,7 @@ from typing import Any
 
 from . import stamps
 from .archive import Archive
-from .classify import Seen, by_code, classify, sibling_applies, sibling_key, sibling_url
+from .classify import CUT_OFF, Seen, by_code, classify, cut_off, sibling_applies, sibling_key, sibling_url
 from .config import Settings
 from .content import PageText, page_text
 from .drift import Drift, compare
@@ -139,7 +139,8 @@ class CheckKind(RunKind[Finding]):
         except Exception as exc:  # a page we cannot read must not cost the capture: record why
             final = fetched.result.final if fetched.result else None
             status = final.status if final else 0
-            return Finding(by_code(status).status,
+            cut = cut_off(status, final.truncated, final.payload_size, None) if final else None
+            return Finding((cut or by_code(status)).status,
                            f"page not read ({type(exc).__name__}: {exc}); status from HTTP {status}")
 
     def _inspect(self, fetched: Fetched[Finding]) -> Finding:
@@ -148,6 +149,9 @@ class CheckKind(RunKind[Finding]):
         final = result.final
         if final is None:
             return Finding(result.outcome, result.error)
+        cut = cut_off(final.status, final.truncated, final.payload_size, final.header("Content-Length"))
+        if cut is not None:  # half a page says nothing: no content reading, no sibling, no drift
+            return Finding(cut.status, cut.reason)
         baseline = self.baselines.get(fetched.job.fetch_url)
         previous = self.last.get(fetched.job.fetch_url)
         if (previous is not None and previous["payload_sha1"] == final.payload_sha1
@@ -190,7 +194,9 @@ class CheckKind(RunKind[Finding]):
         result = self.fetcher.fetch(url)
         try:
             final = result.final
-            return self._seen(url, result, final) if final is not None else None
+            if final is None or final.truncated in CUT_OFF:  # half a sibling compares with nothing
+                return None
+            return self._seen(url, result, final)
         finally:
             result.close()
 
@@ -309,7 +315,7 @@ def citation_verdicts(settings: Settings, targets: list[str], policy: Policy, la
         history = archive.db.check_history([f for *_, f in cited])
     out = []
     for manifest, cid, url, fetch_url in cited:
-        points = [CheckPoint(stamps.parse(r["checked_at"]), r["status"], r["drift_level"])
+        points = [CheckPoint(stamps.parse(r["checked_at"]), r["status"], r["drift_level"], bool(r["offline"]))
                   for r in history.get(fetch_url, [])]
         row = by_url.get(fetch_url, {})
         out.append(CitationVerdict(manifest, cid, url, judge(points, policy), row.get("reason"),

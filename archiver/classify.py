@@ -11,6 +11,7 @@ article that merely mentions "not found" (a missing person, a court ruling), eve
 stays an article. A page emptied to a site search (redirected to one, titled as one, a search that
 found nothing, a search box amid navigation) is a soft 404. HTTP 451 and pages that say access is
 refused for legal reasons are `legal_block`: the page may well be there, so never a death on its own.
+A body cut short in transfer is never read at all (`cut_off`): half a page is no soft 404.
 """
 
 from __future__ import annotations
@@ -490,6 +491,27 @@ def by_code(code: int) -> Classification:
     if 400 <= code < 500:
         return Classification("client_error", f"HTTP {code}")
     return Classification("server_error", f"HTTP {code}")
+
+
+# WARC-Truncated reasons of a failed transfer. Not `length`: a body over --max-size was seen, its first
+# bytes are read as the page.
+CUT_OFF = {"disconnect": "the connection closed before the body was complete",
+           "time": "the time cap stopped the transfer"}
+
+
+def cut_off(code: int, truncated: str | None, received: int, expected: str | None) -> Classification | None:
+    """The status of an answer whose body was cut short (`truncated` in CUT_OFF), never read for content:
+    `incomplete` (transient, like a timeout) for a 1xx-3xx answer, the code's word for an error answer
+    (its status line came whole); None for a whole body or the size cap. `received`: body bytes that
+    came; `expected`: the Content-Length promised, if any."""
+    why = CUT_OFF.get(truncated or "")
+    if why is None:
+        return None
+    of = f" of {expected}" if expected and expected.strip().isdigit() else ""
+    cut = f"body cut short after {received}{of} bytes: {why}"
+    if code >= 400:
+        return Classification(by_code(code).status, f"{by_code(code).reason}; {cut}")
+    return Classification("incomplete", f"HTTP {code}, {cut}")
 
 
 def needs_sibling(seen: Seen) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import __version__
 from .errors import ConfigError
@@ -20,6 +21,10 @@ REPLAY_PORT = 8080  # unless told otherwise; replay links point here
 DEFAULT_USER_AGENT = (
     f"archiver/{__version__} (keeps the sources cited in papers; python-requests)"
 )
+# Well-known sites of different operators (and one that answers where the others are filtered): a
+# run whose probe reaches none of them, while most of its own hosts fail too, was offline (offline.py).
+DEFAULT_REACHABILITY = ("https://www.wikipedia.org/", "https://www.cloudflare.com/", "https://www.microsoft.com/",
+                        "https://www.baidu.com/")
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,10 @@ class Settings:
     quiet: bool = False
     # The resolver override, like curl's --resolve: "host:port:address" entries (see resolve_map).
     resolve: tuple[str, ...] = ()
+    # The network-down guard (offline.py): URLs the reachability probe connects to (none: no probe),
+    # and the share of a run's hosts that must be unreachable for the run to be judged offline.
+    reachability: tuple[str, ...] = DEFAULT_REACHABILITY
+    offline_share: float = 0.5
     # The address guard (fetch/guard.py): closed to every non-public address unless opened here.
     allow_private: bool = False  # open loopback, RFC 1918, ULA, link-local, CGNAT
     allow: tuple[str, ...] = ()  # open exactly these networks (CIDR strings)
@@ -72,6 +81,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return str(value)
         if name == "resolve":
             return _resolve_entries(value, origin)
+        if name == "reachability":
+            return _reachability_urls(value, origin)
         if name == "allow":
             return _allow_entries(value, origin)
         if name == "allow_private":
@@ -87,6 +98,9 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         raise ConfigError(f"{origin}: {name} must be a number, got {value!r}") from exc
     if name in _POSITIVE_INT | _POSITIVE_FLOAT and number <= 0:
         raise ConfigError(f"{origin}: {name} must be greater than 0, got {value!r}")
+    if name == "offline_share" and not 0 < number <= 1:
+        raise ConfigError(f"{origin}: offline_share must be a share of hosts, more than 0 and at most 1,"
+                          f" got {value!r}")
     if name == "gzip_level" and not 0 <= number <= 9:
         raise ConfigError(f"{origin}: gzip_level must be 0-9, got {value!r}")
     if name in _NON_NEGATIVE and number < 0:
@@ -153,6 +167,21 @@ def _resolve_entries(value: Any, origin: str) -> tuple[str, ...]:
     return entries
 
 
+def _reachability_urls(value: Any, origin: str) -> tuple[str, ...]:
+    """A list (config file) or one comma-separated string (environment) of http(s) URLs; empty: no probe."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
+        raise ConfigError(f"{origin}: reachability must be a list of http(s) URLs, got {value!r}")
+    urls = tuple(item.strip() for item in items if item.strip())
+    for url in urls:
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 (a bad port raises here)
+        except ValueError as exc:
+            raise ConfigError(f"{origin}: reachability URL {url!r}: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{origin}: reachability URL {url!r} is not an http(s) URL with a host")
+    return urls
 def _switch(name: str, value: Any, origin: str) -> bool:
     """A yes/no setting: TOML's true/false, or 1/0, true/false, yes/no, on/off (empty: no) as text."""
     if isinstance(value, bool):

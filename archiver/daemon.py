@@ -245,12 +245,17 @@ class Daemon:
                 counts = summary.counts
                 run_id = summary.run_id
                 text = f"{counts['captured']} captured, {counts['unchanged']} unchanged, {counts['failed']} failed"
+                network = summary.network
             else:
                 result = check(self.settings, [manifest], on_runner=self._attach, carry=self.carry)
                 counts = {word: result.counts.get(word, 0)
                           for word in ("alive", "drifted", "failing", "dead", "blocked", "unchecked")}
                 run_id = result.summary.run_id
                 text = ", ".join(f"{n} {word}" for word, n in counts.items() if n or word in ("alive", "dead"))
+                network = result.summary.network
+            if network is not None and network.offline:  # why its failures will not count toward death
+                text += f"; {network.line()}"
+                fields["offline"] = True
             status = "done"
         except ArchiverError as exc:
             status, counts, run_id = "interrupted" if self.stopping.is_set() else "failed", {}, None

@@ -8,6 +8,10 @@ WARC file and writes the database, bytes first, row second, committing the rows 
 
 A `RunKind` is what one kind of run adds through hooks: `inspect` on the fetch worker's thread,
 `stored` inside the transaction that stores a capture, `counts` for the run's row.
+
+Each run also judges whether it ran without network (offline.py): the hosts its fetches reached or
+not, and a reachability probe started at its first network-level failure. An offline run is flagged in its row, and its
+failures stop counting toward death.
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ from typing import IO, Any, ClassVar, Generic, TypeVar
 
 from . import signals, stamps
 from .archive import Archive
-from .config import Settings
+from .config import Settings, resolve_map
 from .db import Previous
 from .errors import ArchiverError, Interrupted, InvalidURL, RunAborted, StorageError, UsageError
 from .fetch.fetcher import Fetcher
 from .fetch.politeness import HostGate
+from .fetch.reachability import PROBE_TIMEOUT, PROXY_REFUSALS, Probe, proxy_for
 from .fetch.results import FetchResult, Hop
 from .manifests import Manifest, Problem, load_targets
+from .offline import HostTally, NetworkVerdict, judge_network
 from .storage import WarcCarry, record_rows
 from .urls import host_of, normalize_url
 from .warc import Original, RecordInfo
@@ -81,6 +87,11 @@ class Summary:
     problems: list[Problem] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
     status: str = "running"  # done, interrupted or failed once the run is over
+    network: NetworkVerdict | None = None  # whether the run was offline, once it is over
+
+    @property
+    def offline(self) -> bool:
+        return self.network is not None and self.network.offline
 
     def count(self, result: str) -> int:
         return sum(1 for o in self.outcomes if o.result == result)
@@ -95,7 +106,8 @@ class Summary:
 
     def to_json(self) -> str:
         return json.dumps({"run_id": self.run_id, "status": self.status, **self.counts,
-                           "skipped": len(self.problems),
+                           "skipped": len(self.problems), "offline": self.offline,
+                           "network": self.network.as_json() if self.network else None,
                            "recovered_warcs": self.recovered,
                            "problems": [str(p) for p in self.problems],
                            "urls": [asdict(o) for o in self.outcomes]}, indent=2)
@@ -207,6 +219,8 @@ class Run:
         self._abandoned = False
         self.outcomes: list[Outcome] = []  # published only once their rows are committed
         self.interrupted = False
+        self.tally = HostTally()  # the hosts fetches reached or not: was the network down?
+        self.probe: Probe | None = None  # started at the first network-level failure
 
     # -- the stages ---------------------------------------------------------------------------------
 
@@ -398,6 +412,12 @@ class Run:
                 outcome.result = "unchanged"
         if result.outcome != "ok" or (final is not None and final.status >= 400):
             outcome.result = "failed"
+        answer = result.hops[0].status if result.hops else None
+        # A refusal through a proxy may be the proxy's own: only then is the proxy looked up.
+        if (self.tally.add(host_of(job.fetch_url), result.outcome, answer,
+                           answer in PROXY_REFUSALS and proxy_for(job.fetch_url) is not None)
+                and self.probe is not None):
+            self.probe.start()  # beside the fetches still to come: by the run's end it has answered
         capture = capture_row(outcome, run_id, result, record_type)
         capture["refers_to"] = job.previous.capture_id if record_type == "revisit" and job.previous else None
         capture["record_id"] = records[last].record_id if last is not None else None
@@ -462,6 +482,7 @@ def execute(
         if on_plan:
             on_plan(len(jobs) + len(invalid))
         run = Run(settings, archive, kind, on_outcome)
+        run.probe = reachability_probe(settings)
         if on_runner:
             on_runner(run)
         summary.outcomes = run.outcomes
@@ -479,12 +500,21 @@ def execute(
             summary.status = "failed"
             raise
         finally:
+            summary.network = judge_network(run.tally, run.probe, settings.offline_share)
             _finish(archive, kind, summary, carry)
     if summary.status == "interrupted":
         stopped = Interrupted("interrupted: captures finished so far are saved")
         stopped.summary = summary
         raise stopped
     return summary
+
+
+def reachability_probe(settings: Settings) -> Probe | None:
+    """The run's reachability probe, not started (None: no reachability URLs configured): the run
+    starts it at its first network-level failure, and awaits it only if some host was unreachable."""
+    if not settings.reachability:
+        return None
+    return Probe(settings.reachability, resolve_map(settings.resolve), min(settings.connect_timeout, PROBE_TIMEOUT))
 
 
 def _finish(archive: Archive, kind: RunKind[Any], summary: Summary, carry: WarcCarry | None) -> None:
@@ -496,7 +526,10 @@ def _finish(archive: Archive, kind: RunKind[Any], summary: Summary, carry: WarcC
         archive.store.close()
     finally:
         try:
-            archive.db.finish_run(summary.run_id, summary.status, {**summary.counts, **kind.counts(summary.outcomes)})
+            network = summary.network
+            archive.db.finish_run(summary.run_id, summary.status, {**summary.counts, **kind.counts(summary.outcomes)},
+                                  offline=network.offline if network else None,
+                                  network=network.detail() if network else None)
         except ArchiverError:
             if summary.status == "done":
                 raise

@@ -2,7 +2,9 @@
 
 Death needs confirmation (as IABot learned): N consecutive failed checks spanning at least D days;
 any success resets the count. Blocked answers (forbidden, rate_limited, login_wall, legal_block) say nothing about
-the page, so they neither confirm nor reset a failure streak.
+the page, so they neither confirm nor reset a failure streak. Nor do the failures of a run judged offline
+(`runs.offline`, archiver/offline.py): the network was down, not the page; they are counted apart
+(`offline_checks`), and a citation whose only failures are such shows `failing (offline)`.
 
 The rule is data here, read twice: by `word` and `judge` in Python, and by archiver/db/rule_sql.py,
 which writes it as SQL for the views, the url_state triggers and the report's JSON. Change it here
@@ -25,8 +27,11 @@ STATUS_CLASSES: dict[str, str] = {
     "ok": SEEN, "redirected": SEEN, "soft_404": FAILED, "not_found": FAILED, "gone": FAILED,
     "server_error": FAILED, "client_error": FAILED, "forbidden": BLOCKED, "rate_limited": BLOCKED,
     "login_wall": BLOCKED, "legal_block": BLOCKED, "parked": FAILED, "dns_error": FAILED,
-    "connection_error": FAILED, "timeout": FAILED, "tls_error": FAILED, "too_many_redirects": FAILED,
-    "invalid_url": FAILED,
+    "connection_error": FAILED, "timeout": FAILED,
+    # A body cut short (reset, short of its Content-Length, a broken chunked stream, the time cap):
+    # transient as a timeout is, and never read for content (no soft-404 from half a page).
+    "incomplete": FAILED,
+    "tls_error": FAILED, "too_many_redirects": FAILED, "invalid_url": FAILED,
     "blocked_address": BLOCKED,
 }
 
@@ -42,6 +47,9 @@ FAILED_STATUSES = frozenset(statuses(FAILED))
 STATUSES = frozenset(STATUS_CLASSES)
 VERDICTS = ("alive", "drifted", "failing", "dead", "blocked", "unchecked")
 UNCHECKED = "unchecked"  # the word of a citation no check has seen
+# The class whose checks do not count when their run was offline: those failures say the network was
+# down, not the page. A page that answered during such a run was seen all the same.
+OFFLINE_SKIPS = FAILED
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,12 @@ class CheckPoint:
     at: dt.datetime
     status: str
     drift_level: str | None = None
+    offline: bool = False  # the check's run was judged offline
+
+    @property
+    def skipped(self) -> bool:
+        """A failure of an offline run: it neither confirms nor ends a streak."""
+        return self.offline and STATUS_CLASSES.get(self.status) == OFFLINE_SKIPS
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,13 @@ class Verdict:
     failing_since: dt.datetime | None = None
     dead_since: dt.datetime | None = None
     last_ok_at: dt.datetime | None = None
+    offline_checks: int = 0  # failures since the newest ok check that did not count: their run was offline
+    offline: bool = False  # failing, and every failure since the newest ok check was of an offline run
+
+    @property
+    def label(self) -> str:
+        """The verdict as people read it: `failing (offline)` for an offline-only failure."""
+        return f"{self.verdict} (offline)" if self.offline else self.verdict
 
 
 def judge(history: Sequence[CheckPoint], policy: Policy = Policy()) -> Verdict:
@@ -111,7 +132,8 @@ def judge(history: Sequence[CheckPoint], policy: Policy = Policy()) -> Verdict:
     checks = sorted(history, key=lambda c: c.at)
     latest = checks[-1]
     last_ok = next((c.at for c in reversed(checks) if c.status in ALIVE_STATUSES), None)
-    streak = [c for c in checks if c.status in FAILED_STATUSES and (last_ok is None or c.at > last_ok)]
+    since_ok = [c for c in checks if last_ok is None or c.at > last_ok]
+    streak = [c for c in since_ok if c.status in FAILED_STATUSES and not c.skipped]
     failing_since = streak[0].at if streak else None
     dead_since = None
     span = dt.timedelta(days=policy.days)
@@ -120,7 +142,8 @@ def judge(history: Sequence[CheckPoint], policy: Policy = Policy()) -> Verdict:
             dead_since = check.at
             break
     verdict = word(latest.status, latest.drift_level, dead_since is not None)
-    return Verdict(verdict, latest.status, latest.at, failing_since, dead_since, last_ok)
+    return Verdict(verdict, latest.status, latest.at, failing_since, dead_since, last_ok,
+                   sum(1 for c in since_ok if c.skipped), latest.skipped and not streak)
 
 
 def verdict_timeline(history: Sequence[CheckPoint], policy: Policy = Policy()) -> list[tuple[dt.datetime, str]]:

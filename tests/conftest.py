@@ -3,8 +3,10 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,26 @@ ARCHIVER = str(Path(sys.executable).with_name("archiver"))
 LOCAL_ENV = {"ARCHIVER_ALLOW_PRIVATE": "1"}
 
 
+def _reachable() -> str:
+    """A loopback listener that accepts and closes every connection, for the life of the session."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def accept() -> None:
+        while True:
+            conn, _ = listener.accept()
+            conn.close()
+
+    threading.Thread(target=accept, name="reachable", daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/"
+
+
+# The reachability probe (archiver/offline.py) finds the network up in tests, which have no internet,
+# through a loopback listener standing in for the well-known sites: then a failure is the cited host's
+# own, as it was before runs could be judged offline. Tests of the guard set their own (test_offline*).
+REACHABLE = _reachable()
+os.environ.setdefault("ARCHIVER_REACHABILITY", REACHABLE)
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[TestServer]:
     with TestServer("127.0.0.1") as srv:
@@ -78,8 +100,10 @@ FAST = ["--per-host-delay", "0", "--timeout", "2", "--total-timeout", "6"]
 
 @pytest.fixture()
 def settings(storage: Path) -> Settings:
-    """Fast settings for in-process runs against the loopback test servers (allow_private: see LOCAL_ENV)."""
-    return Settings(storage=storage, per_host_delay=0, timeout=2, total_timeout=6, backoff=0.05, allow_private=True)
+    """Fast settings for in-process runs against the loopback test servers (allow_private: see LOCAL_ENV;
+    reachability: see REACHABLE)."""
+    return Settings(storage=storage, per_host_delay=0, timeout=2, total_timeout=6, backoff=0.05, allow_private=True,
+                    reachability=(REACHABLE,))
 
 
 def invoke(storage: Path, *args: str, env: dict[str, str] | None = None) -> Result:

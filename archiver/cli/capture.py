@@ -60,7 +60,15 @@ def snapshot_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: b
             f" (run {summary.run_id}, {settings.storage})",
             err=True,
         )
+    print_network(summary)
     ctx.exit(summary.exit_code)
+
+
+def print_network(summary: Summary) -> None:
+    """The one line that says a run was judged offline (on stderr, also with --json and --quiet: it
+    explains why failures did not count)."""
+    if summary.network is not None and summary.network.offline:
+        click.echo(summary.network.line(), err=True)
 
 
 def print_problems(summary: Summary, failures: list[Outcome]) -> None:
@@ -104,6 +112,7 @@ def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool
     counts = ", ".join(f"{n} {word}" for word, n in sorted(result.counts.items()))
     click.echo(f"{len(result.citations)} citations: {counts} (run {result.summary.run_id}, {settings.storage})",
                err=True)
+    print_network(result.summary)
     ctx.exit(result.exit_code)
 
 
@@ -117,17 +126,20 @@ def verdict_json(c: CitationVerdict) -> dict[str, Any]:
     return {"manifest": c.manifest, "id": c.id, "url": c.url, "verdict": v.verdict, "status": v.status,
             "reason": c.reason, "http_status": c.http_status, "checked_at": iso(v.checked_at),
             "failing_since": iso(v.failing_since), "dead_since": iso(v.dead_since), "last_ok_at": iso(v.last_ok_at),
-            "drift": c.drift, "drift_level": c.drift_level}
+            "drift": c.drift, "drift_level": c.drift_level, "offline": v.offline, "offline_checks": v.offline_checks}
 
 
 def verdict_table(rows: list[CitationVerdict]) -> list[str]:
     """Fits 80 columns: verdict, status, id, then as much of the URL as is left."""
     lines = []
+    wide = max([9, *(len(c.verdict.label) for c in rows)])  # `failing (offline)` widens the column
     for c in rows:
         ident = (c.id or "-")[:10]
         status = c.verdict.status or "-"
         if c.drift_level and c.verdict.verdict == "drifted":
             status = f"drift {c.drift:.2f}"
-        url = c.url if len(c.url) <= 40 else c.url[:39] + "…"
-        lines.append(f"{c.verdict.verdict:<9} {status:<18} {ident:<10} {url}")
+        head = f"{c.verdict.label:<{wide}} {status:<18} {ident:<10} "
+        room = max(80 - len(head), 20)
+        url = c.url if len(c.url) <= room else c.url[: room - 1] + "…"
+        lines.append(head + url)
     return lines

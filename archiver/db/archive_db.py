@@ -19,7 +19,8 @@ from .connection import Transaction, connect_readonly, connect_writable, remove_
 from .damage import check, converted, not_sqlite
 from .queries import Queries
 from .rows import AuditRecord, Previous, R, WarcFile, named, scalar
-from .schema import ALIVE_SQL, SCHEMA_VERSION, good_capture
+from .rule_sql import run_offline
+from .schema import ALIVE_SQL, SCHEMA_VERSION, fill_url_state, good_capture
 
 
 class ArchiveDB(Queries):
@@ -104,11 +105,19 @@ class ArchiveDB(Queries):
             # insert() into a table with an integer primary key always sets last_pk.
             return int(cast(int, table.last_pk))
 
-    def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None:
+    def finish_run(self, run_id: int, status: str, counts: dict[str, int], *, offline: bool | None = None,
+                   network: str | None = None) -> None:
+        """Close a run's row: its status and counts, and whether it was judged offline (None: not
+        judged) with the line saying why. An offline run's failures stop counting toward death at once:
+        the state of the URLs it checked is computed again under the rule that leaves them out."""
         with self.transaction():
             self.db.table("runs").update(run_id, {"finished_at": stamps.now_iso(), "status": status,
                                                   **{k: counts.get(k, 0) for k in ("captured", "unchanged", "failed")},
-                                                  **({"checked": counts["checked"]} if "checked" in counts else {})})
+                                                  **({"checked": counts["checked"]} if "checked" in counts else {}),
+                                                  "offline": None if offline is None else int(offline),
+                                                  "network": network})
+            if offline:
+                fill_url_state(self.db, run_id)
 
     def last_runs(self, command: str, targets: list[str]) -> dict[str, dict[str, Any]]:
         """The newest run of `command` over exactly one of `targets`, by target (the daemon's jobs)."""
@@ -246,9 +255,11 @@ class ArchiveDB(Queries):
                ORDER BY c.captured_at, c.id""", fetch_urls)
 
     def check_history(self, fetch_urls: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """Every check of the URLs, oldest first, with whether its run was offline (`offline`, 0 or 1)."""
+        offline = run_offline("run_id") if self.version >= 6 else "0"
         return self._by_url(
-            """SELECT fetch_url, checked_at, status, drift_level FROM checks WHERE fetch_url IN ({marks})
-               ORDER BY checked_at, id""", fetch_urls)
+            f"""SELECT fetch_url, checked_at, status, drift_level, {offline} AS offline FROM checks
+               WHERE fetch_url IN ({{marks}}) ORDER BY checked_at, id""", fetch_urls)
 
     # -- audits ----------------------------------------------------------------------------------
     # `archiver verify`: what each WARC file should hold, and a record of every audit. An audit also

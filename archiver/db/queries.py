@@ -28,7 +28,7 @@ from .rows import (
     named,
     scalar,
 )
-from .rule_sql import word_sql
+from .rule_sql import run_offline, skipped_failure, word_sql
 from .schema import ALIVE_SQL, good_capture, url_state_current
 
 # Current citations of the manifests in temp.report_manifests (those seen at the manifest's last
@@ -117,7 +117,9 @@ class Queries:
                     'dead_since', dead_since, 'last_ok_at', last_ok_at, 'drift', drift, 'drift_level', drift_level,
                     'capture', CASE WHEN payload_id IS NOT NULL THEN json_object('warc', warc, 'offset', warc_offset,
                         'length', warc_length, 'sha256', sha256, 'captured_at', captured_at,
-                        'record_type', record_type) END) END AS json
+                        'record_type', record_type) END,
+                    'offline', json(CASE WHEN offline THEN 'true' ELSE 'false' END),
+                    'offline_checks', offline_checks) END AS json
                 FROM (SELECT t.rowid AS ord, COALESCE(s.dirty, 0) AS dirty, t.manifest, t.citation_id, t.url,
                         t.cited_as, t.context, {word_sql('k.status', 'k.drift_level', 's.dead_since')} AS verdict,
                         k.status, k.reason, k.http_status, k.final_url, k.checked_at,
@@ -125,7 +127,11 @@ class Queries:
                         CASE WHEN k.status IS NOT NULL THEN s.dead_since END AS dead_since,
                         CASE WHEN k.status IS NOT NULL THEN s.last_ok_at END AS last_ok_at,
                         k.drift, k.drift_level, o.id AS payload_id, o.warc, o.warc_offset, o.warc_length,
-                        COALESCE(c.payload_sha256, o.payload_sha256) AS sha256, c.captured_at, c.record_type
+                        COALESCE(c.payload_sha256, o.payload_sha256) AS sha256, c.captured_at, c.record_type,
+                        -- verdict.judge's `offline`: the newest check is a failure of an offline run, and
+                        -- no failure since the newest ok one counted
+                        {skipped_failure('k.status', 'k.run_id')} AND s.streak_n = 0 AS offline,
+                        COALESCE(s.offline_n, 0) AS offline_checks
                       FROM temp.report_cited t
                       LEFT JOIN url_state s ON s.fetch_url = t.fetch_url
                       LEFT JOIN checks k ON k.id = s.last_check_id
@@ -148,6 +154,9 @@ class Queries:
         self.temp_list("report_urls", fetch_urls)
         # Only the newest check's own row is read from the table (SQLite defers the seek until a
         # column outside the covering index is needed): one page read per URL, not one per check.
+        # Whether its run was offline is a primary-key lookup in the small runs table (schema v6).
+        index, offline = (("idx_checks_url_history_run", run_offline("k.run_id")) if self.version >= 6
+                          else ("idx_checks_url_history", "0"))
         return named(self.db.execute(
             f"""WITH bounds AS MATERIALIZED (
                     SELECT value AS fetch_url,
@@ -160,8 +169,8 @@ class Queries:
                        CASE WHEN k.id = b.newest THEN k.drift END AS drift,
                        CASE WHEN k.id = b.newest THEN k.http_status END AS http_status,
                        CASE WHEN k.id = b.newest THEN k.final_url END AS final_url,
-                       CASE WHEN k.id = b.newest THEN k.reason END AS reason
-                FROM bounds b CROSS JOIN checks k INDEXED BY idx_checks_url_history
+                       CASE WHEN k.id = b.newest THEN k.reason END AS reason, {offline} AS offline
+                FROM bounds b CROSS JOIN checks k INDEXED BY {index}
                     ON k.fetch_url = b.fetch_url AND k.checked_at >= COALESCE(b.ok_at, '')
                 ORDER BY k.fetch_url, k.checked_at, k.id"""), CheckRow)
 
@@ -169,9 +178,11 @@ class Queries:
         """Whole check histories, ordered by URL then time."""
         self.needs(2)
         self.temp_list("report_urls", fetch_urls)
+        offline = run_offline("k.run_id") if self.version >= 6 else "0"
         return named(self.db.execute(
-            """SELECT k.fetch_url, k.checked_at, k.status, k.drift_level, k.run_id FROM temp.report_urls u
-               JOIN checks k ON k.fetch_url = u.value ORDER BY k.fetch_url, k.checked_at, k.id"""), TimelineRow)
+            f"""SELECT k.fetch_url, k.checked_at, k.status, k.drift_level, k.run_id, {offline} AS offline
+                FROM temp.report_urls u JOIN checks k ON k.fetch_url = u.value
+                ORDER BY k.fetch_url, k.checked_at, k.id"""), TimelineRow)
 
     def report_captures(self, fetch_urls: Iterable[str]) -> dict[str, GoodCapture]:
         """Newest good capture per URL, the payload's location resolved to the original record."""
@@ -224,11 +235,11 @@ class Queries:
         self.needs(5)
         self.temp_list("report_urls", fetch_urls)
         return named(self.db.execute(
-            """SELECT s.fetch_url, s.dirty, s.last_ok_at, s.streak_first_at, s.dead_since,
+            f"""SELECT s.fetch_url, s.dirty, s.last_ok_at, s.streak_first_at, s.dead_since, s.streak_n, s.offline_n,
                    k.checked_at, k.status, k.drift_level, k.drift, k.http_status, k.final_url, k.reason,
                    c.captured_at, c.record_type, COALESCE(c.payload_sha256, o.payload_sha256) AS sha256,
                    o.warc, o.warc_offset AS "offset", o.warc_length AS length, o.id AS payload_capture_id,
-                   o.content_type, o.final_url AS capture_final_url
+                   o.content_type, o.final_url AS capture_final_url, {run_offline('k.run_id')} AS last_offline
                FROM temp.report_urls u CROSS JOIN url_state s ON s.fetch_url = u.value
                LEFT JOIN checks k ON k.id = s.last_check_id
                LEFT JOIN captures c ON c.id = s.good_capture_id

@@ -110,6 +110,7 @@ class CheckRow(NamedTuple):
     http_status: int | None
     final_url: str | None
     reason: str | None
+    offline: int  # 1: the check's run was judged offline
 
 
 class TimelineRow(NamedTuple):
@@ -118,6 +119,7 @@ class TimelineRow(NamedTuple):
     status: str
     drift_level: str | None
     run_id: int  # every check is part of a run
+    offline: int  # 1: that run was judged offline
 
 
 class GoodCapture(NamedTuple):
@@ -155,6 +157,8 @@ class StateRow(NamedTuple):
     last_ok_at: str | None
     streak_first_at: str | None
     dead_since: str | None
+    streak_n: int  # failures since the newest ok check that count toward death
+    offline_n: int  # ...and those that do not: their run was offline
     checked_at: str | None
     status: str | None
     drift_level: str | None
@@ -171,6 +175,7 @@ class StateRow(NamedTuple):
     payload_capture_id: int | None
     content_type: str | None
     capture_final_url: str | None
+    last_offline: int  # 1: the newest check's run was judged offline
 
 
 class AuditRecord(NamedTuple):

@@ -1,5 +1,6 @@
-"""The verdict rule of archiver/verdict.py written as SQL: its status classes as IN lists and its word
-rule as a CASE expression, generated from verdict.py's tables so that both always say the same."""
+"""The verdict rule of archiver/verdict.py written as SQL: its status classes as IN lists, its word
+rule as a CASE expression, and which checks an offline run leaves out of a streak, generated from
+verdict.py's tables so that both always say the same."""
 
 from __future__ import annotations
 
@@ -44,3 +45,19 @@ def _condition(case: Case, status: str, drift_level: str, dead_since: str) -> st
     if case.confirmed is not None:
         terms.append(f"{dead_since} IS {'NOT NULL' if case.confirmed else 'NULL'}")
     return " AND ".join(terms)
+
+
+def run_offline(run_id: str) -> str:
+    """SQL: 1 when the run of a check (`run_id`: the column holding its id) was judged offline, else 0
+    (also for a run never judged: older databases, checks recorded outside a run)."""
+    return f"COALESCE((SELECT r.offline FROM runs r WHERE r.id = {run_id}), 0)"
+
+
+def skipped_failure(status: str, run_id: str) -> str:
+    """SQL for CheckPoint.skipped: a failure of an offline run, which neither confirms nor ends a streak."""
+    return f"({status} IN {in_list(verdict.OFFLINE_SKIPS)} AND {run_offline(run_id)})"
+
+
+def counted_failure(status: str, run_id: str) -> str:
+    """SQL: a failed check that counts toward death (its run was not offline)."""
+    return f"({status} IN {in_list(verdict.FAILED)} AND NOT {skipped_failure(status, run_id)})"

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from ..verdict import FAILED, SEEN
-from .rule_sql import in_list, word_sql
+from .rule_sql import counted_failure, in_list, skipped_failure, word_sql
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -126,7 +126,21 @@ def _v5(db: sqlite_utils.Database) -> None:
         good_capture_id INTEGER, good_captured_at TEXT, dirty INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID""")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(db: sqlite_utils.Database) -> None:
+    """Offline runs (README): a run judged to have run without network (archiver/offline.py) and the
+    line saying why; url_state's count of the failures that did not count for that. The report's
+    history reads each check's run: its covering index now holds run_id, and a run's checks are found
+    by index when its URLs are judged again."""
+    db.execute("ALTER TABLE runs ADD COLUMN offline INTEGER")
+    db.execute("ALTER TABLE runs ADD COLUMN network TEXT")
+    db.execute("ALTER TABLE url_state ADD COLUMN offline_n INTEGER NOT NULL DEFAULT 0")
+    db.execute("DROP INDEX idx_checks_url_history")
+    db.execute("CREATE INDEX idx_checks_url_history_run ON checks (fetch_url, checked_at, status, drift_level,"
+               " run_id)")
+    db.execute("CREATE INDEX idx_checks_run ON checks (run_id)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # -- derived objects ---------------------------------------------------------------------------------
@@ -189,9 +203,15 @@ VIEWS: dict[str, str] = {
             SELECT u.fetch_url, k.checked_at,
                 ROW_NUMBER() OVER w AS n, FIRST_VALUE(k.checked_at) OVER w AS first_at
             FROM (SELECT DISTINCT fetch_url, last_ok_at FROM cited) u
-            JOIN checks k ON k.fetch_url = u.fetch_url AND k.status IN {FAILED_SQL}
+            JOIN checks k ON k.fetch_url = u.fetch_url AND {counted_failure('k.status', 'k.run_id')}
                 AND k.checked_at > COALESCE(u.last_ok_at, '')
             WINDOW w AS (PARTITION BY u.fetch_url ORDER BY k.checked_at, k.id)),
+        skipped AS (
+            SELECT u.fetch_url, COUNT(*) AS n
+            FROM (SELECT DISTINCT fetch_url, last_ok_at FROM cited) u
+            JOIN checks k ON k.fetch_url = u.fetch_url AND {skipped_failure('k.status', 'k.run_id')}
+                AND k.checked_at > COALESCE(u.last_ok_at, '')
+            GROUP BY u.fetch_url),
         failing AS (
             SELECT s.fetch_url, MIN(s.first_at) AS failing_since,
                 MIN(CASE WHEN s.n >= p.checks
@@ -204,14 +224,20 @@ VIEWS: dict[str, str] = {
                  THEN substr(cited.hostport, 1, instr(cited.hostport, ':') - 1) ELSE cited.hostport END AS host,
             {word_sql('k.status', 'k.drift_level', 'f.dead_since')} AS verdict,
             k.status, k.reason, k.http_status, k.final_url, k.checked_at, f.failing_since, f.dead_since,
-            cited.last_ok_at, k.drift, k.drift_level, k.id AS check_id
+            cited.last_ok_at, k.drift, k.drift_level, k.id AS check_id,
+            COALESCE(o.n, 0) AS offline_checks,
+            CASE WHEN {skipped_failure('k.status', 'k.run_id')} AND f.fetch_url IS NULL THEN 1 ELSE 0 END AS offline
         FROM cited
         LEFT JOIN checks k ON k.id = (SELECT id FROM checks WHERE fetch_url = cited.fetch_url
                                       ORDER BY checked_at DESC, id DESC LIMIT 1)
-        LEFT JOIN failing f ON f.fetch_url = cited.fetch_url""",
+        LEFT JOIN failing f ON f.fetch_url = cited.fetch_url
+        LEFT JOIN skipped o ON o.fetch_url = cited.fetch_url""",
 }
 
 _STORED_SPAN = _policy_span("(SELECT days FROM verdict_policy)")
+# A new check counts toward death, or is a failure its offline run leaves out (verdict.CheckPoint.skipped).
+_COUNTED_NEW = counted_failure("NEW.status", "NEW.run_id")
+_SKIPPED_NEW = skipped_failure("NEW.status", "NEW.run_id")
 TRIGGERS: dict[str, str] = {
     "url_state_check": f"""CREATE TRIGGER url_state_check AFTER INSERT ON checks WHEN NEW.fetch_url IS NOT NULL BEGIN
         INSERT OR IGNORE INTO url_state (fetch_url) VALUES (NEW.fetch_url);
@@ -221,12 +247,14 @@ TRIGGERS: dict[str, str] = {
         UPDATE url_state SET last_check_id = NEW.id, last_checked_at = NEW.checked_at,
             last_ok_at = CASE WHEN NEW.status IN {ALIVE_SQL} THEN NEW.checked_at ELSE last_ok_at END,
             streak_n = CASE WHEN NEW.status IN {ALIVE_SQL} THEN 0
-                            WHEN NEW.status IN {FAILED_SQL} THEN streak_n + 1 ELSE streak_n END,
+                            WHEN {_COUNTED_NEW} THEN streak_n + 1 ELSE streak_n END,
+            offline_n = CASE WHEN NEW.status IN {ALIVE_SQL} THEN 0
+                             WHEN {_SKIPPED_NEW} THEN offline_n + 1 ELSE offline_n END,
             streak_first_at = CASE WHEN NEW.status IN {ALIVE_SQL} THEN NULL
-                                   WHEN NEW.status IN {FAILED_SQL} THEN COALESCE(streak_first_at, NEW.checked_at)
+                                   WHEN {_COUNTED_NEW} THEN COALESCE(streak_first_at, NEW.checked_at)
                                    ELSE streak_first_at END,
             dead_since = CASE WHEN NEW.status IN {ALIVE_SQL} THEN NULL
-                              WHEN NEW.status IN {FAILED_SQL} AND dead_since IS NULL
+                              WHEN {_COUNTED_NEW} AND dead_since IS NULL
                                    AND streak_n + 1 >= (SELECT checks FROM verdict_policy)
                                    AND {micros('NEW.checked_at')}
                                        - {micros('COALESCE(streak_first_at, NEW.checked_at)')} >= {_STORED_SPAN}
@@ -244,38 +272,47 @@ TRIGGERS: dict[str, str] = {
 }
 
 
-def fill_url_state(db: sqlite_utils.Database) -> None:
+def fill_url_state(db: sqlite_utils.Database, run_id: int | None = None) -> None:
     """url_state computed afresh from the checks and captures: what the triggers would have kept
-    (citation_verdicts' logic, per URL rather than per citation)."""
-    db.execute("DELETE FROM url_state")
+    (citation_verdicts' logic, per URL rather than per citation). Of every URL, or with `run_id` of
+    the URLs that run checked (once it is judged offline, its failures no longer count)."""
+    scope = "" if run_id is None else "AND fetch_url IN (SELECT fetch_url FROM checks WHERE run_id = :run)"
+    params = {} if run_id is None else {"run": run_id}
+    db.execute(f"DELETE FROM url_state WHERE 1 {scope}", params)
     db.execute(f"""INSERT INTO url_state (fetch_url, last_check_id, last_checked_at, last_ok_at, streak_n,
-            streak_first_at, dead_since, dirty)
+            streak_first_at, dead_since, dirty, offline_n)
         WITH urls AS MATERIALIZED (
             SELECT fetch_url, MAX(checked_at) AS last_at,
                 MAX(CASE WHEN status IN {ALIVE_SQL} THEN checked_at END) AS last_ok_at,
                 MAX(checked_at IS NULL OR checked_at NOT GLOB {CANONICAL_GLOB}) AS odd
-            FROM checks WHERE fetch_url IS NOT NULL GROUP BY fetch_url),
+            FROM checks WHERE fetch_url IS NOT NULL {scope} GROUP BY fetch_url),
         streak AS (
             SELECT k.fetch_url, k.checked_at, ROW_NUMBER() OVER w AS n, FIRST_VALUE(k.checked_at) OVER w AS first_at
-            FROM urls u JOIN checks k ON k.fetch_url = u.fetch_url AND k.status IN {FAILED_SQL}
+            FROM urls u JOIN checks k ON k.fetch_url = u.fetch_url AND {counted_failure('k.status', 'k.run_id')}
                 AND k.checked_at > COALESCE(u.last_ok_at, '')
             WINDOW w AS (PARTITION BY k.fetch_url ORDER BY k.checked_at, k.id)),
         failing AS (
             SELECT s.fetch_url, COUNT(*) AS n, MIN(s.first_at) AS first_at,
                 MIN(CASE WHEN s.n >= p.checks AND {micros('s.checked_at')} - {micros('s.first_at')}
                               >= {_policy_span('p.days')} THEN s.checked_at END) AS dead_since
-            FROM streak s, verdict_policy p GROUP BY s.fetch_url)
+            FROM streak s, verdict_policy p GROUP BY s.fetch_url),
+        skipped AS (
+            SELECT u.fetch_url, COUNT(*) AS n
+            FROM urls u JOIN checks k ON k.fetch_url = u.fetch_url AND {skipped_failure('k.status', 'k.run_id')}
+                AND k.checked_at > COALESCE(u.last_ok_at, '')
+            GROUP BY u.fetch_url)
         SELECT u.fetch_url,
             (SELECT id FROM checks WHERE fetch_url = u.fetch_url ORDER BY checked_at DESC, id DESC LIMIT 1),
-            u.last_at, u.last_ok_at, COALESCE(f.n, 0), f.first_at, f.dead_since, u.odd
-        FROM urls u LEFT JOIN failing f ON f.fetch_url = u.fetch_url""")
+            u.last_at, u.last_ok_at, COALESCE(f.n, 0), f.first_at, f.dead_since, u.odd, COALESCE(o.n, 0)
+        FROM urls u LEFT JOIN failing f ON f.fetch_url = u.fetch_url
+        LEFT JOIN skipped o ON o.fetch_url = u.fetch_url""", params)
     db.execute(f"""INSERT INTO url_state (fetch_url, good_capture_id, good_captured_at)
         SELECT fetch_url, id, captured_at FROM (
             SELECT fetch_url, id, captured_at,
                 ROW_NUMBER() OVER (PARTITION BY fetch_url ORDER BY captured_at DESC, id DESC) AS rank
-            FROM captures WHERE fetch_url IS NOT NULL AND {good_capture()}) WHERE rank = 1
+            FROM captures WHERE fetch_url IS NOT NULL AND {good_capture()} {scope}) WHERE rank = 1
         ON CONFLICT (fetch_url) DO UPDATE SET good_capture_id = excluded.good_capture_id,
-            good_captured_at = excluded.good_captured_at""")
+            good_captured_at = excluded.good_captured_at""", params)
 
 
 def stale_derived(conn: sqlite3.Connection) -> dict[str, str]:

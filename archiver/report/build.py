@@ -24,7 +24,7 @@ from ..db import ArchiveDB
 from ..db.rows import CheckRow, Cited, GoodCapture, NumberedCited, StateRow
 from ..errors import StorageError
 from ..manifests import Citation, Manifest, load_targets
-from ..verdict import CheckPoint, Policy, Verdict, judge, word
+from ..verdict import OFFLINE_SKIPS, STATUS_CLASSES, CheckPoint, Policy, Verdict, judge, word
 from .formats import compact, json_array, to_json
 from .rows import Capture, Filters, Latest, Report, ReportRow, Stamps, optional_iso
 
@@ -160,9 +160,14 @@ def from_state(db: ArchiveDB, fetch_urls: list[str], policy: Policy) -> tuple[Ju
             continue
         if state.status is None or state.checked_at is None:
             continue  # captured, never checked: unchecked
+        # judge's `offline`: the newest check is a failure of an offline run, and none since the newest
+        # ok one counted.
+        offline = (STATUS_CLASSES.get(state.status) == OFFLINE_SKIPS and bool(state.last_offline)
+                   and state.streak_n == 0)
         verdict = Verdict(word(state.status, state.drift_level, state.dead_since is not None), state.status,
                           stamps.parse(state.checked_at), stamps.parse_optional(state.streak_first_at),
-                          stamps.parse_optional(state.dead_since), stamps.parse_optional(state.last_ok_at))
+                          stamps.parse_optional(state.dead_since), stamps.parse_optional(state.last_ok_at),
+                          state.offline_n, offline)
         latest = Latest(state.drift, state.drift_level, state.http_status, state.final_url, state.reason)
         judged[state.fetch_url] = (verdict, latest, (state.checked_at, state.streak_first_at, state.dead_since,
                                                      state.last_ok_at))
@@ -175,7 +180,7 @@ def _judge_all(checks: Iterator[CheckRow],
                policy: Policy) -> Iterator[tuple[str, tuple[Verdict, Latest, Stamps | None]]]:
     for url, group in groupby(checks, key=attrgetter("fetch_url")):
         rows = list(group)
-        points = [CheckPoint(stamps.parse(r.checked_at), r.status, r.drift_level) for r in rows]
+        points = [CheckPoint(stamps.parse(r.checked_at), r.status, r.drift_level, bool(r.offline)) for r in rows]
         last = rows[-1]
         yield url, (judge(points, policy), Latest(last.drift, last.drift_level, last.http_status, last.final_url,
                                                   last.reason), None)

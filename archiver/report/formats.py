@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import stamps
-from .rows import CAPTURE_FIELDS, FIELDS, Report, by_manifest, count_verdicts
+from .rows import CAPTURE_FIELDS, FIELDS, Report, by_manifest, count_verdicts, offline_checks
 
 FORMATS = ("table", "json", "csv", "md", "html")
 SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".md": "md", ".html": "html", ".htm": "html"}
-CSV_FIELDS = FIELDS[:-1] + tuple(f"capture_{name}" for name in CAPTURE_FIELDS)
+# The capture object flattened where it stands: fields added after it stay the last columns.
+CSV_FIELDS = tuple(column for name in FIELDS
+                   for column in ([f"capture_{c}" for c in CAPTURE_FIELDS] if name == "capture" else [name]))
+OFFLINE_NOTE = "their runs looked offline (network down), so those failures do not count toward death"
 VERDICT_COLOURS: dict[str, dict[str, Any]] = {
     "alive": {"fg": "green"}, "drifted": {"fg": "cyan"}, "failing": {"fg": "yellow"},
     "dead": {"fg": "red", "bold": True}, "blocked": {"fg": "magenta"}, "unchecked": {"dim": True},
@@ -52,7 +55,8 @@ def to_csv(report: Report) -> str:
     for row in report.rows:
         data = row.as_json()
         capture = data.pop("capture") or {}
-        writer.writerow([_csv_cell(data[k]) for k in FIELDS[:-1]] + [_csv_cell(capture.get(k)) for k in CAPTURE_FIELDS])
+        data.update((f"capture_{k}", capture.get(k)) for k in CAPTURE_FIELDS)
+        writer.writerow([_csv_cell(data[k]) for k in CSV_FIELDS])
     return out.getvalue()
 
 
@@ -77,10 +81,14 @@ def to_markdown(report: Report) -> str:
             status = v.status or "-"
             if v.verdict == "drifted" and r.latest.drift is not None:
                 status += f" (drift {r.latest.drift:.2f})"
-            lines.append(f"| {_md(r.id or '-')} | **{v.verdict}** | {since} | {status} | {_day(v.last_ok_at)} |"
+            lines.append(f"| {_md(r.id or '-')} | **{v.label}** | {since} | {status} | {_day(v.last_ok_at)} |"
                          f" `{_code(r.url)}` | {copy} |")
         lines.append("")
         lines.append(_counts_line(count_verdicts(rows)))
+        skipped = offline_checks(rows)
+        if skipped:
+            lines.append("")
+            lines.append(_offline_line(skipped))
         lines.append("")
     return "\n".join(lines) if lines else "No citations.\n"
 
@@ -104,19 +112,28 @@ def to_table(report: Report, *, colour: bool = False, width: int = 80) -> list[s
         title = report.manifests.get(manifest) if manifest else None
         heading = f"{manifest or 'URLs'}" + (f": {title}" if title else "") + f" ({len(rows)})"
         lines.append(_cut(heading, width))
-        lines.append(_cut(f"{'verdict':<9} {'status':<18} {'since':<10} {'id':<10} url", width))
+        wide = max([9, *(len(r.verdict.label) for r in rows)])  # `failing (offline)` widens the column
+        lines.append(_cut(f"{'verdict':<{wide}} {'status':<18} {'since':<10} {'id':<10} url", width))
         for r in rows:
             v = r.verdict
             status = v.status or "-"
             since = _day(v.dead_since if v.verdict == "dead" else v.failing_since)
             ident = r.id or "-"
             ident = ident if len(ident) <= 10 else ident[:9] + "…"
-            word = f"{v.verdict:<9}"
+            word = f"{v.label:<{wide}}"
             rest = _cut(f" {status[:18]:<18} {since:<10} {ident:<10} {' '.join(r.url.split())}", width - len(word))
             lines.append((click.style(word, **VERDICT_COLOURS[v.verdict]) if colour else word) + rest)
         lines.append("")
     lines.append(_cut(_counts_line(report.counts), width))
+    skipped = offline_checks(report.rows)
+    if skipped:
+        lines.append(_offline_line(skipped))
     return lines
+
+
+def _offline_line(skipped: int) -> str:
+    """The footer that says why citations show `failing (offline)` rather than dead."""
+    return f"{skipped} check{'s' if skipped != 1 else ''} skipped as offline: {OFFLINE_NOTE}"
 
 
 def _counts_line(counts: dict[str, int]) -> str:

@@ -23,7 +23,8 @@ from ..db.rows import ListedCapture
 from ..errors import StorageError
 from ..replay import replay_url
 from ..verdict import VERDICTS, CheckPoint, verdict_timeline
-from .rows import Report, ReportRow, by_manifest, count_verdicts
+from .formats import OFFLINE_NOTE
+from .rows import Report, ReportRow, by_manifest, count_verdicts, offline_checks
 
 EXCERPT_CHARS = 500
 EXCERPT_READ = 2 * 1024 * 1024  # enough of a page for its first paragraphs
@@ -128,6 +129,10 @@ def to_html(report: Report, settings: Settings, replay_port: int = REPLAY_PORT) 
                      + (f" — {_e(title)}" if title else "") + "</h2>")
         parts.append("<p class=\"counts\">" + "".join(
             f"<span><span class=\"v v-{v}\">{v}</span> {n}</span>" for v, n in counts.items() if n) + "</p>")
+        skipped = offline_checks(rows)
+        if skipped:
+            parts.append(f"<p class=\"offline\">{skipped} check{'s' if skipped != 1 else ''} skipped as offline:"
+                         f" {OFFLINE_NOTE}.</p>")
         parts.append(_chart(rows, histories, report))
         parts.append(_table(rows, excerpts, captures, replay_port))
         parts.append("</section>")
@@ -143,7 +148,8 @@ class _Step(NamedTuple):
 
 
 def _histories(archive: Archive, fetch_urls: list[str]) -> dict[str, list[_Step]]:
-    return {url: [_Step(CheckPoint(stamps.parse(r.checked_at), r.status, r.drift_level), r.run_id) for r in group]
+    return {url: [_Step(CheckPoint(stamps.parse(r.checked_at), r.status, r.drift_level, bool(r.offline)), r.run_id)
+                  for r in group]
             for url, group in groupby(archive.db.report_timelines(fetch_urls), key=attrgetter("fetch_url"))}
 
 
@@ -219,7 +225,7 @@ def _table(rows: list[ReportRow], excerpts: dict[str, str], captures: dict[str, 
         drift = "" if r.latest.drift is None else f"{r.latest.drift:.2f} {r.latest.drift_level or ''}"
         cells = [
             (ident, f"{_e(ident)}{context}"),
-            (v.verdict, f"<span class=\"v v-{v.verdict}\">{v.verdict}</span>"),
+            (v.verdict, f"<span class=\"v v-{v.verdict}\">{v.label}</span>"),
             (v.status or "", _e(v.status or "-") + (f"<br><small>{_e(r.latest.reason)}</small>"
                                                     if r.latest.reason else "")),
             (data["failing_since"] or "", _e((data["failing_since"] or "-")[:19])),

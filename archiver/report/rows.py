@@ -13,9 +13,12 @@ from .. import stamps
 from ..errors import UsageError
 from ..verdict import VERDICTS, Policy, Verdict
 
-# Columns of the JSON objects, in order; `capture` is an object (or null), flattened in CSV.
+# Columns of the JSON objects, in order; `capture` is an object (or null), flattened in CSV. `offline`:
+# every failure since the newest ok check was of a run without network (the verdict reads "failing
+# (offline)"); `offline_checks`: how many failures since then did not count for that reason.
 FIELDS = ("manifest", "id", "url", "cited_as", "context", "verdict", "status", "reason", "http_status", "final_url",
-          "checked_at", "failing_since", "dead_since", "last_ok_at", "drift", "drift_level", "capture")
+          "checked_at", "failing_since", "dead_since", "last_ok_at", "drift", "drift_level", "capture", "offline",
+          "offline_checks")
 CAPTURE_FIELDS = ("warc", "offset", "length", "sha256", "captured_at", "record_type")
 
 
@@ -105,7 +108,8 @@ class ReportRow:
                 "http_status": latest.http_status, "final_url": latest.final_url, "checked_at": checked_at,
                 "failing_since": failing_since, "dead_since": dead_since,
                 "last_ok_at": last_ok_at, "drift": latest.drift, "drift_level": latest.drift_level,
-                "capture": self.capture.as_json() if self.capture else None}
+                "capture": self.capture.as_json() if self.capture else None, "offline": v.offline,
+                "offline_checks": v.offline_checks}
 
 
 @dataclass
@@ -122,6 +126,12 @@ class Report:
     def exit_code(self) -> int:
         """1 when a reported citation is dead (a paper's CI fails on it), else 0."""
         return 1 if any(r.verdict.verdict == "dead" for r in self.rows) else 0
+
+
+def offline_checks(rows: Iterable[ReportRow]) -> int:
+    """Failures of the rows' citations, since each one's newest ok check, that did not count toward
+    death: their runs were judged offline."""
+    return sum(row.verdict.offline_checks for row in rows)
 
 
 def count_verdicts(rows: Iterable[ReportRow]) -> dict[str, int]:

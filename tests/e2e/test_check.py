@@ -76,7 +76,9 @@ def test_every_status_word_as_the_world_defines(checked: Checked) -> None:
              for fid, want in expected.items() if rows.get(fid, {}).get("status") != want}
     assert not wrong, f"{len(wrong)} wrong (got, want, reason):\n" + "\n".join(f"  {k}: {v}" for k, v in wrong.items())
     words = set(expected.values())
-    assert words >= ALIVE_STATUSES | BLOCKED_STATUSES | FAILED_STATUSES  # all 17 status words covered
+    # Every status word but `incomplete`, whose cut-off transfers have routes of their own
+    # (tests/e2e/test_cut_transfers.py): the world's servers always finish what they send.
+    assert words >= ALIVE_STATUSES | BLOCKED_STATUSES | FAILED_STATUSES - {"incomplete"}
 
 
 def test_pages_read_in_worker_processes_give_the_same_statuses(checked: Checked) -> None:

@@ -382,9 +382,17 @@ def test_readme_queries(reported: Reported, tmp_path: Path) -> None:
 # -- url_state (schema v5): the report's fast path ----------------------------------------------------
 
 
+# What schema v6 added (offline runs), taken out again: with these a copy is a v5 database (whose view,
+# derived, a writable open makes again).
+UNDO_V6 = ("DROP VIEW citation_verdicts", "DROP INDEX idx_checks_url_history_run", "DROP INDEX idx_checks_run",
+           "CREATE INDEX idx_checks_url_history ON checks (fetch_url, checked_at, status, drift_level)",
+           "ALTER TABLE runs DROP COLUMN offline", "ALTER TABLE runs DROP COLUMN network")
+
+
 def _storage_copy(reported: Reported, tmp_path: Path, *sql: str, rebuild_state: bool = False) -> Path:
     """A copy of the scenario's storage (database only) with `sql` run on it; rebuild_state: url_state
-    dropped and rebuilt by the v5 migration's backfill (under the copy's verdict_policy)."""
+    dropped and rebuilt by the v5 migration's backfill (under the copy's verdict_policy), and v6's
+    steps after it."""
     storage = tmp_path / "storage"
     storage.mkdir()
     with sqlite3.connect(reported.db) as src, sqlite3.connect(storage / "archiver.db") as dst:
@@ -393,6 +401,8 @@ def _storage_copy(reported: Reported, tmp_path: Path, *sql: str, rebuild_state: 
             for trigger in ("url_state_check", "url_state_capture", "url_state_policy"):
                 dst.execute(f"DROP TRIGGER {trigger}")
             dst.execute("DROP TABLE url_state")
+            for statement in UNDO_V6:
+                dst.execute(statement)
         for statement in sql:
             dst.execute(statement)
         if rebuild_state:
@@ -450,7 +460,8 @@ def test_an_older_database_is_read_as_it_is_never_migrated(reported: Reported, t
     rows, and left byte for byte as it was; a copy too old to answer fails in one line naming its
     version and what upgrades it."""
     older = _storage_copy(reported, tmp_path, "DROP TRIGGER url_state_check", "DROP TRIGGER url_state_capture",
-                          "DROP TRIGGER url_state_policy", "DROP TABLE url_state", "PRAGMA user_version = 4")
+                          "DROP TRIGGER url_state_policy", "DROP TABLE url_state", *UNDO_V6,
+                          "PRAGMA user_version = 4")
     before = (older / "archiver.db").read_bytes()
     assert _json_text(older) == _json_text(reported.storage)
     assert (older / "archiver.db").read_bytes() == before

@@ -32,6 +32,9 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._log()
+        if self.server.refuse:
+            self._error(403, b"access denied by policy")
+            return
         parts = urlsplit(self.path)
         if parts.scheme != "http" or not parts.hostname:
             self._error(400, b"absolute-form http URL expected")
@@ -62,6 +65,9 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
 
     def do_CONNECT(self) -> None:
         self._log()
+        if self.server.refuse:
+            self._error(403, b"access denied by policy")
+            return
         host, _, port = self.path.rpartition(":")
         try:
             host = host.strip("[]")
@@ -113,13 +119,17 @@ class TestProxy:
         lock: threading.Lock
         log: list[tuple[str, str]]
         resolve: dict[str, str]
+        refuse: bool
 
-    def __init__(self, host: str = "127.0.0.1", resolve: dict[str, str] | None = None) -> None:
-        """`resolve`: names the proxy connects to at these addresses (a proxy's own DNS, without one)."""
+    def __init__(self, host: str = "127.0.0.1", resolve: dict[str, str] | None = None, *,
+                 refuse: bool = False) -> None:
+        """`resolve`: names the proxy connects to at these addresses (a proxy's own DNS, without one);
+        `refuse`: answer every request and tunnel with 403, as a proxy whose policy denies all does."""
         self.httpd = self._Server((host, 0), ProxyHandler)
         self.httpd.resolve = dict(resolve or {})
         self.httpd.lock = threading.Lock()
         self.httpd.log = []
+        self.httpd.refuse = refuse
         self.host = host
         self.port = self.httpd.server_address[1]
         self.url = f"http://{host}:{self.port}"

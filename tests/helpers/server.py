@@ -232,6 +232,41 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1000\r\n\r\nonly this much")
         self.close_connection = True
 
+    def route_headers_only(self, rest: list[str], q: dict[str, str]) -> None:
+        """Headers promising a body, then the connection closes: nothing of the body comes."""
+        self.raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 4000\r\n\r\n")
+        self.close_connection = True
+
+    def route_chunked_cut(self, rest: list[str], q: dict[str, str]) -> None:
+        """A chunked body broken off: a chunk promising 4000 bytes sends 30, then the connection
+        closes (`?garbage=1`: a chunk-size line that is no hex number instead)."""
+        self.raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"11\r\n<html><body>first\r\n")
+        self.raw(b"zz-not-a-size\r\nmore\r\n" if q.get("garbage") else b"fa0\r\n<p>a chunk cut after thirty b")
+        self.close_connection = True
+
+    def route_cut_error(self, rest: list[str], q: dict[str, str]) -> None:
+        """An error answer (`/cut-error/404`) whose body is cut short of its Content-Length."""
+        code = int(rest[0])
+        self.raw(b"HTTP/1.1 %d Error\r\nContent-Type: text/html\r\nContent-Length: 3000\r\n\r\n<html><title>%d"
+                 % (code, code))
+        self.close_connection = True
+
+    def route_sometimes_cut(self, rest: list[str], q: dict[str, str]) -> None:
+        """A page served whole, or cut short of its Content-Length while server.state[name] is "cut"; a
+        name not in server.state is not found (so the checker's sibling probe sees a real 404)."""
+        name = "/".join(rest)
+        body = page(f"sometimes cut {name}")
+        if name not in self.server.state:
+            self.send(404, b"<html><title>Not Found</title>no such page</html>")
+            return
+        if self.server.state[name] != "cut":
+            self.send(200, body)
+            return
+        self.raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s"
+                 % (len(body), body[: len(body) // 3]))
+        self.close_connection = True
+
     def route_long_body(self, rest: list[str], q: dict[str, str]) -> None:
         self.raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
                  b"hello, and a lot more than promised")

@@ -27,7 +27,7 @@ from archiver.verdict import ALIVE_STATUSES, BLOCKED_STATUSES, FAILED_STATUSES, 
 URL = "https://example.org/page"
 T0 = dt.datetime(2026, 1, 1, 6, 0, tzinfo=dt.UTC)
 STATE = ("last_check_id", "last_checked_at", "last_ok_at", "streak_n", "streak_first_at", "dead_since",
-         "good_capture_id", "good_captured_at", "dirty")
+         "good_capture_id", "good_captured_at", "dirty", "offline_n")
 
 
 def stamp(t: dt.datetime) -> str:
@@ -145,7 +145,7 @@ def test_newest_good_capture(db: ArchiveDB) -> None:
 STATUS_WORDS = sorted(ALIVE_STATUSES | BLOCKED_STATUSES | FAILED_STATUSES) + ["some_new_word"]
 checks_st = st.lists(
     st.tuples(st.integers(0, 12 * 24), st.sampled_from([0, 1, 999_999]), st.sampled_from(STATUS_WORDS),
-              st.sampled_from([None, "unchanged", "minor", "major"])),
+              st.sampled_from([None, "unchanged", "minor", "major"]), st.sampled_from([False, False, True])),
     max_size=14)
 
 
@@ -161,19 +161,26 @@ def _v4_database(path: Path) -> None:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(checks_st, st.sampled_from([1, 2, 3, 4]), st.sampled_from([0.0, 0.5, 1.0, 3.0]), st.booleans(),
-       st.randoms(use_true_random=False))
-def test_state_verdict_equals_judge(items: list[tuple[int, int, str, str | None]], n: int, days: float,
-                                    in_order: bool, rnd: random.Random) -> None:
+       st.booleans(), st.randoms(use_true_random=False))
+def test_state_verdict_equals_judge(items: list[tuple[int, int, str, str | None, bool]], n: int, days: float,
+                                    in_order: bool, judged_late: bool, rnd: random.Random) -> None:
+    """Checks of two runs, one judged offline: before its checks are recorded (the triggers skip its
+    failures) or, as a run is, once they are all in (its URLs' state is computed again)."""
     policy = Policy(n, days)
-    points = [CheckPoint(T0 + dt.timedelta(hours=h, microseconds=us), status, level)
-              for h, us, status, level in items]
+    points = [CheckPoint(T0 + dt.timedelta(hours=h, microseconds=us), status, level, off)
+              for h, us, status, level, off in items]
     order = sorted(points, key=lambda p: p.at) if in_order else rnd.sample(points, len(points))
     with tempfile.TemporaryDirectory() as tmp:
         db = ArchiveDB.open(Path(tmp) / "archiver.db")
         with db.transaction():
             db.db.execute("UPDATE verdict_policy SET checks = ?, days = ?", [n, days])
+        online, offline = db.start_run("check", []), db.start_run("check", [])
+        if not judged_late:
+            db.finish_run(offline, "done", {}, offline=True)
         for p in order:
-            db.add_check(check_row(p.at, p.status, p.drift_level))
+            db.add_check({**check_row(p.at, p.status, p.drift_level), "run_id": offline if p.offline else online})
+        if judged_late:
+            db.finish_run(offline, "done", {}, offline=True)
         judged, _ = _plain(from_state(db, [URL], policy))
         want = judge(order, policy)  # ties: the database breaks them by id, i.e. insertion order
         assert judged.get(URL, (judge([]),))[0] == want
@@ -187,9 +194,12 @@ def test_state_verdict_equals_judge(items: list[tuple[int, int, str, str | None]
         _v4_database(legacy)
         with sqlite3.connect(legacy) as conn:
             conn.execute("UPDATE verdict_policy SET checks = ?, days = ?", [n, days])
-            conn.executemany("INSERT INTO checks (checked_at, url, fetch_url, status, drift_level) VALUES (?,?,?,?,?)",
-                             [(stamp(p.at), URL, URL, p.status, p.drift_level) for p in order])
+            conn.executemany("INSERT INTO runs (id, command, status) VALUES (?, 'check', 'done')", [(1,), (2,)])
+            conn.executemany(
+                "INSERT INTO checks (checked_at, url, fetch_url, status, drift_level, run_id) VALUES (?,?,?,?,?,?)",
+                [(stamp(p.at), URL, URL, p.status, p.drift_level, 2 if p.offline else 1) for p in order])
         migrated = ArchiveDB.open(legacy)
+        migrated.finish_run(2, "done", {}, offline=True)  # v6 knows offline runs; these runs were judged now
         backfilled = state(migrated)
         assert _plain(from_state(migrated, [URL], policy))[0].get(URL, (judge([]),))[0] == want
         migrated.close()

@@ -67,6 +67,36 @@ def test_blocked_neither_confirms_nor_resets() -> None:
     assert judge(history((0, "rate_limited"), (1, "rate_limited"), (5, "forbidden"))).verdict == "blocked"
 
 
+def offline(days: float, status: str) -> CheckPoint:
+    """A check of a run judged offline."""
+    return CheckPoint(at(days), status, None, offline=True)
+
+
+def test_failures_of_offline_runs_neither_confirm_nor_reset() -> None:
+    h = [offline(0, "dns_error"), offline(1, "connection_error"), offline(2, "timeout"), offline(4, "tls_error")]
+    v = judge(h)
+    assert (v.verdict, v.label, v.offline, v.offline_checks) == ("failing", "failing (offline)", True, 4)
+    assert v.failing_since is None and v.dead_since is None
+    # real failures around them still confirm death, the offline ones count apart
+    v = judge([*history((0, "not_found"), (1, "not_found")), offline(2, "dns_error"), *history((3, "not_found"))])
+    assert (v.verdict, v.offline, v.offline_checks, v.failing_since) == ("dead", False, 1, at(0))
+    # a dead citation stays dead through an offline run, not "failing (offline)"
+    v = judge([*history((0, "gone"), (1, "gone"), (3, "gone")), offline(4, "dns_error")])
+    assert (v.verdict, v.label, v.offline_checks) == ("dead", "dead", 1)
+    # a real failure, then offline ones: failing, not only offline
+    v = judge([*history((0, "not_found")), offline(1, "dns_error")])
+    assert (v.verdict, v.offline, v.failing_since) == ("failing", False, at(0))
+
+
+def test_a_page_seen_during_an_offline_run_was_seen() -> None:
+    """A run judged offline may still reach some pages: those answers reset the streak as ever."""
+    v = judge([*history((0, "gone"), (1, "gone")), offline(2, "ok"), *history((3, "gone"))])
+    assert (v.verdict, v.last_ok_at, v.failing_since, v.offline_checks) == ("failing", at(2), at(3), 0)
+    v = judge([offline(0, "dns_error"), *history((1, "ok")), offline(2, "timeout")])
+    assert (v.label, v.offline_checks, v.last_ok_at) == ("failing (offline)", 1, at(1))
+    assert judge([offline(0, "forbidden")]).verdict == "blocked"  # only failures are skipped
+
+
 def test_major_drift_is_drifted_minor_is_alive() -> None:
     assert judge(history((0, "ok", "unchanged"), (1, "ok", "major"))).verdict == "drifted"
     assert judge(history((0, "ok", "major"), (1, "redirected", "minor"))).verdict == "alive"
@@ -81,7 +111,8 @@ def test_policy_is_configurable() -> None:
 
 def test_status_sets_partition_the_words() -> None:
     assert ALIVE_STATUSES | BLOCKED_STATUSES | FAILED_STATUSES == STATUSES
-    assert len(STATUSES) == 19 and {"legal_block", "blocked_address"} <= BLOCKED_STATUSES
+    assert len(STATUSES) == 20 and {"legal_block", "blocked_address"} <= BLOCKED_STATUSES
+    assert "incomplete" in FAILED_STATUSES
     assert not (ALIVE_STATUSES & BLOCKED_STATUSES or ALIVE_STATUSES & FAILED_STATUSES
                 or BLOCKED_STATUSES & FAILED_STATUSES)
 
@@ -139,17 +170,17 @@ def test_word_sql_follows_the_rule_table(monkeypatch: pytest.MonkeyPatch) -> Non
 URLS = [f"https://example.org/{n}" for n in range(4)]
 history_st = st.lists(
     st.tuples(st.sampled_from(URLS), st.integers(0, 12 * 24), st.sampled_from([0, 1, 999_999]),
-              st.sampled_from(WORD_STATUSES[1:]), st.sampled_from(LEVELS)),
+              st.sampled_from(WORD_STATUSES[1:]), st.sampled_from(LEVELS), st.sampled_from([0, 0, 1])),
     max_size=40)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(history_st, st.sampled_from([1, 2, 3, 4]), st.sampled_from([0.0, 0.5, 1.0, 3.0]))
-def test_sql_verdicts_agree_with_judge(items: list[tuple[str, int, int, str, str | None]], n: int,
+def test_sql_verdicts_agree_with_judge(items: list[tuple[str, int, int, str, str | None, int]], n: int,
                                        days: float) -> None:
     """Check histories of a few citations go into a real archive database through ArchiveDB (its
     triggers keep url_state); the citation_verdicts view and the report's SQL-built JSON must give
-    judge's verdict and times, under the stored policy."""
+    judge's verdict and times, under the stored policy. Checks belong to two runs, one judged offline."""
     policy = Policy(n, days)
     with tempfile.TemporaryDirectory() as tmp:
         db = ArchiveDB.open(Path(tmp) / "archiver.db")
@@ -161,11 +192,14 @@ def test_sql_verdicts_agree_with_judge(items: list[tuple[str, int, int, str, str
                 {"key": url, "citation_id": f"c{i}", "url": url, "fetch_url": url, "cited_as": None, "context": None,
                  "accessed": None, "line": i + 1, "extra": None} for i, url in enumerate(URLS)])
             histories: dict[str, list[CheckPoint]] = {url: [] for url in URLS}
-            for url, hours, micros, status, level in items:
-                point = CheckPoint(T0 + dt.timedelta(hours=hours, microseconds=micros), status, level)
+            online, offline_run = db.start_run("check", []), db.start_run("check", [])
+            db.finish_run(online, "done", {}, offline=False)
+            db.finish_run(offline_run, "done", {}, offline=True)
+            for url, hours, micros, status, level, off in items:
+                point = CheckPoint(T0 + dt.timedelta(hours=hours, microseconds=micros), status, level, bool(off))
                 histories[url].append(point)  # ties in time: both sides take the later insertion as newer
                 db.add_check({"checked_at": stamps.iso(point.at), "url": url, "fetch_url": url, "status": status,
-                              "drift_level": level, "manifest": "m.yaml"})
+                              "drift_level": level, "manifest": "m.yaml", "run_id": offline_run if off else online})
             want = {url: judge(points, policy) for url, points in histories.items()}
             view = {row["url"]: row for row in db.db.query("SELECT * FROM citation_verdicts")}
             db.report_fill_cited(None, ["m.yaml"])
@@ -175,11 +209,11 @@ def test_sql_verdicts_agree_with_judge(items: list[tuple[str, int, int, str, str
     for url, v in want.items():
         times = [stamps.iso(t) if t else None for t in (v.checked_at, v.failing_since, v.dead_since, v.last_ok_at)]
         got = view[url]
-        assert [got["verdict"], got["checked_at"], got["failing_since"], got["dead_since"], got["last_ok_at"]] == [
-            v.verdict, *times], url
+        assert [got["verdict"], got["checked_at"], got["failing_since"], got["dead_since"], got["last_ok_at"],
+                got["offline"], got["offline_checks"]] == [v.verdict, *times, int(v.offline), v.offline_checks], url
         if url in built:  # not dirty (checks recorded in time order): SQLite built it from url_state
             row = built[url]
-            assert [row["verdict"], row["checked_at"], row["failing_since"], row["dead_since"], row["last_ok_at"]] == [
-                v.verdict, *times], url
+            assert [row["verdict"], row["checked_at"], row["failing_since"], row["dead_since"], row["last_ok_at"],
+                    row["offline"], row["offline_checks"]] == [v.verdict, *times, v.offline, v.offline_checks], url
     in_order = all([p.at for p in h] == sorted({p.at for p in h}) for h in histories.values())
     assert not in_order or set(built) == set(URLS)  # the SQL path answered, not the Python fallback
