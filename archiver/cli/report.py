@@ -10,7 +10,7 @@ import click
 
 from ..atomic import write_atomically
 from ..config import REPLAY_PORT
-from ..report import FORMATS, Filters, build_report, format_for, report_json, to_csv, to_markdown, to_table
+from ..report.formats import FORMATS
 from ..verdict import Policy
 from .options import parse_since, policy_options, settings_from
 
@@ -42,6 +42,10 @@ def report_command(ctx: click.Context, /, targets: tuple[str, ...], only: tuple[
     3 bad manifest or config, 4 storage failure.
     """
     settings = settings_from(ctx)
+    from ..report.build import build_report, report_json  # the database layer: only when a report runs
+    from ..report.formats import format_for, to_csv, to_markdown, to_table
+    from ..report.rows import Filters
+
     filters = Filters(frozenset(only), parse_since(since))
     policy = Policy(confirm_checks, confirm_days)
     kind = format_for(fmt, output)

@@ -7,10 +7,25 @@ from the database, read-only; formats.py: JSON, CSV, Markdown and the table; htm
 
 from __future__ import annotations
 
-from .build import build_report, from_history, from_state, report_json
-from .formats import CSV_FIELDS, FORMATS, format_for, to_csv, to_json, to_markdown, to_table
-from .rows import FIELDS, Capture, Filters, Latest, Report, ReportRow, count_verdicts, optional_iso, parse_since
+import importlib
+from typing import Any
 
-__all__ = ["CSV_FIELDS", "FIELDS", "FORMATS", "Capture", "Filters", "Latest", "Report", "ReportRow", "build_report",
-           "count_verdicts", "format_for", "from_history", "from_state", "optional_iso", "parse_since",
-           "report_json", "to_csv", "to_json", "to_markdown", "to_table"]
+# Names are loaded from their module when first asked for (PEP 562): the CLI reads FORMATS to build
+# `report --help` and every command's start-up, and must not pay for build.py's database layer there.
+_HOMES = {
+    "build_report": "build", "from_history": "build", "from_state": "build", "report_json": "build",
+    "CSV_FIELDS": "formats", "FORMATS": "formats", "format_for": "formats", "to_csv": "formats",
+    "to_json": "formats", "to_markdown": "formats", "to_table": "formats",
+    "FIELDS": "rows", "Capture": "rows", "Filters": "rows", "Latest": "rows", "Report": "rows",
+    "ReportRow": "rows", "count_verdicts": "rows", "optional_iso": "rows", "parse_since": "rows",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
