@@ -235,7 +235,8 @@ def test_a_failed_commit_on_a_full_database_disk_keeps_no_uncommitted_record(
     manifest.write_text("\n".join(fresh_server.url(f"random?size=200000&seed={i}&pause=0.1") for i in range(40)))
     proc = subprocess.Popen(
         [ARCHIVER, "--storage", str(storage), "--db", str(db), "snapshot", str(manifest), "--per-host-delay", "0",
-         "--per-host", "4", "--concurrency", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "--per-host", "4", "--concurrency", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **LOCAL_ENV})
     deadline = time.monotonic() + 30
     while True:  # some captures committed, many to come
         assert time.monotonic() < deadline and proc.poll() is None, "the run ended before the disk filled"
@@ -268,7 +269,7 @@ def traced(tmp_path: Path, command: list[str]) -> list[str]:
     done = subprocess.run([strace, "-f", "-qq", "-y", "-s", "0", "-o", str(log), "-e",
                            "trace=write,pwrite64,writev,pwritev,fsync,fdatasync,rename,renameat,renameat2",
                            *command], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "ARCHIVER_BACKOFF": "0.05"})
+                          env={**os.environ, **LOCAL_ENV, "ARCHIVER_BACKOFF": "0.05"})
     assert done.returncode == 0, done.stderr
     return log.read_text().splitlines()
 

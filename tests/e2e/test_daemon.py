@@ -341,7 +341,8 @@ def test_sigterm_stops_once_before_the_next_due_job(tmp_path: Path, fresh_server
     with open(log, "w") as err:
         proc = subprocess.Popen([ARCHIVER, "--storage", str(storage), "daemon", "--manifests", str(folder), "--once",
                                  "--log-format", "json", "--per-host-delay", "0", "--total-timeout", "20"],
-                                stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "ARCHIVER_BACKOFF": "0.05"})
+                                stdout=subprocess.DEVNULL, stderr=err,
+                                env={**os.environ, **LOCAL_ENV, "ARCHIVER_BACKOFF": "0.05"})
         deadline = time.monotonic() + 20
         while not fresh_server.hits:
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
