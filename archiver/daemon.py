@@ -6,8 +6,10 @@ runs are coalesced into one catch-up run, never stampeded and never silently dro
 in the store keep their next run time across restarts; only a changed schedule reschedules a job
 (re-adding every job with `replace_existing` on start would push every next run into the future).
 When jobs run is schedule.py's; here is the daemon's life: the job store kept in step with the
-manifests folder (rescans, SIGHUP), runs cut short and resumed, the WARC file carried across runs,
-one log line per event.
+manifests folder (rescans, SIGHUP), runs cut short and resumed, failed runs retried before their
+next turn, the WARC file carried across runs, one log line per event. Jobs run on a thread of their
+own, also under `--once`, so the main thread keeps the daemon's signal handlers: SIGTERM stops the
+daemon, not only the run in flight.
 
 Jobs run one at a time, and the per-host politeness state (when each host may next be contacted)
 carries over from one job to the next: a host cited by ten manifests still gets one request at a
