@@ -133,8 +133,7 @@ class Daemon:
 
         # Its only warning worth a line (a turn skipped) is logged by _skipped, in the daemon's format.
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
-        guard_job_store(self.settings.storage)
-        store = SQLAlchemyJobStore(url=jobs_url(self.settings.storage))
+        store = SQLAlchemyJobStore(url=jobs_url(self.settings.storage))  # guarded by _preflight
         return BackgroundScheduler(
             jobstores={"default": store}, executors={"default": ThreadPoolExecutor(1)}, timezone=dt.UTC,
             # A run missed during downtime happens once on start however late (None: no grace limit).
@@ -356,8 +355,8 @@ class Daemon:
     def _preflight(self) -> None:
         """Start-up errors as one line (exit 4), before a scheduler thread exists to print tracebacks of
         its own: the archive database passes SQLite's quick_check (a damaged one is never written into)
-        and opens as every run will open it (created or upgraded), and the job store reads. The lock
-        taken just before is given back when this fails."""
+        and opens as every run will open it (created or upgraded), and the job store is ours alone
+        (schedule.guard_job_store) and reads. The lock taken just before is given back when this fails."""
         from .db import ArchiveDB
         from .db.damage import probe
 
@@ -368,6 +367,7 @@ class Daemon:
                 if finding is not None:
                     raise DatabaseDamaged(self.settings.db_path, finding)
             ArchiveDB.open(self.settings.db_path).close()
+            guard_job_store(self.settings.storage)  # before anything reads it: its jobs are pickles
             probe(jobs_path(self.settings.storage),
                   "the daemon's job store: remove it and every manifest is scheduled anew, due now")
         except BaseException:
