@@ -108,7 +108,7 @@ class Archive:
     def open_payload(self, capture: dict[str, Any]) -> Iterator[bytes]:
         """The archived payload, de-chunked and decoded from its Content-Encoding, streamed."""
         source = self.payload_record(capture)
-        path = self.store.path_of(source["warc"])
+        path = self.store.path_of(source["warc"], f"capture {source['id']}")
         try:
             handle = open(path, "rb")
         except OSError as exc:

@@ -6,8 +6,10 @@ runs are coalesced into one catch-up run, never stampeded and never silently dro
 in the store keep their next run time across restarts; only a changed schedule reschedules a job
 (re-adding every job with `replace_existing` on start would push every next run into the future).
 When jobs run is schedule.py's; here is the daemon's life: the job store kept in step with the
-manifests folder (rescans, SIGHUP), runs cut short and resumed, the WARC file carried across runs,
-one log line per event.
+manifests folder (rescans, SIGHUP), runs cut short and resumed, failed runs retried before their
+next turn, the WARC file carried across runs, one log line per event. Jobs run on a thread of their
+own, also under `--once`, so the main thread keeps the daemon's signal handlers: SIGTERM stops the
+daemon, not only the run in flight.
 
 Jobs run one at a time, and the per-host politeness state (when each host may next be contacted)
 carries over from one job to the next: a host cited by ten manifests still gets one request at a
@@ -24,6 +26,7 @@ import datetime as dt
 import json
 import logging
 import os
+import queue
 import signal
 import sys
 import threading
@@ -44,16 +47,20 @@ from .manifests import load_manifest
 from .run import Run
 from .schedule import (
     KINDS,
+    RETRY_DELAYS,
     Clock,
     GridTrigger,  # also the name job stores written before schedule.py was split out unpickle
     Schedule,
     due,
+    guard_job_store,
     job_id,
     job_parts,
     jobs_path,
+    jobs_url,
     make_trigger,
     manifest_files,
     next_turn,
+    retry_time,
     specs,
 )
 from .snapshot import snapshot
@@ -64,11 +71,17 @@ DEFAULT_WARC_ROLL = 86400.0  # a WARC file collects a day of job runs (or fills 
 _current: Daemon | None = None  # the daemon whose jobs the job store's references run
 
 
-def run_job(manifest: str, kind: str) -> None:
+def run_job(manifest: str, kind: str, retries: int = 0) -> None:
     """The job store's reference to a job (`archiver.daemon:run_job`): a module-level function, so
-    jobs survive restarts; it must keep this name and place."""
+    jobs survive restarts; it must keep this name and place. `retries`: how many retries of a
+    failed run came before this one (kept in the job store, so that a restart keeps counting)."""
     if _current is not None:
-        _current.run(manifest, kind)
+        status = _current.run(manifest, kind)
+        if status != "skipped":
+            # Settled by the main thread: a job thread must not wait for the scheduler's lock, which
+            # its shutdown holds while it waits for the job thread.
+            _current.ended.put((job_id(manifest, kind), status))
+            _current.wake.set()
 
 
 class Daemon:
@@ -88,6 +101,8 @@ class Daemon:
         self.lock = Lock(settings.storage, clock)
         self.stopping = threading.Event()
         self.wake = threading.Event()
+        self.rescan_asked = threading.Event()  # SIGHUP
+        self.ended: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()  # (job id, status) of runs under serve()
         self.runner: Run | None = None
         self.politeness: dict[str, float] = {}  # host -> monotonic time it may next be contacted
         self.carry = WarcCarry(warc_roll)  # one WARC file for many runs (closed after warc_roll seconds)
@@ -118,7 +133,7 @@ class Daemon:
 
         # Its only warning worth a line (a turn skipped) is logged by _skipped, in the daemon's format.
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
-        store = SQLAlchemyJobStore(url=f"sqlite:///{jobs_path(self.settings.storage)}")
+        store = SQLAlchemyJobStore(url=jobs_url(self.settings.storage))  # guarded by _preflight
         return BackgroundScheduler(
             jobstores={"default": store}, executors={"default": ThreadPoolExecutor(1)}, timezone=dt.UTC,
             # A run missed during downtime happens once on start however late (None: no grace limit).
@@ -226,17 +241,55 @@ class Daemon:
             runner.interrupted = True
             runner.gate.close()
 
-    def run(self, manifest: str, kind: str) -> None:
-        """One job run: never raises (a failed run is logged and the daemon goes on)."""
+    def run(self, manifest: str, kind: str) -> str:
+        """One job run: never raises (a failed run is logged and the daemon goes on). Returns how
+        it ended: done, failed, interrupted, or skipped (the daemon was stopping)."""
         if self.stopping.is_set():
             # A turn that came due while another job ran, queued, and reached only now: APScheduler
             # already moved the job's next run time on, so put it back (see _keep_turns).
             self._unrun.add(job_id(manifest, kind))
-            return
+            return "skipped"
         with self.job_lock:
-            self._run(manifest, kind)
+            return self._run(manifest, kind)
 
-    def _run(self, manifest: str, kind: str) -> None:
+    def after_run(self, key: str, status: str, *, turn: bool = False) -> None:
+        """After a run of job `key` (on the main thread): see `_retry`. With `turn` (once()), the
+        job's next run time is set here; under serve() APScheduler set it when the run began."""
+        job = self.scheduler.get_job(key)
+        if job is None:  # its manifest went away meanwhile
+            return
+        changes = self._retry(job, status, {"next_run_time": next_turn(job.trigger, self.now())} if turn else {})
+        if changes:
+            self.scheduler.modify_job(key, **changes)
+
+    def _settle_ended(self) -> None:
+        while not self.ended.empty():
+            self.after_run(*self.ended.get())
+
+    def _retry(self, job: Any, status: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """The changes to a job after its run: a failed run is tried again after a backoff
+        (RETRY_DELAYS) if that comes before the job's next turn; any other ends the count. The count
+        lives in the job store (the job's `retries` argument), so a restart or the next `--once`
+        keeps it. Logs each retry, and when the retries are spent."""
+        retries = int(job.kwargs.get("retries", 0))
+        now = self.now()
+        target, kind = job_parts(job.id)
+        at = retry_time(job.trigger, retries, now) if status == "failed" else None
+        if at is not None:
+            changes.update(next_run_time=at, kwargs={"retries": retries + 1})
+            self.log("run_retry", f"{kind} of {target} failed: retry {retries + 1} of {len(RETRY_DELAYS)}"
+                     f" at {stamps.iso(at, 'seconds')}", manifest=target, kind=kind, retry=retries + 1,
+                     at=stamps.iso(at, "seconds"))
+        elif retries:
+            changes["kwargs"] = {}
+            if status == "failed":
+                turn_at = changes.get("next_run_time", job.next_run_time)
+                turn = stamps.iso(turn_at, "seconds") if turn_at is not None else None
+                self.log("retries_spent", f"{kind} of {target} failed after {retries} retries: next try at its"
+                         f" next turn, {turn or 'never'}", manifest=target, kind=kind, retries=retries, next=turn)
+        return changes
+
+    def _run(self, manifest: str, kind: str) -> str:
         started = time.monotonic()
         fields: dict[str, Any] = {"manifest": manifest, "kind": kind}
         try:
@@ -278,6 +331,7 @@ class Daemon:
                  status=status, run_id=run_id, counts=counts, elapsed=round(elapsed, 3), **fields)
         if "traceback" in fields and self.log_format != "json":
             print(fields["traceback"].rstrip(), file=self.out, flush=True)
+        return status
 
     # -- life -----------------------------------------------------------------------------------------
 
@@ -301,8 +355,8 @@ class Daemon:
     def _preflight(self) -> None:
         """Start-up errors as one line (exit 4), before a scheduler thread exists to print tracebacks of
         its own: the archive database passes SQLite's quick_check (a damaged one is never written into)
-        and opens as every run will open it (created or upgraded), and the job store reads. The lock
-        taken just before is given back when this fails."""
+        and opens as every run will open it (created or upgraded), and the job store is ours alone
+        (schedule.guard_job_store) and reads. The lock taken just before is given back when this fails."""
         from .db import ArchiveDB
         from .db.damage import probe
 
@@ -313,6 +367,7 @@ class Daemon:
                 if finding is not None:
                     raise DatabaseDamaged(self.settings.db_path, finding)
             ArchiveDB.open(self.settings.db_path).close()
+            guard_job_store(self.settings.storage)  # before anything reads it: its jobs are pickles
             probe(jobs_path(self.settings.storage),
                   "the daemon's job store: remove it and every manifest is scheduled anew, due now")
         except BaseException:
@@ -325,6 +380,7 @@ class Daemon:
         self.stop()
 
     def _rescan_signal(self, signum: int, frame: object) -> None:
+        self.rescan_asked.set()
         self.wake.set()
 
     def serve(self) -> int:
@@ -348,11 +404,13 @@ class Daemon:
         next_rescan = time.monotonic() + self.rescan
         while not self.stopping.is_set():
             # Woken by SIGHUP or a stop; at least once a minute for an idle WARC file's age.
-            woken = self.wake.wait(max(0.0, min(next_rescan - time.monotonic(), 60.0)))
+            self.wake.wait(max(0.0, min(next_rescan - time.monotonic(), 60.0)))
             self.wake.clear()
             if self.stopping.is_set():
                 break
-            if woken or time.monotonic() >= next_rescan:
+            self._settle_ended()
+            if self.rescan_asked.is_set() or time.monotonic() >= next_rescan:
+                self.rescan_asked.clear()
                 self.rescan_now()
                 next_rescan = time.monotonic() + self.rescan
             self._roll_idle_warc()
@@ -369,13 +427,26 @@ class Daemon:
                 for job in jobs:
                     if self.stopping.is_set():
                         break
-                    self.run(*job.args)
-                    self.scheduler.modify_job(job.id, next_run_time=next_turn(job.trigger, self.now()))
+                    status = self._run_apart(*job.args)
+                    if status == "skipped":
+                        break
+                    self.after_run(job.id, status, turn=True)
                 self.log("once", f"ran {len(jobs)} due jobs", jobs=len(jobs))
             finally:
                 self._close_scheduler(wait=False)
                 self.close_warc()
         return 130 if self.stopping.is_set() else 0
+
+    def _run_apart(self, manifest: str, kind: str) -> str:
+        """A job run on a thread of its own, as under serve(): the main thread keeps the daemon's
+        signal handlers (a run on the main thread would put its own in their place), so SIGTERM
+        stops the daemon, not only the run in flight, and no later job starts."""
+        ended: list[str] = []
+        worker = threading.Thread(target=lambda: ended.append(self.run(manifest, kind)), name="archiver-job")
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.5)  # signal handlers run between the waits
+        return ended[0] if ended else "failed"
 
     def close_warc(self) -> None:
         """Close the WARC file carried between runs (on stop: every file is closed and hashed)."""
@@ -399,14 +470,18 @@ class Daemon:
                 self.job_lock.release()
 
     def _keep_turns(self) -> None:
-        """After a stop: jobs whose due turn was dropped run at the next start, not a turn later."""
-        if not self._unrun:
+        """After a stop: jobs whose due turn was dropped run at the next start, not a turn later; runs
+        that failed as the daemon stopped keep their retry."""
+        ended = []
+        while not self.ended.empty():
+            ended.append(self.ended.get())
+        if not self._unrun and not any(status == "failed" for _, status in ended):
             return
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
         # The job store by itself: a second scheduler, even paused, has a thread that may pick the
         # job up the moment it is due and fail to submit it (its executor is already shut down).
-        store = SQLAlchemyJobStore(url=f"sqlite:///{jobs_path(self.settings.storage)}")
+        store = SQLAlchemyJobStore(url=jobs_url(self.settings.storage))
         store.start(self.scheduler, "default")
         try:
             now = self.now()
@@ -418,6 +493,11 @@ class Daemon:
                     target, kind = job_parts(unrun)
                     self.log("turn_kept", f"{kind} of {target} came due while stopping: it runs at the next start",
                              manifest=target, kind=kind)
+            for key, status in ended:
+                if (job := store.lookup_job(key)) is not None and (changes := self._retry(job, status, {})):
+                    for name, value in changes.items():
+                        setattr(job, name, value)
+                    store.update_job(job)
         finally:
             store.shutdown()
 

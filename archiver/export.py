@@ -113,7 +113,7 @@ def write_warc(archive: Archive, records: list[dict[str, Any]], out: _Counting, 
                 continue  # a record two selected captures share (an original cited twice)
             source = handles.get(row["warc"])
             if source is None:
-                path = archive.store.path_of(row["warc"])
+                path = archive.store.path_of(row["warc"], f"the records row at offset {row['offset']}")
                 try:
                     source = handles[row["warc"]] = open(path, "rb")
                 except OSError as exc:

@@ -8,9 +8,11 @@ stale lock behind.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import fcntl
 import os
 import socket
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -32,9 +34,9 @@ class Lock:
     def acquire(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(self.path, "a+")
+            handle = _open_lock(self.path, os.O_RDWR | os.O_CREAT)
         except OSError as exc:
-            raise StorageError(f"{self.path}: cannot open lock file: {exc.strerror}") from exc
+            raise StorageError(f"{self.path}: cannot open lock file: {_reason(exc)}") from exc
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -58,7 +60,7 @@ def holder(storage: Path) -> str | None:
     """Who runs a daemon on `storage` now, or None."""
     path = storage / LOCK_NAME
     try:
-        with open(path) as handle:
+        with _open_lock(path, os.O_RDONLY) as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -66,3 +68,22 @@ def holder(storage: Path) -> str | None:
             return None
     except OSError:
         return None
+
+
+def _open_lock(path: Path, flags: int) -> IO[str]:
+    """The lock file, never through a symbolic link (the holder line is written into it: a link
+    planted there would have us overwrite its target), and only if it is a regular file."""
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return os.fdopen(fd, "r+" if flags & os.O_RDWR else "r")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "it is a symbolic link (refused: archiver writes only to a lock file of its own)"
+    return exc.strerror or str(exc)

@@ -41,7 +41,7 @@ from .cdx import cdxj_lines, entries_from_rows, timestamp14
 from .config import REPLAY_HOST, REPLAY_PORT, Settings
 from .errors import ArchiverError, NotArchived, UsageError
 from .export import not_captured, resolve_manifest
-from .storage import OPEN_SUFFIX
+from .storage import OPEN_SUFFIX, warc_path
 
 ALL = "archive"  # the collection of every capture
 START_TIMEOUT = 60.0
@@ -120,7 +120,10 @@ def _on_disk(storage: Path) -> Callable[[str], str]:
 
     def rename(name: str) -> str:
         if name not in seen:
-            is_open = not (storage / name).exists() and (storage / (name + OPEN_SUFFIX)).exists()
+            # pywb reads what the index names: a name leading out of the storage folder is refused.
+            row = "a records row"
+            is_open = (not warc_path(storage, name, row).exists()
+                       and warc_path(storage, name, row, OPEN_SUFFIX).exists())
             seen[name] = name + OPEN_SUFFIX if is_open else name
         return seen[name]
 

@@ -353,29 +353,39 @@ class Run:
 
     def _store_batch(self, batch: list[Fetched[Any]], run_id: int) -> None:
         """Store what workers finished, committing the rows of a batch together: one commit per
-        capture cost more than the capture on slow file systems. Outcomes are published only once
-        their rows are committed. A failure commits the captures stored before it, then propagates."""
+        capture cost more than the capture on slow file systems. A batch is one transaction (more
+        only when it fills the WARC file: a file is rotated between transactions, never inside
+        one); its records are appended, put on disk with one fdatasync, and only then its rows
+        committed, so a power cut never leaves a committed row pointing at bytes the disk never
+        got. Outcomes are published only once their rows are committed. A failure commits the
+        captures stored before it, then propagates."""
         failure: BaseException | None = None
         stored: list[Outcome] = []
         try:
-            self.archive.store.prepare(sum(f.spool.seek(0, 2) for f in batch if f.spool is not None))
-            with self.archive.db.transaction():
-                for fetched in batch:
-                    if failure is None and fetched.error is not None and not isinstance(fetched.error, Interrupted):
-                        failure = fetched.error
-                    if failure is not None or fetched.error is not None:
-                        continue
-                    try:
-                        stored.append(self._store(fetched, run_id))
-                    except BaseException as exc:
-                        failure = exc
+            rest = batch
+            while rest and failure is None:
+                self.archive.store.prepare(_spooled(rest[0]))  # rotation, outside any transaction
+                group, rest = _fitting(rest, self.archive.store.room())
+                done: list[Outcome] = []
+                with self.archive.db.transaction():
+                    for fetched in group:
+                        if failure is None and fetched.error is not None and not isinstance(fetched.error, Interrupted):
+                            failure = fetched.error
+                        if failure is not None or fetched.error is not None:
+                            continue
+                        try:
+                            done.append(self._store(fetched, run_id))
+                        except BaseException as exc:
+                            failure = exc
+                    self.archive.store.sync()  # the bytes on disk before the rows that point at them
+                stored += done
         finally:
             for fetched in batch:
                 if fetched.spool is not None:
                     fetched.spool.close()
-        self.outcomes.extend(stored)
-        for outcome in stored:
-            self.on_outcome(outcome)
+            self.outcomes.extend(stored)
+            for outcome in stored:
+                self.on_outcome(outcome)
         if failure is not None:
             raise failure
 
@@ -424,6 +434,22 @@ class Run:
         outcome.capture_id = self.archive.db.add_capture(capture, rows)
         self.kind.stored(fetched, outcome, run_id)
         return outcome
+
+
+def _spooled(fetched: Fetched[Any]) -> int:
+    """Bytes of WARC records waiting in a fetch's spool."""
+    return fetched.spool.seek(0, 2) if fetched.spool is not None else 0
+
+
+def _fitting(batch: list[Fetched[Any]], room: int) -> tuple[list[Fetched[Any]], list[Fetched[Any]]]:
+    """The longest head of `batch` whose records fit in `room` bytes (at least one fetch: the
+    store has made room for it), and the rest."""
+    total = 0
+    for i, fetched in enumerate(batch):
+        total += _spooled(fetched)
+        if i and total > room:
+            return batch[:i], batch[i:]
+    return batch, []
 
 
 def _discard(fetched: Fetched[Any]) -> None:

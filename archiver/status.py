@@ -35,7 +35,8 @@ def next_runs(storage: Path) -> dict[str, dt.datetime]:
     if not path.exists():
         return {}
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        # as_uri() percent-encodes the path: a storage folder with `#` or `?` in its name stays one path.
+        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as conn:
             rows = conn.execute("SELECT id, next_run_time FROM apscheduler_jobs").fetchall()
     except sqlite3.Error as exc:
         raise StorageError(f"{path}: cannot read the daemon's job store: {exc}") from exc

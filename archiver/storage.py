@@ -1,9 +1,15 @@
-"""WARC files on disk: naming, appending whole captures, rotation, closing, crash recovery.
+"""WARC files on disk: naming, appending whole captures, rotation, closing, crash recovery, and
+where a WARC file named by the database may be (`warc_path`: inside the storage folder only).
 
 A file being written is named `*.warc.gz.open` and holds an exclusive lock; only a complete file
-(every record whole, sha256 recorded) is renamed to `*.warc.gz`. After a crash, the next run cuts an
-abandoned `.open` file back to the end of the last record the database knows and closes it, so a
-partial record is never visible in a `.warc.gz` and every database row points at a whole record.
+(every record whole, sha256 recorded) is renamed to `*.warc.gz`, and its folder is fsynced after.
+Durability order: a file's records reach the disk (`sync`, once per committed group of captures)
+before the database rows that point at them commit. So the database's records of a file always
+describe a prefix of it, and the end of its last committed record is the file's valid length:
+`close` cuts what lies past it (records of a group whose commit failed) before the file is
+renamed, and after a crash the next run cuts an abandoned file back to it, `.open` or already
+renamed. A partial or uncommitted record is never left in a `.warc.gz`, and every database row
+points at a whole record.
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ import hashlib
 import itertools
 import os
 import socket
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from . import stamps
+from .atomic import fsync_dir
 from .db import ArchiveDB
 from .errors import StorageError
 from .warc import RecordBuilder, RecordInfo
@@ -43,12 +51,30 @@ def _write_all(handle: IO[bytes], data: bytes) -> None:
         view = view[written or 0 :]
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+# Files of our own are never opened through a symbolic link someone put in their place.
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_datasync = getattr(os, "fdatasync", os.fsync)  # the data and the size: what a reader needs
+
+
+def warc_path(root: Path, name: str, row: str, suffix: str = "") -> Path:
+    """The file a database row names (`name`, relative to the storage folder `root`, plus `suffix`),
+    refused with a StorageError naming the row unless it lies inside the storage folder: a tampered
+    or foreign database must never make archiver read, cut or rename a file elsewhere. The check is
+    on the resolved path, so `warcs/` may be a symbolic link to a bigger disk, but no `..`, absolute
+    name or link inside it leads out."""
+    relative = PurePosixPath(name)
+    outside = (not name or "\x00" in name or relative.is_absolute() or ".." in relative.parts)
+    path = root / (name + suffix)
+    if not outside:
+        try:
+            resolved = path.resolve()
+            outside = not any(resolved.is_relative_to(base) for base in (root.resolve(), (root / "warcs").resolve()))
+        except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a name the OS refuses
+            raise StorageError(f"{row} names WARC file {name!r}, which cannot be resolved: {exc}") from exc
+    if outside:
+        raise StorageError(f"{row} names WARC file {name!r}, outside the storage folder {root}: refused"
+                           " (a tampered or foreign database?)")
+    return path
 
 
 class _OpenWarc:
@@ -58,6 +84,8 @@ class _OpenWarc:
         self.handle = handle
         self.sha256 = hashlib.sha256()
         self.size = 0
+        self.synced = 0  # bytes known to be on disk
+        self.start = 0  # where the first capture goes: past the warcinfo record
         self.opened = time.monotonic()
 
 
@@ -91,8 +119,8 @@ class WarcCarry:
         if warc is None or not clean or time.monotonic() - warc.opened >= self.max_age:
             return
         try:
-            os.fsync(warc.handle.fileno())
-        except OSError:
+            store.sync()
+        except StorageError:
             return  # store.close() reports it
         self.warc, store.current = warc, None
 
@@ -139,11 +167,12 @@ class WarcStore:
     def spool_dir(self) -> Path:
         return self.root / "tmp"
 
-    def path_of(self, name: str) -> Path:
-        """Where a WARC named in the database is now: closed, or still being written."""
-        path = self.root / name
-        if not path.exists() and (self.root / (name + OPEN_SUFFIX)).exists():
-            return self.root / (name + OPEN_SUFFIX)
+    def path_of(self, name: str, row: str = "a database row") -> Path:
+        """Where a WARC named in the database is now: closed, or still being written; `row` names
+        the row it came from, for the error when the name leads outside the storage folder."""
+        path = warc_path(self.root, name, row)
+        if not path.exists() and (opened := warc_path(self.root, name, row, OPEN_SUFFIX)).exists():
+            return opened
         return path
 
     # -- writing --------------------------------------------------------------------------------
@@ -160,7 +189,7 @@ class WarcStore:
             # cannot account for, nor takes one that is being born.
             self.db.open_warc(name)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o644)
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 # Unbuffered: a failed write must leave no bytes behind in a buffer that a later
                 # flush or close would put back past the cut.
@@ -168,19 +197,41 @@ class WarcStore:
             except OSError as exc:
                 raise _storage_error(path, "create WARC file", exc) from exc
         warc = _OpenWarc(name, path, handle)
-        info = self.builder.warcinfo(_HashingWriter(warc), Path(name).name, when, self.user_agent)
-        self.db.add_records([_record_row(name, info, 0)])
+        try:
+            info = self.builder.warcinfo(_HashingWriter(warc), Path(name).name, when, self.user_agent)
+            try:
+                fsync_dir(path.parent)  # the file's name on disk, then its warcinfo, before the row
+            except OSError as exc:
+                raise _storage_error(path, "create WARC file", exc) from exc
+            warc.start = warc.size
+            _sync(warc)
+            self.db.add_records([_record_row(name, info, 0)])
+        except BaseException:
+            handle.close()  # the file stays `.open`: recovery removes it (no record of it committed)
+            raise
         return warc
 
     def prepare(self, length: int) -> _OpenWarc:
-        """Make sure a WARC file with room for `length` more bytes is open, rotating if needed.
-        Call it outside any database transaction: a new file's row must be committed before the
-        file exists, or a crash would leave a file that recovery cannot account for."""
-        if self.current is not None and self.current.size + length > self.max_size:
+        """Make sure a WARC file with room for `length` more bytes is open, rotating if needed (a
+        capture larger than a whole file goes alone into a fresh one). Call it outside any database
+        transaction: a new file's row must be committed before the file exists, or a crash would
+        leave a file that recovery cannot account for."""
+        current = self.current
+        if current is not None and current.size > current.start and current.size + length > self.max_size:
             self.close()
         if self.current is None:
             self.current = self._new_file()
         return self.current
+
+    def room(self) -> int:
+        """Bytes the current file takes before it is full."""
+        return self.max_size - self.current.size if self.current is not None else self.max_size
+
+    def sync(self) -> None:
+        """Put what was appended to the current file on disk: called before the rows that point at
+        it commit (one fdatasync per committed group of captures, not per record)."""
+        if self.current is not None:
+            _sync(self.current)
 
     def append(self, spool: IO[bytes], length: int) -> tuple[str, int]:
         """Copy a spool of complete gzip members to the current WARC; return (name, base offset).
@@ -208,30 +259,46 @@ class WarcStore:
         except OSError:
             pass  # recovery at the next start cuts the file back to the last committed record
         warc.size = base
+        warc.synced = min(warc.synced, base)
         warc.sha256 = digest
 
     def close(self) -> None:
-        """fsync, record the file's sha256, and rename it into view."""
+        """Cut what the database does not know (the records of a group whose commit failed),
+        fsync, rename the file into view, fsync its folder, and record its size and sha256."""
         warc, self.current = self.current, None
         if warc is None:
             return
         final = self.root / warc.name
         try:
+            end = self._committed_end(warc.name)
+            digest = warc.sha256.hexdigest()
+            if end < warc.size:
+                os.ftruncate(warc.handle.fileno(), end)
+                warc.size = end
+                digest = _sha256_of(warc.path)
             os.fsync(warc.handle.fileno())
             os.replace(warc.path, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         except OSError as exc:
             raise _storage_error(warc.path, "close WARC", exc) from exc
         finally:
             warc.handle.close()
-        self.db.close_warc(warc.name, warc.size, warc.sha256.hexdigest())
+        self.db.close_warc(warc.name, warc.size, digest)
+
+    def _committed_end(self, name: str) -> int:
+        try:
+            return self.db.committed_end(name)
+        except sqlite3.Error as exc:
+            raise StorageError(f"{self.db.path}: cannot read database: {exc}") from exc
 
     # -- recovery -------------------------------------------------------------------------------
 
     def recover(self) -> list[str]:
         """Close the WARC files this database lists as still open and no live process holds: cut
         each back to the end of its last committed record (never past its real size) and close it.
-        Files the database does not know are left alone: they may belong to another database."""
+        Records past that end were appended by a run whose rows never committed (a crash, a failed
+        commit): nothing in the database points at them, and they are not kept. Files the database
+        does not know are left alone: they may belong to another database."""
         recovered: list[str] = []
         with self._directory_lock():
             for name in self.db.open_warcs():
@@ -239,36 +306,41 @@ class WarcStore:
         return recovered
 
     def _recover_one(self, name: str, recovered: list[str]) -> None:
-        path, final = self.root / (name + OPEN_SUFFIX), self.root / name
-        if not path.exists():
-            if final.exists():  # renamed, but the crash came before the database heard of it
-                self.db.close_warc(name, final.stat().st_size, _sha256_of(final))
-                recovered.append(name)
-            else:  # the crash came between the database row and the file
-                self.db.forget_warc(name)
+        row = f"{self.db.path}: warc_files row"
+        path, final = warc_path(self.root, name, row, OPEN_SUFFIX), warc_path(self.root, name, row)
+        renamed = not os.path.lexists(path)
+        if renamed and not os.path.lexists(final):  # the crash came between the database row and the file
+            self.db.forget_warc(name)
             return
+        target = final if renamed else path  # renamed: the crash came before the database heard of it
         try:
-            fd = os.open(path, os.O_RDWR)
+            fd = os.open(target, os.O_RDWR | NOFOLLOW)
         except OSError as exc:
-            raise _storage_error(path, "open WARC for recovery", exc) from exc
+            raise _storage_error(target, "open WARC for recovery", exc) from exc
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return  # a running archiver is writing it
-            end = min(self.db.committed_end(name), os.fstat(fd).st_size)
+            size = os.fstat(fd).st_size
+            end = min(self._committed_end(name), size)
             if end == 0:
-                path.unlink()  # not even its warcinfo record was committed
+                if not renamed:
+                    path.unlink()  # not even its warcinfo record was committed
+                # (renamed, a file the database holds no record of is left as it is: verify names it)
                 self.db.forget_warc(name)
                 return
-            os.ftruncate(fd, end)
+            if end < size:
+                os.ftruncate(fd, end)
             os.fsync(fd)
-            digest = _sha256_of(path)
-            os.replace(path, final)
+            digest = _sha256_of(target)
+            if not renamed:
+                os.replace(path, final)
+            fsync_dir(final.parent)
             self.db.close_warc(name, end, digest)
             recovered.append(name)
         except OSError as exc:
-            raise _storage_error(path, "recover WARC", exc) from exc
+            raise _storage_error(target, "recover WARC", exc) from exc
         finally:
             os.close(fd)
 
@@ -277,7 +349,7 @@ class WarcStore:
         """Serialises creating WARC files with recovering them, across processes."""
         path = self.dir / ".lock"
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o644)
         except OSError as exc:
             raise _storage_error(path, "open lock file", exc) from exc
         try:
@@ -306,6 +378,16 @@ class _HashingWriter:
 
     def flush(self) -> None:
         pass
+
+
+def _sync(warc: _OpenWarc) -> None:
+    if warc.synced == warc.size:
+        return
+    try:
+        _datasync(warc.handle.fileno())
+    except OSError as exc:
+        raise _storage_error(warc.path, "sync WARC", exc) from exc
+    warc.synced = warc.size
 
 
 def _record_row(warc: str, info: RecordInfo, base: int) -> dict[str, Any]:

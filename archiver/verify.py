@@ -36,7 +36,7 @@ from . import stamps
 from .config import Settings
 from .db import ArchiveDB
 from .errors import DatabaseDamaged, RecordDamaged, StorageError
-from .storage import OPEN_SUFFIX
+from .storage import OPEN_SUFFIX, warc_path
 from .warc import StoredRecord
 
 CHUNK = 1024 * 1024
@@ -411,9 +411,10 @@ class Verifier:
     def _units(self, db: ArchiveDB, files: list[_File], audit: Audit) -> Iterator[Callable[[], _Outcome]]:
         """The work, file by file; the database is read here, in the calling thread only."""
         for f in files:
-            final = self.root / f.name
+            row = f"{db.path}: warc_files row"
+            final = warc_path(self.root, f.name, row)  # a name leading out of the storage folder is refused
             closed = f.state == "closed" and f.sha256 is not None and f.size is not None
-            paths = [final] if closed else [self.root / (f.name + OPEN_SUFFIX), final]
+            paths = [final] if closed else [warc_path(self.root, f.name, row, OPEN_SUFFIX), final]
             actual = _size_of(paths)
             if actual is None:
                 self._found(audit, AuditProblem(MISSING, f.name, "no such file" if closed else

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .. import stamps
+from ..atomic import create_part
 from ..config import REPLAY_PORT
 from ..errors import NotArchived, StorageError, UsageError
 from .options import settings_from
@@ -132,7 +133,7 @@ def write_payload(chunks: Iterable[bytes], url: str, output: Path | None, max_si
     """The payload to `output` (whole or not at all: written aside, renamed when complete) or stdout."""
     target = output.with_name(output.name + ".part") if output else None
     try:
-        sink = open(target, "wb") if target else sys.stdout.buffer
+        sink = create_part(target) if target else sys.stdout.buffer  # never written through a planted link
     except OSError as exc:
         raise StorageError(f"{target}: cannot write: {exc.strerror}") from exc
     written = 0

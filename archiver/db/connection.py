@@ -16,9 +16,11 @@ DatabaseDamaged naming SQLite's own finding.
 
 from __future__ import annotations
 
+import random
 import shutil
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -40,7 +42,7 @@ def connect_writable(path: Path) -> sqlite3.Connection:
     except OSError as exc:
         raise StorageError(f"{path}: cannot open database: {exc.strerror or exc}") from exc
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
+        _into_wal(conn)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         _upgrade(conn, path)
@@ -52,6 +54,24 @@ def connect_writable(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _into_wal(conn: sqlite3.Connection, timeout: float = 30.0) -> None:
+    """WAL mode. Switching a file into it takes an exclusive lock, and when other processes open the
+    file at that moment SQLite answers "database is locked" at once instead of waiting (its busy
+    handler is not called where waiting could deadlock): ten archivers started together on a new
+    or older database saw one of them fail in up to a quarter of the trials. So the switch is tried
+    again, for `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = (exc.sqlite_errorcode & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))  # spread out, so the contenders do not collide again
 
 
 def connect_readonly(path: Path) -> tuple[sqlite3.Connection, int, Path | None]:

@@ -3,17 +3,21 @@ pointing at an incomplete record."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ARCHIVER, LOCAL_ENV, run
+from conftest import ARCHIVER, LOCAL_ENV, require_binary, run
 from server import TestServer
 from warcio.archiveiterator import ArchiveIterator
 from warclint import check_warcs
@@ -169,6 +173,186 @@ def test_full_disk_is_a_clear_error_exit_4_and_loses_nothing(fresh_server: TestS
     assert shown.returncode == 0 and "<title>before</title>" in shown.stdout
     # every WARC on disk is under the limit: the failed append was cut back
     assert all(p.stat().st_size <= 3_000_000 for p in (storage / "warcs").iterdir())
+
+
+
+def warcs_hold_only_committed_records(storage: Path, db: Path) -> int:
+    """Each WARC file the database lists is closed and holds exactly the records the database has
+    rows for, in order, and nothing after them; returns how many records that is."""
+    conn = sqlite3.connect(db)
+    try:
+        files = conn.execute("SELECT name, state, size FROM warc_files").fetchall()
+        total = 0
+        for name, state, size in files:
+            rows = conn.execute('SELECT "offset", length, record_id FROM records WHERE warc = ? ORDER BY 1',
+                                [name]).fetchall()
+            with open(storage / name, "rb") as f:
+                records = ArchiveIterator(f)
+                found = [(records.get_record_offset(), records.get_record_length(),
+                          r.rec_headers.get_header("WARC-Record-ID")) for r in records]
+            assert state == "closed" and size == (storage / name).stat().st_size
+            assert found == [tuple(r) for r in rows], name
+            total += len(rows)
+    finally:
+        conn.close()
+    assert not list((storage / "warcs").glob("*.open"))
+    return total
+
+
+@pytest.fixture()
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MB tmpfs of the test's own: a disk that fills up for real. Mounting needs root; the
+    same fault is tested without root in tests/unit/test_run.py (a file size limit)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (tests/unit/test_run.py covers a failed commit without)")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        with contextlib.suppress(OSError):  # ENOSPC: full
+            while True:
+                f.write(b"\0" * 4096)
+    return filler
+
+
+def test_a_failed_commit_on_a_full_database_disk_keeps_no_uncommitted_record(
+        fresh_server: TestServer, tmp_path: Path, small_disk: Path) -> None:
+    """The database's disk fills up mid-run (the WARC files' disk does not): a commit fails after its
+    records were appended. Neither the run's own close nor the next run's recovery may keep them."""
+    storage, db = tmp_path / "storage", small_disk / "archiver.db"
+    manifest = tmp_path / "slow.txt"
+    manifest.write_text("\n".join(fresh_server.url(f"random?size=200000&seed={i}&pause=0.1") for i in range(40)))
+    proc = subprocess.Popen(
+        [ARCHIVER, "--storage", str(storage), "--db", str(db), "snapshot", str(manifest), "--per-host-delay", "0",
+         "--per-host", "4", "--concurrency", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **LOCAL_ENV})
+    deadline = time.monotonic() + 30
+    while True:  # some captures committed, many to come
+        assert time.monotonic() < deadline and proc.poll() is None, "the run ended before the disk filled"
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                if conn.execute("SELECT COUNT(*) FROM captures").fetchone()[0] >= 3:
+                    break
+        except sqlite3.OperationalError:
+            pass  # not created yet
+        time.sleep(0.05)
+    filler = fill(small_disk)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 4, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("archiver: error:")]
+    assert len(errors) == 1 and "full" in errors[0] and "Traceback" not in stderr, stderr
+    filler.unlink()
+
+    after = run(storage, "--db", str(db), "snapshot", fresh_server.url("page/after"), "--per-host-delay", "0")
+    assert after.returncode == 0, after.stderr
+    committed = sqlite3.connect(db).execute("SELECT COUNT(*) FROM captures").fetchone()[0]
+    assert 3 <= committed < 41
+    assert warcs_hold_only_committed_records(storage, db) >= 1 + 2 * committed
+    visible_warcs_read_cleanly(storage)
+
+
+def traced(tmp_path: Path, command: list[str]) -> list[str]:
+    """The file syscalls of a real process (strace), in the order they were made."""
+    strace = require_binary("strace", "apt-get install strace")
+    log = tmp_path / "strace.log"
+    done = subprocess.run([strace, "-f", "-qq", "-y", "-s", "0", "-o", str(log), "-e",
+                           "trace=write,pwrite64,writev,pwritev,fsync,fdatasync,rename,renameat,renameat2",
+                           *command], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **LOCAL_ENV, "ARCHIVER_BACKOFF": "0.05"})
+    assert done.returncode == 0, done.stderr
+    return log.read_text().splitlines()
+
+
+def syscall_on(line: str, calls: str, path: str) -> bool:
+    return re.search(rf"\b(?:{calls})\(\d+<[^>]*{path}>", line) is not None
+
+
+def test_warc_bytes_reach_the_disk_before_the_rows_that_point_at_them_commit(
+        fresh_server: TestServer, tmp_path: Path) -> None:
+    """Read from the syscalls of a real snapshot: after WARC bytes are written, the file is
+    fdatasynced before the database's write-ahead log takes a commit; a renamed WARC file's folder is
+    fsynced before the commit that records it closed. Group commits: a sync per batch, not per record."""
+    storage = tmp_path / "storage"
+    manifest = tmp_path / "many.txt"
+    manifest.write_text("\n".join(fresh_server.url(f"page/p{i}") for i in range(30)))
+    lines = traced(tmp_path, [ARCHIVER, "--storage", str(storage), "snapshot", str(manifest), "--per-host-delay",
+                              "0", "--quiet"])
+    writes = "write|pwrite64|writev|pwritev"
+    unsynced = renamed = False
+    commits = warc_syncs = dir_syncs = 0
+    for line in lines:
+        if syscall_on(line, writes, r"\.warc\.gz\.open"):
+            unsynced = True
+        elif syscall_on(line, "fsync|fdatasync", r"\.warc\.gz\.open"):
+            unsynced, warc_syncs = False, warc_syncs + 1
+        elif re.search(r"\brename(?:at2?)?\(.*\.warc\.gz\.open", line):
+            renamed = True
+        elif syscall_on(line, "fsync", "/warcs"):
+            renamed, dir_syncs = False, dir_syncs + 1
+        elif syscall_on(line, writes, r"archiver\.db-wal"):
+            assert not unsynced, f"a commit while WARC bytes were not yet synced: {line}"
+            assert not renamed, f"a commit after a rename whose folder was not synced: {line}"
+            commits += 1
+    assert warc_syncs >= 2 and dir_syncs >= 2 and commits > warc_syncs  # the file's creation and its close
+    records = sqlite3.connect(storage / "archiver.db").execute("SELECT COUNT(*) FROM records").fetchone()[0]
+    assert records == 1 + 2 * 30
+    assert warc_syncs <= 1 + 30 + 1  # its warcinfo, at most one per batch, its close: never one per record
+
+
+
+def test_warc_names_leading_out_of_the_storage_folder_are_refused(fresh_server: TestServer, tmp_path: Path) -> None:
+    """A tampered database points its rows at a WARC file outside the storage folder: show, export,
+    verify and replay refuse to read it, and recovery neither cuts nor renames it (exit 4, one line
+    naming the row)."""
+    from archiver.archive import Archive
+    from archiver.config import Settings
+    from archiver.errors import StorageError
+    from archiver.replay import build_collection
+
+    storage, url = tmp_path / "storage", fresh_server.url("page/cited")
+    manifest = tmp_path / "paper.txt"
+    manifest.write_text(url + "\n")
+    assert run(storage, "snapshot", str(manifest), "--per-host-delay", "0").returncode == 0
+    conn = sqlite3.connect(storage / "archiver.db")
+    [(name,)] = conn.execute("SELECT name FROM warc_files").fetchall()
+    victim = tmp_path / "victim.warc.gz"
+    shutil.copy(storage / name, victim)  # a good WARC file, but not ours to read
+    outside = "warcs/../../victim.warc.gz"
+    with conn:
+        for table, column in (("captures", "warc"), ("records", "warc"), ("warc_files", "name")):
+            conn.execute(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", [outside, name])
+    conn.close()
+    for args in (["show", url], ["export", str(manifest), "-o", str(tmp_path / "out.warc.gz")], ["verify"]):
+        done = run(storage, *args)
+        assert done.returncode == 4, (args, done.stdout, done.stderr)
+        assert f"names WARC file '{outside}', outside the storage folder" in done.stderr, done.stderr
+        errors = [line for line in done.stderr.splitlines() if line.startswith("archiver: error:")]
+        assert "Traceback" not in done.stderr and len(errors) == 1, done.stderr
+        assert "capture 1 names" in errors[0] or args[0] != "show"
+    with Archive(Settings(storage=storage), writing=False) as archive, \
+            pytest.raises(StorageError, match="outside the storage folder"):
+        build_collection(archive, None)
+
+    # Recovery of a file the tampered database says is still open: refused, nothing touched.
+    shutil.copy(victim, tmp_path / "victim.warc.gz.open")
+    with sqlite3.connect(storage / "archiver.db") as conn:
+        conn.execute("UPDATE warc_files SET state = 'open'")
+    before = {p.name: p.read_bytes() for p in tmp_path.glob("victim.*")}
+    done = run(storage, "snapshot", fresh_server.url("page/next"), "--per-host-delay", "0")
+    assert done.returncode == 4, done.stderr
+    assert f"warc_files row names WARC file '{outside}', outside the storage folder" in done.stderr
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("victim.*")} == before
 
 
 def test_a_second_writer_does_not_touch_a_live_open_file(fresh_server: TestServer, tmp_path: Path) -> None:

@@ -327,6 +327,93 @@ def test_once_runs_what_is_due_and_status_shows_it(tmp_path: Path, fresh_server:
     assert "every 1h" in table.stdout and "2 alive" in table.stdout
 
 
+
+def test_sigterm_stops_once_before_the_next_due_job(tmp_path: Path, fresh_server: TestServer) -> None:
+    """`daemon --once` (archiver-once.service) stopped by systemd mid-run: the run in flight is cut
+    short, no later due job starts, and it exits 130 as the unit says."""
+    folder, storage = tmp_path / "manifests", tmp_path / "storage"
+    folder.mkdir()
+    for k, name in enumerate("ab", 1):  # every job slow: whichever runs first is the one the signal cuts
+        urls = "".join(f"  - url: {fresh_server.url(f'random?size=1500000&seed={k}{i}&pause=0.05')}\n"
+                       for i in range(3))
+        (folder / f"{name}.yaml").write_text(f"schedule: {{snapshot: 7d, check: 1d}}\ncitations:\n{urls}")
+    log = tmp_path / "once.log"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([ARCHIVER, "--storage", str(storage), "daemon", "--manifests", str(folder), "--once",
+                                 "--log-format", "json", "--per-host-delay", "0", "--total-timeout", "20"],
+                                stdout=subprocess.DEVNULL, stderr=err,
+                                env={**os.environ, **LOCAL_ENV, "ARCHIVER_BACKOFF": "0.05"})
+        deadline = time.monotonic() + 20
+        while not fresh_server.hits:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.02)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 130, log.read_text()
+    events = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert any(e["event"] == "signal" and e["signal"] == "SIGTERM" for e in events)
+    runs = [e for e in events if e["event"] == "run"]
+    assert len(runs) == 1 and runs[0]["status"] == "interrupted", events
+    first = "_ab".index(Path(runs[0]["manifest"]).stem)
+    assert {int(hit.path.split("seed=")[1][0]) for hit in fresh_server.hits} == {first}  # no other job fetched
+    with sqlite3.connect(storage / "archiver.db") as conn:
+        assert conn.execute("SELECT command, status FROM runs").fetchall() == [(runs[0]["kind"], "interrupted")]
+    # What did not run is still due: the next --once runs it (and the interrupted run again).
+    again = run(storage, "daemon", "--manifests", str(folder), "--once", "--log-format", "json", "--per-host-delay",
+                "0", "--total-timeout", "20", timeout=120)
+    assert again.returncode == 0, again.stderr
+    logged = [json.loads(line) for line in again.stderr.splitlines() if line.startswith("{")]
+    ran = sorted((Path(e["manifest"]).stem, e["kind"]) for e in logged if e["event"] == "run")
+    assert ran == [("a", "check"), ("a", "snapshot"), ("b", "check"), ("b", "snapshot")]
+
+
+
+def test_a_job_store_others_may_write_is_refused_in_one_line(tmp_path: Path, fresh_server: TestServer) -> None:
+    """The job store holds pickled jobs: one that group or others may write is refused (exit 4)."""
+    folder, storage = tmp_path / "manifests", tmp_path / "storage"
+    folder.mkdir()
+    write(folder / "a.yaml", fresh_server, "{snapshot: 7d, check: 1d}", ["j1"])
+    assert run(storage, "daemon", "--manifests", str(folder), "--once", *FETCH, timeout=30).returncode == 0
+    store = storage / "daemon-jobs.db"
+    assert store.stat().st_mode & 0o777 == 0o600
+    store.chmod(0o666)
+    for once in (["--once"], []):
+        done = run(storage, "daemon", "--manifests", str(folder), *once, *FETCH, timeout=30)
+        assert done.returncode == 4, done.stderr
+        assert done.stderr.splitlines() == [
+            f"archiver: error: {store}: refusing the daemon's job store: it is writable by group or others"
+            " (mode 0666); its jobs are pickled, so writing it means running code as the daemon (check it, then"
+            " chown it to this user and chmod 600 it, or remove it: the daemon makes a new one)"]
+
+
+
+def test_a_failed_run_is_retried_a_minute_later_and_a_stop_keeps_the_retry(
+        tmp_path: Path, fresh_server: TestServer, daemons: list[Daemon]) -> None:
+    """Under serve(): a run that fails (here its WARC folder is a file) gets its retry in the job
+    store, and the daemon still stops at once on SIGTERM."""
+    from archiver.status import next_runs
+
+    folder, storage = tmp_path / "manifests", tmp_path / "storage"
+    folder.mkdir()
+    storage.mkdir()
+    (storage / "warcs").write_text("")
+    write(folder / "a.yaml", fresh_server, "{snapshot: 7d, check: 1d}", ["r1"])
+    d = Daemon(storage, folder)
+    daemons.append(d)
+    d.wait_for(lambda: len([e for e in d.events() if e["event"] == "run_retry"]) == 2)
+    assert d.stop() == 0
+    retries = {e["kind"]: e for e in d.events() if e["event"] == "run_retry"}
+    assert {e["status"] for e in d.runs()} == {"failed"}
+    for kind, event in retries.items():
+        failed = next(e for e in d.runs(kind))
+        assert event["retry"] == 1
+        delay = stamps.parse(event["at"]) - stamps.parse(failed["time"])  # both to the second
+        assert dt.timedelta(seconds=60) <= delay <= dt.timedelta(seconds=62)
+    stored = next_runs(storage)
+    assert {key.rsplit(":", 1)[1]: stamps.iso(when, "seconds") for key, when in stored.items()} == {
+        kind: event["at"] for kind, event in retries.items()}
+
+
 def test_politeness_holds_across_jobs(tmp_path: Path, fresh_server: TestServer, daemons: list[Daemon]) -> None:
     """Two manifests citing one host: its requests never overlap and keep the delay, whichever job
     sends them."""

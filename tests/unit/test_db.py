@@ -3,6 +3,7 @@ reads an older schema as it is), the views and triggers kept equal to the genera
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import sqlite3
@@ -206,6 +207,44 @@ def test_concurrent_writable_opens_upgrade_once(tmp_path: Path) -> None:
     assert failures == []
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+
+def _open_when_all_are_ready(path: Path, ready: Any, error: Path) -> None:
+    """A process of its own opening `path` writable at the same moment as its siblings."""
+    ready.wait()
+    try:
+        ArchiveDB.open(path).close()
+    except StorageError as exc:
+        error.write_text(str(exc))
+        os._exit(4)
+    os._exit(0)
+
+
+@pytest.mark.parametrize("start", ["missing", "v0", "v1"])
+def test_ten_processes_opening_an_old_database_at_once_all_succeed(tmp_path: Path, start: str) -> None:
+    """Ten archivers started together on a database that is missing, empty (v0) or of the first
+    schema: the migration runs once under BEGIN IMMEDIATE, the others wait for it and re-read the
+    version; none fails (before, one of ten exited 4 in most trials)."""
+    fork = multiprocessing.get_context("fork")
+    for trial in range(4):
+        path = tmp_path / f"{start}-{trial}.db"
+        if start == "v0":
+            path.touch()
+        elif start == "v1":
+            oldest(path)
+        ready = fork.Barrier(10)
+        errors = [tmp_path / f"{start}-{trial}-{i}.err" for i in range(10)]
+        procs = [fork.Process(target=_open_when_all_are_ready, args=(path, ready, error)) for error in errors]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(60)
+        failed = [error.read_text() for error in errors if error.exists()]
+        assert [proc.exitcode for proc in procs] == [0] * 10, failed
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+            assert conn.execute("SELECT COUNT(*) FROM captures").fetchone() == ((1,) if start == "v1" else (0,))
 
 
 def test_stale_views_and_triggers_are_regenerated_by_a_writable_open(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from archiver.errors import DaemonBusy
+from archiver.errors import DaemonBusy, StorageError
 from archiver.lock import Lock, holder
 
 
@@ -32,3 +32,21 @@ def test_the_lock_names_its_holder_and_refuses_a_second(tmp_path: Path) -> None:
     again = Lock(storage)
     again.acquire()  # free to take again
     again.release()
+
+
+def test_a_lock_file_that_is_a_link_is_refused_and_its_target_untouched(tmp_path: Path) -> None:
+    """The holder line is written into the lock file: a link planted there must not make the daemon
+    overwrite what it points at."""
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (storage / "daemon.lock").symlink_to(victim)
+    with pytest.raises(StorageError, match=r"daemon.lock: cannot open lock file: it is a symbolic link"):
+        Lock(storage).acquire()
+    assert victim.read_text() == "precious\n"
+    assert holder(storage) is None
+    (storage / "daemon.lock").unlink()
+    os.mkfifo(storage / "daemon.lock")  # nor anything else that is not a file (a FIFO would block)
+    with pytest.raises(StorageError, match="not a regular file"):
+        Lock(storage).acquire()

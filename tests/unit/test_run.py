@@ -4,7 +4,10 @@ are read back with warcio; the database through a second connection, as another 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import resource
+import signal
 import sqlite3
 import threading
 import time
@@ -191,6 +194,59 @@ def test_stop_keeps_what_was_stored(fresh_server: TestServer, settings: Settings
     assert read_back(settings) == {url: page(url.rsplit("/", 1)[1]) for url in urls[:4]}
     assert run_row(settings)["status"] == "interrupted"
     assert not list((settings.storage / "warcs").glob("*.open"))
+
+
+
+class CommitFails(Probe):
+    """Once the `at`-th capture is stored (its records appended, its rows inserted, the transaction
+    still open), files may no longer grow: SQLite's write-ahead log cannot take the commit, which
+    fails for real, with EFBIG as on a full disk. end() lets files grow again, before the WARC file
+    is closed."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__(slow_first=0.4)
+        self.at = at
+        self.limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+
+    def stored(self, fetched: Fetched[str], outcome: Outcome, run_id: int) -> None:
+        super().stored(fetched, outcome, run_id)
+        if len(self.stored_urls) == self.at:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1, self.limit[1]))
+
+    def end(self) -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, self.limit)
+        super().end()
+
+
+def test_a_failed_commit_leaves_no_record_in_the_warc_that_the_database_lacks(
+        server: TestServer, settings: Settings) -> None:
+    urls = urls_of(server, "commit")
+    kind = CommitFails(at=3)
+    saved_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() fails with EFBIG instead
+    try:
+        with pytest.raises(StorageError, match="cannot write") as raised:
+            probe_run(kind, settings, urls, concurrency=1)
+    finally:
+        signal.signal(signal.SIGXFSZ, saved_handler)
+    committed = set(read_back(settings))
+    assert committed and urls[2] not in committed  # some batches committed; not the one that failed
+    assert kind.stored_urls[:3] == urls[:3]
+    summary = raised.value.summary
+    assert isinstance(summary, Summary) and {o.fetch_url for o in summary.outcomes} == committed
+    with database(settings) as conn:
+        files = conn.execute("SELECT name, state, size, sha256 FROM warc_files").fetchall()
+        for name, state, size, sha256 in files:
+            rows = conn.execute('SELECT "offset", length, record_id FROM records WHERE warc = ? ORDER BY 1',
+                                [name]).fetchall()
+            path = settings.storage / name
+            assert state == "closed" and path.stat().st_size == size == rows[-1][0] + rows[-1][1]
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+            with open(path, "rb") as handle:  # every record of the file is one the database knows
+                records = ArchiveIterator(handle)
+                found = [(records.get_record_offset(), records.get_record_length(),
+                          r.rec_headers.get_header("WARC-Record-ID")) for r in records]
+            assert found == [tuple(r) for r in rows]
+    assert files and not list((settings.storage / "warcs").glob("*.open"))
 
 
 # -- the redirects column: one shape written, both read ----------------------------------------------

@@ -11,8 +11,10 @@ import json
 import os
 import pickle
 import pickletools
+import stat
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +25,18 @@ from archiver import stamps
 from archiver.config import Settings
 from archiver.cron import weekdays
 from archiver.daemon import Daemon
+from archiver.errors import StorageError
 from archiver.schedule import (
     MAX_JITTER,
     GridTrigger,
     job_id,
     job_parts,
+    jobs_path,
     make_trigger,
     manifest_files,
     next_turn,
     phase,
+    retry_time,
 )
 from archiver.status import next_runs
 
@@ -334,3 +339,131 @@ def test_a_cron_job_stored_with_apschedulers_weekdays_is_read_as_crontab(world: 
     events = world.once()
     assert any(e["event"] == "job_rescheduled" and e.get("reason") == "crontab weekdays" for e in events)
     assert world.next_runs()[key].weekday() == 0  # Monday
+
+
+# -- failed runs are retried before their next turn --------------------------------------------------
+
+
+def test_retries_come_after_1_5_and_30_minutes_each_before_the_next_turn() -> None:
+    weekly = make_trigger("7d", "a.yaml:snapshot", T0).trigger
+    failed = weekly.get_next_fire_time(None, T0)  # a run at its turn failed
+    assert [retry_time(weekly, n, failed) for n in range(4)] == [
+        failed + dt.timedelta(minutes=1), failed + dt.timedelta(minutes=5), failed + dt.timedelta(minutes=30), None]
+    short = make_trigger("10m", "a.yaml:check", T0).trigger
+    failed = short.get_next_fire_time(None, T0)
+    assert [retry_time(short, n, failed) for n in range(3)] == [
+        failed + dt.timedelta(minutes=1), failed + dt.timedelta(minutes=5), None]  # 30 min: its next turn is sooner
+    assert retry_time(short, 1, failed + dt.timedelta(minutes=6)) is None  # 5 min would pass its turn at 10
+    cron = make_trigger("0 3 * * mon", "a.yaml:snapshot", T0).trigger
+    monday = dt.datetime(2026, 3, 2, 3, 0, 30, tzinfo=dt.UTC)
+    assert retry_time(cron, 2, monday) == monday + dt.timedelta(minutes=30)
+
+
+def break_storage(world: World) -> Path:
+    """Every run that writes fails at once (its WARC folder is a file): a storage failure, exit 4."""
+    warcs = world.settings.storage / "warcs"
+    aside = warcs.with_name("warcs.aside")
+    warcs.rename(aside)
+    warcs.write_text("")
+    return aside
+
+
+def mend_storage(world: World, aside: Path) -> None:
+    warcs = world.settings.storage / "warcs"
+    warcs.unlink()
+    aside.rename(warcs)
+
+
+def events_of(events: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [e for e in events if e["event"] == name]
+
+
+def test_a_failed_run_is_retried_with_backoff_before_its_next_turn(world: World) -> None:
+    """A weekly snapshot whose run fails (a full disk, a locked database) is tried again after 1, 5
+    and 30 minutes instead of a week later; each `once` is a new process, so the count lives in the
+    job store. A run that succeeds ends the count."""
+    a = manifest(world.folder, world.server, "a.yaml", "{snapshot: 7d, check: 30d}", ["f1"])
+    assert ran(world.once()) == [("a.yaml", "snapshot"), ("a.yaml", "check")]
+    key = job_id(a, "snapshot")
+    turn = world.next_runs()[key]
+    aside = break_storage(world)
+    world.clock.at = turn
+    for retry, wait in ((1, 1), (2, 5), (3, 30)):
+        events = world.once()
+        [failed] = events_of(events, "run")
+        assert (failed["kind"], failed["status"]) == ("snapshot", "failed") and "warcs" in failed["error"]
+        [planned] = events_of(events, "run_retry")
+        at = world.clock.at + dt.timedelta(minutes=wait)
+        assert (planned["retry"], planned["at"]) == (retry, stamps.iso(at, "seconds"))
+        assert world.next_runs()[key] == at
+        world.clock.at = at
+    events = world.once()  # the third retry fails too: no more retries, its next turn as ever
+    assert ran(events) == [("a.yaml", "snapshot")] and not events_of(events, "run_retry")
+    [spent] = events_of(events, "retries_spent")
+    assert (spent["retries"], spent["next"]) == (3, stamps.iso(turn + 7 * DAY, "seconds"))
+    assert world.next_runs()[key] == turn + 7 * DAY
+
+    mend_storage(world, aside)
+    world.clock.advance(dt.timedelta(minutes=1))
+    assert ran(world.once()) == []  # nothing due until then
+    world.clock.at = turn + 7 * DAY
+    events = world.once()
+    assert [e["status"] for e in events_of(events, "run")] == ["done"] and not events_of(events, "run_retry")
+
+    # A retry that succeeds ends the count: the next failure starts again at one minute.
+    aside = break_storage(world)
+    world.clock.at = turn + 14 * DAY
+    assert events_of(world.once(), "run_retry")[0]["retry"] == 1
+    mend_storage(world, aside)
+    world.clock.advance(dt.timedelta(minutes=1))
+    assert [e["status"] for e in events_of(world.once(), "run")] == ["done"]
+    assert world.next_runs()[key] == turn + 21 * DAY  # back on its grid
+    aside = break_storage(world)
+    world.clock.at = turn + 21 * DAY
+    assert events_of(world.once(), "run_retry")[0]["retry"] == 1
+
+
+# -- the job store: its place and its safety ---------------------------------------------------------
+
+
+def test_a_storage_path_with_url_characters_keeps_its_job_store(tmp_path: Path, fresh_server: TestServer) -> None:
+    """The job store's URL is built from parts: `#` and `?` in the storage path are part of the path."""
+    world = World(tmp_path, fresh_server)
+    world.settings = replace(world.settings, storage=tmp_path / "st#or?age%41 x")
+    manifest(world.folder, world.server, "a.yaml", "{snapshot: 7d, check: 1d}", ["u1"])
+    assert ran(world.once()) == [("a.yaml", "snapshot"), ("a.yaml", "check")]
+    assert jobs_path(world.settings.storage).is_file()
+    assert len(world.next_runs()) == 2  # archiver status reads the same file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifests", "st#or?age%41 x"]
+    assert ran(world.once()) == []  # the next start found its jobs
+
+
+def test_the_job_store_is_private_and_refused_when_others_may_write_it(world: World) -> None:
+    """Its jobs are pickled: writing the file means running code as the daemon."""
+    manifest(world.folder, world.server, "a.yaml", "{snapshot: 7d, check: 1d}", ["p1"])
+    world.once()
+    store = jobs_path(world.settings.storage)
+    assert stat.S_IMODE(store.stat().st_mode) == 0o600
+    for mode in (0o620, 0o602, 0o666):
+        store.chmod(mode)
+        with pytest.raises(StorageError, match=rf"refusing the daemon's job store: it is writable by group or"
+                                               rf" others \(mode 0{mode:o}\)"):
+            world.once()
+    store.chmod(0o644)  # readable by others is no risk (archiver status may read it)
+    world.once()
+    store.rename(store.with_name("elsewhere.db"))
+    store.symlink_to(store.with_name("elsewhere.db"))
+    with pytest.raises(StorageError, match="cannot open the daemon's job store: it is a symbolic link"):
+        world.once()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_a_job_store_owned_by_another_user_is_refused(world: World) -> None:
+    manifest(world.folder, world.server, "a.yaml", "{snapshot: 7d, check: 1d}", ["o1"])
+    world.once()
+    store = jobs_path(world.settings.storage)
+    os.chown(store, 4242, -1)
+    with pytest.raises(StorageError, match=r"it is owned by uid 4242, not by this user \(uid 0\)"):
+        world.once()
+    os.chown(store, 0, -1)
+    world.once()

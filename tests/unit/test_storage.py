@@ -18,6 +18,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.db import ArchiveDB
+from archiver.errors import StorageError
 from archiver.fetch.results import FetchResult, Hop
 from archiver.storage import OPEN_SUFFIX, WarcStore, record_rows
 from archiver.warc import RecordBuilder
@@ -203,3 +204,106 @@ def test_recovery_closes_a_file_renamed_before_the_database_heard(tmp_path: Path
     assert (row["state"], row["size"], row["sha256"]) == ("closed", (root / name).stat().st_size,
                                                           sha256(root / name))
     after.db.close()
+
+
+def test_recovery_cuts_a_renamed_file_back_to_its_last_committed_record(tmp_path: Path) -> None:
+    """A run whose last commit failed, then crashed while closing (renamed, the database not told):
+    recovery must not accept the records the database never committed."""
+    root = tmp_path / "storage"
+    crashed = Archive(root)
+    committed = crashed.add(1) + crashed.add(2)
+    crashed.add(3, commit=False)  # appended, its rows never committed
+    assert crashed.store.current is not None
+    path, name = crashed.store.current.path, crashed.store.current.name
+    os.replace(path, root / name)
+    crashed.abandon()
+    end = committed[-1]["offset"] + committed[-1]["length"]
+    assert (root / name).stat().st_size > end
+
+    after = Archive(root)
+    assert after.store.recover() == [name]
+    assert (root / name).stat().st_size == end
+    assert read_back(root / name) == record_rows_of(root, name)
+    row = warc_files(root)[name]
+    assert (row["state"], row["size"], row["sha256"]) == ("closed", end, sha256(root / name))
+    after.db.close()
+
+
+def test_close_cuts_the_records_of_a_group_whose_rows_did_not_commit(archive: Archive) -> None:
+    """close() keeps only what the database points at: the file a failed commit leaves behind is
+    renamed without the failed group's records, its sha256 that of what is kept."""
+    kept = archive.add(1)
+    archive.add(2, commit=False)
+    assert archive.store.current is not None
+    name = archive.store.current.name
+    archive.store.close()
+    end = kept[-1]["offset"] + kept[-1]["length"]
+    final = archive.root / name
+    assert final.stat().st_size == end
+    assert read_back(final) == record_rows_of(archive.root, name)
+    row = warc_files(archive.root)[name]
+    assert (row["size"], row["sha256"]) == (end, sha256(final))
+
+
+def test_recovery_keeps_every_committed_group_of_a_file_many_runs_appended(tmp_path: Path) -> None:
+    """The daemon appends many runs to one file, each committing in groups: the database's records of
+    a file describe a prefix of it, so the valid length is where its last committed record ends."""
+    root = tmp_path / "storage"
+    crashed = Archive(root)
+    kept: list[dict[str, Any]] = []
+    for n in range(6):  # six groups, as six batches of one or more runs
+        kept += crashed.add(n, size=500 + 300 * n)
+    crashed.add(99, commit=False)
+    assert crashed.store.current is not None
+    name = crashed.store.current.name
+    crashed.abandon()
+    after = Archive(root)
+    assert after.store.recover() == [name]
+    assert read_back(root / name) == record_rows_of(root, name)
+    assert len(read_back(root / name)) == 1 + 2 * 6  # warcinfo, then request + response per capture
+    after.db.close()
+
+
+@pytest.mark.parametrize("name", ["../outside.warc.gz", "warcs/../../outside.warc.gz", "/ABS/outside.warc.gz",
+                                  "warcs/link/outside.warc.gz"])
+def test_recovery_refuses_a_warc_name_outside_the_storage_folder(tmp_path: Path, name: str) -> None:
+    """A tampered database names a file elsewhere: recovery neither cuts nor renames it."""
+    root = tmp_path / "storage"
+    archive = Archive(root)
+    (root / "warcs" / "link").symlink_to(tmp_path, target_is_directory=True)
+    name = name.replace("/ABS", str(tmp_path))
+    victim = tmp_path / ("outside.warc.gz" + OPEN_SUFFIX)
+    victim.write_bytes(b"not yours" * 100)
+    archive.db.open_warc(name)
+    with pytest.raises(StorageError, match=r"warc_files row names WARC file .*outside the storage folder"):
+        archive.store.recover()
+    assert victim.read_bytes() == b"not yours" * 100
+    assert not (tmp_path / "outside.warc.gz").exists()
+    with pytest.raises(StorageError, match="capture 7 names WARC file .*outside the storage folder"):
+        archive.store.path_of(name, "capture 7")
+    archive.db.close()
+
+
+def test_warcs_may_be_a_link_to_another_disk(tmp_path: Path) -> None:
+    """The confinement is on resolved paths: `warcs/` itself may live elsewhere."""
+    root = tmp_path / "storage"
+    (tmp_path / "big-disk").mkdir()
+    root.mkdir()
+    (root / "warcs").symlink_to(tmp_path / "big-disk", target_is_directory=True)
+    archive = Archive(root)
+    rows = archive.add(1)
+    archive.store.close()
+    name = rows[0]["warc"]
+    assert archive.store.path_of(name) == root / name
+    assert read_back(archive.store.path_of(name)) == record_rows_of(root, name)
+    archive.db.close()
+
+
+def test_a_capture_larger_than_a_file_goes_alone_into_a_fresh_one(tmp_path: Path) -> None:
+    """A fresh file (its warcinfo only) is never closed for a big capture: no empty files."""
+    archive = Archive(tmp_path / "storage", max_size=5_000)
+    names = [archive.add(n, size=9_000)[0]["warc"] for n in range(3)]
+    archive.store.close()
+    assert len(set(names)) == 3
+    assert set(warc_files(archive.root)) == set(names)
+    archive.db.close()
