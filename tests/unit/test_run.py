@@ -169,8 +169,9 @@ def test_a_failure_commits_what_was_stored_before_it(server: TestServer, setting
     assert time.monotonic() - started < 10
     assert not [t.name for t in threading.enumerate() if t.name.startswith(("archiver-fetch", "archiver-build"))]
     assert kind.stored_urls == urls[:3]
-    # URLs 1 and 2 were stored in the batch that met the failure, and still committed.
-    assert kind.seen_in_stored[1][1] == kind.seen_in_stored[2][1] == {urls[0]}
+    # Rows commit in order, batch by batch: a capture never sees a later one committed. (Which batch
+    # met the failure depends on the machine's load: the rows stored before it are committed anyway.)
+    assert all(committed <= set(urls[:i]) for i, (_, committed) in enumerate(kind.seen_in_stored))
     assert set(read_back(settings)) == set(urls[:3])
     saved = raised.value.summary
     assert isinstance(saved, Summary) and saved.status == "failed"
