@@ -12,6 +12,7 @@ from typing import Any
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
+from . import stamps
 from .config import Settings
 from .db import ArchiveDB
 from .errors import ArchiverError, InvalidURL, NotArchived, StorageError
@@ -87,7 +88,7 @@ class Archive:
             return None
         if at is not None:
             target = at.astimezone(dt.UTC)
-            return Chosen(min(rows, key=lambda r: abs((_parse_time(r["captured_at"]) - target).total_seconds())),
+            return Chosen(min(rows, key=lambda r: abs((stamps.parse(r["captured_at"]) - target).total_seconds())),
                           NEAREST)
         if latest:
             return Chosen(rows[0], NEWEST)
@@ -123,7 +124,4 @@ class Archive:
             except (ArchiveLoadFailed, StopIteration, zlib.error, EOFError, OSError) as exc:
                 raise StorageError(f"{path} at offset {source['warc_offset']}: unreadable record: {exc}") from exc
 
-
-def _parse_time(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 

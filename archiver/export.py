@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from . import __version__
+from . import __version__, stamps
 from .archive import Archive
 from .atomic import atomic_output
 from .cdx import cdxj_lines, entries_from_rows, timestamp14
@@ -148,12 +148,12 @@ class Exported:
 
 def _packaged_name(selection: Selection, when: dt.datetime) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", selection.name.lower()).strip("-") or "manifest"
-    return f"archiver-export-{slug}-{when.strftime('%Y%m%d%H%M%S')}.warc.gz"
+    return f"archiver-export-{slug}-{stamps.digits14(when)}.warc.gz"
 
 
 def export_warc(settings: Settings, ref: str, output: Path) -> Exported:
     """One WARC file of MANIFEST's captures (and the originals of their revisits)."""
-    when = dt.datetime.now(dt.UTC)
+    when = stamps.now()
     with Archive(settings, writing=False) as archive:
         selection = select(archive, ref)
         with atomic_output(output) as handle:
@@ -166,7 +166,7 @@ def export_wacz(settings: Settings, ref: str, output: Path) -> Exported:
     """A WACZ 1.1.1 package: archive/ (one WARC, stored uncompressed in the zip: it is gzip already,
     and readers seek into it), indexes/index.cdxj, pages/pages.jsonl, datapackage.json (sha256 and
     size of each of those) and datapackage-digest.json (sha256 of datapackage.json)."""
-    when = dt.datetime.now(dt.UTC)
+    when = stamps.now()
     stamp = when.timetuple()[:6]
     with Archive(settings, writing=False) as archive:
         selection = select(archive, ref)
@@ -190,7 +190,7 @@ def export_wacz(settings: Settings, ref: str, output: Path) -> Exported:
                 "wacz_version": WACZ_VERSION,
                 "title": selection.title or selection.name,
                 "description": f"Captures of the URLs cited in {selection.path}, kept by archiver",
-                "created": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "created": stamps.iso(when, "seconds"),
                 "software": f"archiver {__version__}",
             }, indent=2).encode()
             _put(package, "datapackage.json", datapackage, stamp)

@@ -11,6 +11,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from .. import stamps
 from ..errors import InvalidURL
 from ..urls import normalize_url
 
@@ -125,7 +126,7 @@ def split_memento(url: str) -> tuple[str, dict[str, str] | None]:
     if _SCHEME.match(inner) is None:
         original = "http://" + inner
     memento_url = f"https://web.archive.org/web/{stamp}/{original}"
-    return original, {"url": memento_url, "datetime": when.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return original, {"url": memento_url, "datetime": stamps.iso(when, "seconds")}
 
 
 def _path_span(url: str) -> tuple[int, int]:
