@@ -17,7 +17,7 @@ _HOMES = {
     "CSV_FIELDS": "formats", "FORMATS": "formats", "format_for": "formats", "to_csv": "formats",
     "to_json": "formats", "to_markdown": "formats", "to_table": "formats",
     "FIELDS": "rows", "Capture": "rows", "Filters": "rows", "Latest": "rows", "Report": "rows",
-    "ReportRow": "rows", "count_verdicts": "rows", "optional_iso": "rows", "parse_since": "rows",
+    "ReportRow": "rows", "count_verdicts": "rows", "optional_iso": "rows",
 }
 __all__ = sorted(_HOMES)
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .. import stamps
-from ..errors import UsageError
 from ..verdict import VERDICTS, Policy, Verdict
 
 # Columns of the JSON objects, in order; `capture` is an object (or null), flattened in CSV. `offline`:
@@ -37,15 +36,6 @@ class Filters:
             v = row.verdict
             return any(t is not None and t >= self.since for t in (v.failing_since, v.dead_since))
         return True
-
-
-def parse_since(text: str) -> dt.datetime:
-    """A date (midnight UTC) or an ISO date-time (UTC unless it says otherwise)."""
-    try:
-        # UTC: the SQL path compares it as text with the stored stamps, which are UTC with a Z.
-        return stamps.parse(text)
-    except ValueError:
-        raise UsageError(f"--since: {text!r} is not an ISO date or date-time") from None
 
 
 @dataclass(frozen=True)
