@@ -47,6 +47,7 @@ from . import guard
 from .failures import failure_of
 from .guard import AddressPolicy, Candidate
 from .politeness import HostGate
+from .reachability import environ_proxies
 from .results import FetchResult, Hop
 from .wire import Recording, RecordingAdapter, use_candidates, use_recording
 
@@ -355,8 +356,7 @@ class Fetcher:
         key = (parts.scheme, parts.netloc)
         proxies = self._proxy_cache.get(key)
         if proxies is None:
-            no_proxy = os.environ.get("NO_PROXY", os.environ.get("no_proxy"))
-            proxies = self._proxy_cache[key] = requests.utils.get_environ_proxies(url, no_proxy=no_proxy)
+            proxies = self._proxy_cache[key] = environ_proxies(url)
         return proxies
 
     def _raise_if_ours(self, recording: Recording, url: str, exc: BaseException) -> None:

@@ -49,12 +49,17 @@ class ProbeResult:
         return f"probe failed: {self.failures[0]}{more}"
 
 
-def proxy_for(url: str, env: Mapping[str, str] | None = None) -> str | None:
-    """The proxy URL the environment names for `url` (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY), as the
-    fetcher reads it; None when it goes direct."""
+def environ_proxies(url: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """HTTP(S)_PROXY, ALL_PROXY and NO_PROXY for `url`, as requests reads them: the one reading the
+    fetcher and the probe share."""
     env = os.environ if env is None else env
     no_proxy = env.get("NO_PROXY", env.get("no_proxy"))
-    proxies = requests.utils.get_environ_proxies(url, no_proxy=no_proxy)
+    return dict(requests.utils.get_environ_proxies(url, no_proxy=no_proxy))
+
+
+def proxy_for(url: str, env: Mapping[str, str] | None = None) -> str | None:
+    """The proxy URL the environment names for `url`; None when it goes direct."""
+    proxies = environ_proxies(url, env)
     scheme = urlsplit(url).scheme
     found = proxies.get(scheme) or proxies.get("all")
     return str(found) if found else None
@@ -164,4 +169,4 @@ def _host(url: str) -> str:
     return urlsplit(url).hostname or url
 
 
-__all__ = ["DEFAULT_PORTS", "PROBE_TIMEOUT", "PROXY_REFUSALS", "Probe", "ProbeResult", "proxy_for"]
+__all__ = ["DEFAULT_PORTS", "PROBE_TIMEOUT", "PROXY_REFUSALS", "Probe", "ProbeResult", "environ_proxies", "proxy_for"]
