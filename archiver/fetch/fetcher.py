@@ -1,7 +1,8 @@
-"""The fetcher: one GET of a URL with its redirects followed hop by hop, retries with backoff and
-Retry-After, a total time cap enforced by a watchdog, a DNS pre-check with a time limit whose answer
-the address guard judges (and the connection then dials: a name is resolved once), and the body read
-into the recording under the size cap. The only module that sends requests (wire.py records them).
+"""The fetcher: one GET of a URL (or the request a browser or yt-dlp asks for, `Ask`) with its
+redirects followed hop by hop, retries with backoff and Retry-After, a total time cap enforced by a
+watchdog, a DNS pre-check with a time limit whose answer the address guard judges (and the connection
+then dials: a name is resolved once), and the body read into the recording under the size cap. The
+only module that sends requests (wire.py records them).
 
 One requests session and connection pool serve every worker of a run; cookies live for one fetch.
 """
@@ -44,6 +45,7 @@ from ..errors import (
 )
 from ..urls import host_of, normalize_url
 from . import guard
+from .ask import Ask
 from .failures import failure_of
 from .guard import AddressPolicy, Candidate
 from .politeness import HostGate
@@ -282,8 +284,8 @@ class Fetcher:
 
     # -- one request ----------------------------------------------------------------------------
 
-    def _request(self, url: str, cookies: RequestsCookieJar, deadline: float) -> Hop:
-        """One GET of `url`, body streamed into the spool. Raises FetchFailure when no response."""
+    def _request(self, url: str, cookies: RequestsCookieJar, deadline: float, ask: Ask) -> Hop:
+        """One request of `url`, body streamed into the spool. Raises FetchFailure when no response."""
         recording = Recording(self.spool_dir)
         started_at = self.now()
         use_recording(recording)
@@ -299,7 +301,7 @@ class Fetcher:
                 raise FetchTimeout(url, "total time cap reached")
             timeout = (min(self.settings.connect_timeout, remaining), min(self.settings.timeout, remaining))
             try:
-                response = self._send(url, cookies, timeout)
+                response = self._send(url, cookies, timeout, ask)
             except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError,
                     http.client.HTTPException, ValueError) as exc:
                 self._raise_if_ours(recording, url, exc)
@@ -341,12 +343,13 @@ class Fetcher:
             with self._active_lock:
                 self._active.discard(recording)
 
-    def _send(self, url: str, cookies: RequestsCookieJar, timeout: tuple[float, float]) -> requests.Response:
-        """Send one GET through the adapter directly: Session.send would read (and decode) the
+    def _send(self, url: str, cookies: RequestsCookieJar, timeout: tuple[float, float], ask: Ask) -> requests.Response:
+        """Send one request through the adapter directly: Session.send would read (and decode) the
         body of a redirect before we could record it."""
         session = self._session
-        request = session.prepare_request(requests.Request("GET", url, headers=REQUEST_HEADERS | {
-            "User-Agent": self.settings.user_agent}, cookies=cookies if len(cookies) else None))
+        headers = ask.request_headers(REQUEST_HEADERS | {"User-Agent": self.settings.user_agent})
+        request = session.prepare_request(requests.Request(ask.method, url, headers=headers, data=ask.body,
+                                                           cookies=cookies if len(cookies) else None))
         adapter = session.get_adapter(url)
         return adapter.send(request, stream=True, timeout=timeout, verify=self.verify, proxies=self._proxies(url))
 
@@ -403,7 +406,9 @@ class Fetcher:
             raw.release_conn()
         return sha1.hexdigest(), sha256.hexdigest(), size, truncated
 
-    def _attempts(self, url: str, deadline: float, held: bool, cookies: RequestsCookieJar) -> tuple[Hop, int]:
+    def _attempts(
+        self, url: str, deadline: float, held: bool, cookies: RequestsCookieJar, ask: Ask
+    ) -> tuple[Hop, int]:
         """GET with retries on 408/429/5xx and timeouts, honouring Retry-After within the caps.
         `held`: the caller already holds this host's politeness slot for the first attempt."""
         host = host_of(url)
@@ -418,12 +423,14 @@ class Fetcher:
             hop: Hop | None = None
             failure: FetchFailure | None = None
             try:
-                hop = self._request(url, cookies, deadline)
+                hop = self._request(url, cookies, deadline, ask)
             except FetchFailure as exc:
                 failure = exc
             finally:
                 self.gate.release(host)
-            if hop is not None:
+            if not ask.idempotent:
+                retryable = False  # a POST sent twice may do twice what it does
+            elif hop is not None:
                 retryable = hop.status in RETRY_STATUSES and not hop.truncated
             else:
                 retryable = isinstance(failure, FetchTimeout)
@@ -444,9 +451,11 @@ class Fetcher:
             if self.stopping.wait(wait):  # Ctrl-C must not wait out a long Retry-After
                 raise Interrupted(f"{url}: abandoned on interrupt")
 
-    def fetch(self, url: str, *, host_slot_held: bool = False) -> FetchResult:
+    def fetch(self, url: str, *, host_slot_held: bool = False, ask: Ask | None = None) -> FetchResult:
         """Fetch `url`, following redirects hop by hop. Transport failures are in the result;
-        with `host_slot_held`, the caller holds the politeness slot of the URL's host."""
+        with `host_slot_held`, the caller holds the politeness slot of the URL's host. `ask`: the
+        method, headers and body of a request other than a citation's GET (a browser's, yt-dlp's)."""
+        ask = ask or Ask()
         result = FetchResult(url=url, started_at=self.now())
         start = self.clock()
         deadline = start + self.settings.total_timeout
@@ -468,14 +477,15 @@ class Fetcher:
                                candidates)
                 held = held_host is not None
                 held_host = None  # _attempts releases it from here on
-                hop, attempts = self._attempts(current, deadline, held, cookies)
+                hop, attempts = self._attempts(current, deadline, held, cookies, ask)
                 result.attempts += attempts
                 result.hops.append(hop)
-                if hop.location is None or hop.truncated:
+                if hop.location is None or hop.truncated or not ask.follow:
                     break
                 try:
                     # Browsers send spaces in a Location as %20; so do we.
                     current = normalize_url(urljoin(current, hop.location.strip().replace(" ", "%20")))
+                    ask = ask.redirected(hop.status)
                 except (InvalidURL, ValueError) as exc:
                     # The redirect itself was received and is archived: it is the capture.
                     detail = exc.detail if isinstance(exc, InvalidURL) else str(exc)

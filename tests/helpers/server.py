@@ -97,6 +97,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         finally:
             hit.ended = time.monotonic()
 
+    def do_POST(self) -> None:
+        """POST: /asked answers what it received; /see-other answers 303 to /asked (a form's redirect)."""
+        length = int(self.headers.get("Content-Length") or 0)
+        self.posted = self.rfile.read(length)
+        self.do_GET()
+
+    def route_asked(self, rest: list[str], q: dict[str, str]) -> None:
+        body = getattr(self, "posted", b"") if self.command == "POST" else b""
+        self.send(200, json.dumps({"method": self.command, "body": body.decode("latin-1"),
+                                   "headers": {k.lower(): v for k, v in self.headers.items()}}).encode(),
+                  "application/json")
+
+    def route_see_other(self, rest: list[str], q: dict[str, str]) -> None:
+        self.send(303, b"", headers={"Location": "/asked"})
+
     def route_page(self, rest: list[str], q: dict[str, str]) -> None:
         name = "/".join(rest) or "index"
         self.send(200, page(name, int(q.get("size", 2000))))
