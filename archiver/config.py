@@ -55,6 +55,11 @@ class Settings:
     # The address guard (fetch/guard.py): closed to every non-public address unless opened here.
     allow_private: bool = False  # open loopback, RFC 1918, ULA, link-local, CGNAT
     allow: tuple[str, ...] = ()  # open exactly these networks (CIDR strings)
+    # Browser capture (archiver/browser/): http, browser, or auto (the browser for pages that need it).
+    capture: str = "auto"
+    browser_pages: int = 4  # pages rendered at once
+    browser_timeout: float = 30.0  # cap on one page's rendering: load, settling, scrolling
+    browser_max_requests: int = 1000  # sub-resources one page may fetch; further ones are refused
 
     @property
     def db_path(self) -> Path:
@@ -64,10 +69,12 @@ class Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-_POSITIVE_INT = {"concurrency", "per_host", "max_size", "max_redirects", "warc_max_size"}
+_POSITIVE_INT = {"concurrency", "per_host", "max_size", "max_redirects", "warc_max_size", "browser_pages",
+                 "browser_max_requests"}
+CAPTURE_MODES = ("http", "browser", "auto")
 _INT = _POSITIVE_INT | {"retries", "gzip_level"}
 _NON_NEGATIVE = {"per_host_delay", "retries", "backoff", "max_retry_after"}
-_POSITIVE_FLOAT = {"connect_timeout", "timeout", "total_timeout"}
+_POSITIVE_FLOAT = {"connect_timeout", "timeout", "total_timeout", "browser_timeout"}
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
@@ -79,6 +86,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return Path(str(value))
         if name in ("user_agent",):
             return str(value)
+        if name == "capture":
+            return capture_mode(value, origin)
         if name == "resolve":
             return _resolve_entries(value, origin)
         if name == "reachability":
@@ -106,6 +115,14 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
     if name in _NON_NEGATIVE and number < 0:
         raise ConfigError(f"{origin}: {name} must not be negative, got {value!r}")
     return number
+
+
+def capture_mode(value: Any, origin: str) -> str:
+    """One of CAPTURE_MODES, or ConfigError naming where the value came from."""
+    mode = str(value).strip().lower()
+    if mode not in CAPTURE_MODES:
+        raise ConfigError(f"{origin}: capture must be one of {', '.join(CAPTURE_MODES)}, got {value!r}")
+    return mode
 
 
 def parse_resolve(entry: str) -> tuple[tuple[str, int], tuple[str, int]]:

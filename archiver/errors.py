@@ -30,6 +30,10 @@ class UsageError(ArchiverError):
     exit_code = 2
 
 
+class BrowserUnavailable(UsageError):
+    """`--capture browser` where pages cannot be rendered (no Chromium, no Playwright, it will not start)."""
+
+
 class ManifestError(ArchiverError):
     """A manifest that cannot be read; names the file and, when known, the line."""
 

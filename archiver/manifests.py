@@ -12,12 +12,13 @@ from typing import Any
 
 import yaml
 
-from .errors import InvalidURL, ManifestError, UsageError
+from .config import capture_mode
+from .errors import ConfigError, InvalidURL, ManifestError, UsageError
 from .urls import normalize_url
 
 CITATION_KEYS = {
     "url", "id", "cited_as", "context", "accessed", "memento", "suspect", "candidates", "note",
-    "invalid", "reason",
+    "invalid", "reason", "capture",
 }
 TOP_KEYS = {"title", "source", "schedule", "citations"}
 SCHEDULE_KEYS = {"snapshot", "check"}
@@ -49,6 +50,12 @@ class Citation:
             except InvalidURL:
                 fetch_url = self.url  # only citations built by hand get here: loading drops invalid URLs
             object.__setattr__(self, "fetch_url", fetch_url)
+
+    @property
+    def capture(self) -> str | None:
+        """The manifest's `capture:` for this citation (http, browser, auto), or None: the run's."""
+        mode = self.extra.get("capture")
+        return str(mode) if mode is not None else None
 
 
 @dataclass(frozen=True)
@@ -166,6 +173,11 @@ def _validated(path: Path, entries: list[tuple[int, dict[str, Any]]]) -> tuple[l
         except InvalidURL as exc:
             problems.append(Problem(str(path), line, url, exc.detail, cid))
             continue
+        if entry.get("capture") is not None:
+            try:
+                entry["capture"] = capture_mode(entry["capture"], "capture")
+            except ConfigError as exc:
+                raise ManifestError(path, line, str(exc)) from None
         for key in ("cited_as", "context"):
             if entry.get(key) is not None and not isinstance(entry[key], str):
                 entry[key] = str(entry[key])

@@ -29,6 +29,8 @@ from typing import IO, Any, ClassVar, Generic, TypeVar
 
 from . import signals, stamps
 from .archive import Archive
+from .browser.rendering import Rendering
+from .browser.stage import BrowserStage, Kept, rendering_row, resource_rows
 from .config import Settings, resolve_map
 from .db import Previous
 from .errors import ArchiverError, Interrupted, InvalidURL, RunAborted, StorageError, UsageError
@@ -57,6 +59,7 @@ class Job:
     previous: Previous | None = None
     invalid_reason: str | None = None
     accessed: dt.date | None = None  # of the first citation of this URL: the checker's baseline date
+    capture: str | None = None  # the citation's `capture:` (http, browser, auto); None: the run's
 
 
 @dataclass
@@ -78,6 +81,7 @@ class Outcome:
     sha256: str | None = None
     truncated: str | None = None
     capture_id: int | None = None
+    mode: str = "http"  # browser: rendered, with its sub-resources, screenshot and DOM
 
 
 @dataclass
@@ -88,6 +92,7 @@ class Summary:
     recovered: list[str] = field(default_factory=list)
     status: str = "running"  # done, interrupted or failed once the run is over
     network: NetworkVerdict | None = None  # whether the run was offline, once it is over
+    notices: list[str] = field(default_factory=list)  # said once per run (e.g. no browser for auto)
 
     @property
     def offline(self) -> bool:
@@ -108,7 +113,7 @@ class Summary:
         return json.dumps({"run_id": self.run_id, "status": self.status, **self.counts,
                            "skipped": len(self.problems), "offline": self.offline,
                            "network": self.network.as_json() if self.network else None,
-                           "recovered_warcs": self.recovered,
+                           "recovered_warcs": self.recovered, "notices": self.notices,
                            "problems": [str(p) for p in self.problems],
                            "urls": [asdict(o) for o in self.outcomes]}, indent=2)
 
@@ -123,6 +128,14 @@ class Fetched(Generic[F]):
     records: list[RecordInfo] = field(default_factory=list)
     error: BaseException | None = None
     finding: F | None = None  # what the run's kind read from the fetch (RunKind.inspect)
+    rendering: Rendering | None = None  # the page as the browser showed it (browser capture)
+    kept: Kept | None = None  # what the builder wrote for the rendering
+
+    def close(self) -> None:
+        if self.result is not None:
+            self.result.close()
+        if self.rendering is not None:
+            self.rendering.close()
 
 
 class RunKind(Generic[F]):
@@ -165,7 +178,7 @@ def plan_jobs(manifests: list[Manifest], urls: list[str]) -> tuple[list[Job], li
     invalid: list[Job] = []
     for m in manifests:
         for c in m.citations:
-            jobs.setdefault(c.fetch_url, Job(c.fetch_url, c.url, m.path, c.id, accessed=c.accessed))
+            jobs.setdefault(c.fetch_url, Job(c.fetch_url, c.url, m.path, c.id, accessed=c.accessed, capture=c.capture))
     for url in urls:
         fetch_url, reason = url_target(url)
         if reason is not None:
@@ -221,6 +234,8 @@ class Run:
         self.interrupted = False
         self.tally = HostTally()  # the hosts fetches reached or not: was the network down?
         self.probe: Probe | None = None  # started at the first network-level failure
+        self.notices: list[str] = []
+        self.browser = BrowserStage(settings, self.fetcher, self.notices.append)
 
     # -- the stages ---------------------------------------------------------------------------------
 
@@ -230,6 +245,8 @@ class Run:
                 fetched: Fetched[Any] = Fetched(picked[1])
                 try:
                     fetched.result = self.fetcher.fetch(fetched.job.fetch_url, host_slot_held=True)
+                    fetched.rendering = self.browser.render(fetched.job.capture or self.settings.capture,
+                                                            fetched.result)
                     fetched.finding = self.kind.inspect(fetched)
                 except BaseException as exc:  # handed on: the writer thread decides what it means
                     fetched.error = exc
@@ -256,8 +273,7 @@ class Run:
                 except BaseException as exc:
                     fetched.error = exc
                 finally:
-                    if fetched.result is not None:
-                        fetched.result.close()
+                    fetched.close()
                 self.built.put(fetched)
         finally:
             self.built.put(None)  # this builder is finished
@@ -269,6 +285,9 @@ class Run:
         if previous is not None:
             original = Original(previous.payload_sha1, previous.record_id, previous.uri, previous.date)
         fetched.records = self.archive.store.builder.capture(fetched.spool, result, original)
+        if fetched.rendering is not None:
+            fetched.kept = self.browser.write(self.archive.store.builder, fetched.spool, fetched.rendering,
+                                              fetched.records)
 
     def run(self, jobs: list[Job], invalid: list[Job], run_id: int) -> list[Outcome]:
         """Fetch and store every job; returns the outcomes. Stopped by a signal or stop(), it
@@ -278,6 +297,9 @@ class Run:
         try:
             self.outcomes.extend(self._record_invalid(job, run_id) for job in invalid)
             previous = self.archive.db.previous_payloads(j.fetch_url for j in jobs)
+            rendered = [j.fetch_url for j in jobs if (j.capture or self.settings.capture) != "http"]
+            if rendered:
+                self.browser.remember(self.archive.db.resource_payloads(rendered))
             for job in jobs:
                 job.previous = previous.get(job.fetch_url)
                 self.gate.add(host_of(job.fetch_url), job)
@@ -315,6 +337,7 @@ class Run:
                 self._drain(workers)
                 raise
             finally:
+                self.browser.close()
                 self.fetcher.close()
 
     def _on_signal(self, signum: int, frame: object) -> None:
@@ -342,6 +365,7 @@ class Run:
     def _stop(self) -> None:
         self.gate.close()
         self.fetcher.stop()
+        self.browser.stop()
 
     def stop(self) -> None:
         """Interrupt, from a signal handler or another thread (the daemon's): finish what is being
@@ -378,6 +402,9 @@ class Run:
                         except BaseException as exc:
                             failure = exc
                     self.archive.store.sync()  # the bytes on disk before the rows that point at them
+                for fetched in group:  # committed: later renderings may refer to these payloads
+                    if fetched.kept is not None and fetched.error is None:
+                        self.browser.remember(fetched.records)
                 stored += done
         finally:
             for fetched in batch:
@@ -405,8 +432,9 @@ class Run:
         outcome = Outcome(job.url, job.fetch_url, job.manifest, job.citation_id, "captured", result.outcome,
                           error=result.error)
         rows: list[dict[str, Any]] = []
-        # The record holding what the URL finally answered: the last response or revisit.
-        last = next((i for i in range(len(records) - 1, -1, -1)
+        # The record holding what the URL finally answered: the page's last response or revisit.
+        own = fetched.kept.page_records if fetched.kept is not None else len(records)
+        last = next((i for i in range(own - 1, -1, -1)
                      if records[i].rec_type in ("response", "revisit")), None) if final is not None else None
         if fetched.spool is not None and records:
             length = fetched.spool.seek(0, 2)
@@ -418,7 +446,7 @@ class Run:
         if final is not None:
             outcome.http_status, outcome.final_url = final.status, final.url
             outcome.sha256, outcome.truncated = final.payload_sha256, final.truncated
-            if record_type == "revisit":
+            if record_type == "revisit" and fetched.rendering is None:  # a rendering is new each time
                 outcome.result = "unchanged"
         if result.outcome != "ok" or (final is not None and final.status >= 400):
             outcome.result = "failed"
@@ -431,7 +459,12 @@ class Run:
         capture = capture_row(outcome, run_id, result, record_type)
         capture["refers_to"] = job.previous.capture_id if record_type == "revisit" and job.previous else None
         capture["record_id"] = records[last].record_id if last is not None else None
+        if fetched.rendering is not None:
+            outcome.mode = capture["mode"] = "browser"
+            capture["rendering"] = rendering_row(fetched.rendering)
         outcome.capture_id = self.archive.db.add_capture(capture, rows)
+        if fetched.kept is not None:
+            self.archive.db.add_resources(outcome.capture_id, resource_rows(fetched.kept))
         self.kind.stored(fetched, outcome, run_id)
         return outcome
 
@@ -453,8 +486,7 @@ def _fitting(batch: list[Fetched[Any]], room: int) -> tuple[list[Fetched[Any]], 
 
 
 def _discard(fetched: Fetched[Any]) -> None:
-    if fetched.result is not None:
-        fetched.result.close()
+    fetched.close()
     if fetched.spool is not None:
         fetched.spool.close()
 
@@ -473,7 +505,7 @@ def capture_row(outcome: Outcome, run_id: int, result: FetchResult | None, recor
         "truncated": outcome.truncated, "warc": outcome.warc, "warc_offset": outcome.offset,
         "warc_length": outcome.length, "redirects": redirects_json(result.hops) if result else None,
         "ip": final.ip if final else None, "elapsed": round(result.elapsed, 3) if result else None,
-        "attempts": result.attempts if result else 0,
+        "attempts": result.attempts if result else 0, "mode": outcome.mode,
     }
 
 
@@ -498,6 +530,7 @@ def execute(
     problems = [p for m in manifests for p in m.problems]
     if not jobs and not invalid:
         raise UsageError(f"nothing to {kind.command}")
+    BrowserStage.require({job.capture or settings.capture for job in jobs})
     with Archive(settings) as archive:
         if carry is not None:
             carry.lend(archive.store)
@@ -512,6 +545,7 @@ def execute(
         if on_runner:
             on_runner(run)
         summary.outcomes = run.outcomes
+        summary.notices = run.notices
         try:
             run.run(jobs, invalid, run_id)
             summary.status = "interrupted" if run.interrupted else "done"

@@ -65,8 +65,11 @@ def snapshot_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: b
 
 
 def print_network(summary: Summary) -> None:
-    """The one line that says a run was judged offline (on stderr, also with --json and --quiet: it
-    explains why failures did not count)."""
+    """The run's notices (e.g. no browser for pages that needed one), and the one line that says a run
+    was judged offline (on stderr, also with --json and --quiet: they explain what was kept and why
+    failures did not count)."""
+    for notice in summary.notices:
+        click.echo(f"note: {notice}", err=True)
     if summary.network is not None and summary.network.offline:
         click.echo(summary.network.line(), err=True)
 

@@ -77,6 +77,12 @@ FETCH_OPTIONS: list[tuple[str, Decorator]] = [
     ("allow", click.option("--allow", multiple=True, metavar="CIDR", callback=lambda ctx, param, value: value or None,
                            help="Also connect to this network (repeatable; replaces the config's `allow`)."
                                 "  [env ARCHIVER_ALLOW=CIDR,CIDR]")),
+    ("capture", click.option("--capture", type=click.Choice(["http", "browser", "auto"]),
+                             help="http: what a plain GET returns; browser: render in Chromium, keeping every"
+                                  " sub-resource, a screenshot and the DOM; auto: the browser for pages that"
+                                  " need it.  [default auto; env ARCHIVER_CAPTURE]")),
+    ("browser_pages", click.option("--browser-pages", type=click.IntRange(1, 64),
+                                   help="Pages rendered in the browser at once.  [default 4]")),
     ("as_json", click.option("--json", "as_json", is_flag=True,
                              help="Print a machine-readable summary on stdout.")),
     ("quiet", click.option("--quiet", "-q", is_flag=True, default=None,

@@ -198,6 +198,33 @@ class ArchiveDB(Queries):
             [{**row, "capture_id": capture_id} for row in rows],
         )
 
+    def add_resources(self, capture_id: int, rows: list[dict[str, Any]]) -> None:
+        """A browser capture's sub-resources (capture_resources), in the capture's transaction."""
+        if rows:
+            columns = list(rows[0])
+            self.db.conn.executemany(
+                f"INSERT INTO capture_resources (capture_id, {', '.join(columns)})"
+                f" VALUES (:capture_id, {', '.join(':' + c for c in columns)})",
+                [{**row, "capture_id": capture_id} for row in rows],
+            )
+
+    def resource_payloads(self, fetch_urls: Iterable[str]) -> list[tuple[str, str, str, str]]:
+        """(payload digest, record id, URI, date) of every full response kept by the newest browser
+        capture of each page: what a new rendering of those pages can refer to instead of storing again."""
+        out: list[tuple[str, str, str, str]] = []
+        urls = list(dict.fromkeys(fetch_urls))
+        for i in range(0, len(urls), 500):
+            chunk = urls[i : i + 500]
+            sql = f"""
+                WITH newest AS (SELECT MAX(id) AS id FROM captures
+                                WHERE fetch_url IN ({",".join("?" * len(chunk))}) AND mode = 'browser'
+                                GROUP BY fetch_url)
+                SELECT r.payload_digest, r.record_id, r.uri, r.date
+                FROM newest JOIN records r ON r.capture_id = newest.id
+                WHERE r.rec_type = 'response' AND r.payload_digest IS NOT NULL"""
+            out += [tuple(row) for row in self.db.execute(sql, chunk).fetchall()]
+        return out
+
     def previous_payloads(self, fetch_urls: Iterable[str]) -> dict[str, Previous]:
         """For each URL, its newest capture with a payload, resolved to the full response record."""
         out: dict[str, Previous] = {}

@@ -140,7 +140,24 @@ def _v6(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_checks_run ON checks (run_id)")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(db: sqlite_utils.Database) -> None:
+    """Browser capture (archiver/browser/): how a capture was made (`mode`: http or browser; NULL in
+    rows from before, which were all http), what its rendering noted (`rendering`, JSON), and one row
+    per sub-resource the rendered page fetched or was refused."""
+    db.execute("ALTER TABLE captures ADD COLUMN mode TEXT")
+    db.execute("ALTER TABLE captures ADD COLUMN rendering TEXT")
+    db.table("capture_resources").create(
+        {"id": int, "capture_id": int, "url": str, "method": str, "kind": str, "outcome": str, "error": str,
+         "refused": str, "http_status": int, "final_url": str, "content_type": str, "payload_size": int,
+         "payload_sha256": str, "truncated": str, "record_type": str, "record_id": str},
+        pk="id",
+        foreign_keys=[("capture_id", "captures", "id")],
+    )
+    db.table("capture_resources").create_index(["capture_id"])
+    db.table("capture_resources").create_index(["url"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # -- derived objects ---------------------------------------------------------------------------------

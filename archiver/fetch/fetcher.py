@@ -14,6 +14,7 @@ import email.utils
 import hashlib
 import heapq
 import http.client
+import math
 import os
 import random
 import socket
@@ -407,7 +408,7 @@ class Fetcher:
         return sha1.hexdigest(), sha256.hexdigest(), size, truncated
 
     def _attempts(
-        self, url: str, deadline: float, held: bool, cookies: RequestsCookieJar, ask: Ask
+        self, url: str, deadline: float, held: bool, cookies: RequestsCookieJar, ask: Ask, paced: bool = True
     ) -> tuple[Hop, int]:
         """GET with retries on 408/429/5xx and timeouts, honouring Retry-After within the caps.
         `held`: the caller already holds this host's politeness slot for the first attempt."""
@@ -415,7 +416,7 @@ class Fetcher:
         attempt = 0
         while True:
             attempt += 1
-            if not held and not self.gate.acquire(host, timeout=max(deadline - self.clock(), 0)):
+            if not held and not self.gate.acquire(host, timeout=max(deadline - self.clock(), 0), paced=paced):
                 if self.gate.closed:
                     raise Interrupted(f"{url}: abandoned on interrupt")
                 raise FetchTimeout(url, f"waited past the {self.settings.total_timeout:g} s cap for a turn at {host}")
@@ -451,14 +452,19 @@ class Fetcher:
             if self.stopping.wait(wait):  # Ctrl-C must not wait out a long Retry-After
                 raise Interrupted(f"{url}: abandoned on interrupt")
 
-    def fetch(self, url: str, *, host_slot_held: bool = False, ask: Ask | None = None) -> FetchResult:
+    def fetch(
+        self, url: str, *, host_slot_held: bool = False, ask: Ask | None = None, paced: bool = True,
+        time_cap: float | None = None,
+    ) -> FetchResult:
         """Fetch `url`, following redirects hop by hop. Transport failures are in the result;
         with `host_slot_held`, the caller holds the politeness slot of the URL's host. `ask`: the
-        method, headers and body of a request other than a citation's GET (a browser's, yt-dlp's)."""
+        method, headers and body of a request other than a citation's GET (a browser's, yt-dlp's).
+        Unpaced (a rendered page's sub-resources): no pause awaited between them (politeness.py).
+        `time_cap`: a shorter cap than total_timeout (what is left of a page's rendering time)."""
         ask = ask or Ask()
         result = FetchResult(url=url, started_at=self.now())
         start = self.clock()
-        deadline = start + self.settings.total_timeout
+        deadline = start + min(self.settings.total_timeout, time_cap if time_cap is not None else math.inf)
         cookies = RequestsCookieJar()  # per fetch: a capture must not depend on another
         visits: dict[str, int] = {}
         held_host: str | None = None
@@ -477,7 +483,7 @@ class Fetcher:
                                candidates)
                 held = held_host is not None
                 held_host = None  # _attempts releases it from here on
-                hop, attempts = self._attempts(current, deadline, held, cookies, ask)
+                hop, attempts = self._attempts(current, deadline, held, cookies, ask, paced)
                 result.attempts += attempts
                 result.hops.append(hop)
                 if hop.location is None or hop.truncated or not ask.follow:

@@ -1,5 +1,9 @@
 """Per-host politeness shared by every worker of a run: at most `per_host` requests in flight to a
-host, and at least `delay` seconds from the end of one request to the start of the next."""
+host, and at least `delay` seconds from the end of one request to the start of the next.
+
+A rendered page's sub-resources are not paced against each other (a browser loads them together):
+they wait only for a free slot, and the pause before the host's next page counts from the last of
+them."""
 
 from __future__ import annotations
 
@@ -55,8 +59,8 @@ class HostGate(Generic[T]):
             self.closed = True
             self._cond.notify_all()
 
-    def _free(self, state: _Host[T], now: float) -> bool:
-        return state.active < self.per_host and now >= state.ready_at
+    def _free(self, state: _Host[T], now: float, paced: bool = True) -> bool:
+        return state.active < self.per_host and (now >= state.ready_at or not paced)
 
     def next_job(self) -> tuple[str, T] | None:
         """Block until a job's host is free; return it with that host's slot already held."""
@@ -86,9 +90,9 @@ class HostGate(Generic[T]):
                 self._cond.wait(None if soonest is None else max(soonest - now, 0.001))
             return None
 
-    def acquire(self, host: str, timeout: float | None = None) -> bool:
+    def acquire(self, host: str, timeout: float | None = None, paced: bool = True) -> bool:
         """Take a slot for one more request to `host`; False if `timeout` passed or the gate was
-        closed first."""
+        closed first. Unpaced (a page's sub-resource): a free slot is enough, the pause is not awaited."""
         with self._cond:
             limit = None if timeout is None else self.clock() + timeout
             state = self._host(host)
@@ -96,13 +100,13 @@ class HostGate(Generic[T]):
             try:
                 while not self.closed:
                     now = self.clock()
-                    if self._free(state, now):
+                    if self._free(state, now, paced):
                         state.active += 1
                         return True
                     if limit is not None and now >= limit:
                         return False
                     waits = [limit - now] if limit is not None else []
-                    if state.active < self.per_host:
+                    if state.active < self.per_host and paced:
                         waits.append(state.ready_at - now)
                     self._cond.wait(max(min(waits), 0.001) if waits else None)
                 return False

@@ -222,6 +222,26 @@ class RecordBuilder:
             records.append(self._request(out, hop, index, date, request_id, response_id))
         return records
 
+    def resource(
+        self, out: IO[bytes], uri: str, content_type: str, data: bytes, date: str, concurrent_to: str | None,
+        rec_type: str = "resource",
+    ) -> RecordInfo:
+        """A `resource` (or `metadata`) record: something a capture produced rather than received,
+        such as a screenshot or a rendered DOM, under a `urn:` URI naming what it is of."""
+        record_id = self.make_id()
+        headers = [("WARC-Type", rec_type), ("WARC-Record-ID", record_id), ("WARC-Date", date),
+                   ("WARC-Target-URI", uri)]
+        if concurrent_to:
+            headers.append(("WARC-Concurrent-To", concurrent_to))
+        digest = sha1_label(hashlib.sha1(data).hexdigest())
+        headers.append(("WARC-Block-Digest", digest))
+        payload = digest if rec_type == "resource" else None  # a resource's payload is its block
+        if payload:
+            headers.append(("WARC-Payload-Digest", payload))
+        level = min(PACKED_LEVEL, self.gzip_level) if content_type.startswith(_PACKED_TYPES) else self.gzip_level
+        offset, length = self._write(out, rec_type, headers, io.BytesIO(data), len(data), content_type, level)
+        return RecordInfo(rec_type, uri, record_id, date, offset, length, -1, payload)
+
     def _common(self, hop: Hop, rec_type: str, record_id: str, date: str, concurrent: str) -> list[tuple[str, str]]:
         headers = [
             ("WARC-Type", rec_type),

@@ -1,0 +1,64 @@
+"""Which Chromium renders pages, how it is started, and why browser capture cannot run here.
+
+Debian's `chromium` (or `$ARCHIVER_CHROMIUM`), never a downloaded browser. It starts with a proxy
+that does not exist and a resolver that resolves nothing: every request a page makes is answered by
+archiver's fetcher through interception (page.py), and one that escaped interception fails instead of
+reaching the network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from collections.abc import Mapping
+
+CHROMIUM_ENV = "ARCHIVER_CHROMIUM"
+CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser")
+INSTALL_HINT = ("install Debian's chromium (apt-get install chromium) and the browser extra"
+                " (pip install 'archiver[browser]'), or set ARCHIVER_CHROMIUM to a Chromium binary")
+# Port 9 (discard) on loopback: nothing listens there, so a connection is refused at once.
+DEAD_PROXY = "http://127.0.0.1:9"
+LAUNCH_ARGS = (
+    f"--proxy-server={DEAD_PROXY}",
+    "--proxy-bypass-list=<-loopback>",  # loopback too goes to the dead proxy (Chromium bypasses it by default)
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-domain-reliability",
+    "--disable-sync",
+    "--no-pings",
+    "--no-first-run",
+    "--disable-dev-shm-usage",  # containers give /dev/shm 64 MB: renderers crash on big pages
+    "--disable-features=Translate,MediaRouter,OptimizationHints,InterestFeedContentSuggestions",
+    "--mute-audio",
+    "--hide-scrollbars",
+)
+
+
+def find_chromium(env: Mapping[str, str] | None = None) -> str | None:
+    """The Chromium binary to drive: $ARCHIVER_CHROMIUM when set, else Debian's."""
+    env = os.environ if env is None else env
+    chosen = env.get(CHROMIUM_ENV)
+    if chosen:
+        return chosen if os.access(chosen, os.X_OK) else None
+    for name in CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def unavailable(env: Mapping[str, str] | None = None) -> str | None:
+    """Why pages cannot be rendered here (one line), or None when they can."""
+    env = os.environ if env is None else env
+    if importlib.util.find_spec("playwright") is None:
+        return f"Playwright is not installed: {INSTALL_HINT}"
+    if find_chromium(env) is None:
+        chosen = env.get(CHROMIUM_ENV)
+        where = f"{CHROMIUM_ENV}={chosen} is not an executable file" if chosen else "no chromium found on PATH"
+        return f"{where}: {INSTALL_HINT}"
+    return None
+
+
+__all__ = ["CHROMIUM_ENV", "DEAD_PROXY", "INSTALL_HINT", "LAUNCH_ARGS", "find_chromium", "unavailable"]
