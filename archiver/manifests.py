@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from .config import capture_mode
-from .errors import ConfigError, InvalidURL, ManifestError, UsageError
+from .config import CAPTURE_MODES
+from .errors import InvalidURL, ManifestError, UsageError
 from .urls import normalize_url
 
 CITATION_KEYS = {
@@ -174,10 +174,11 @@ def _validated(path: Path, entries: list[tuple[int, dict[str, Any]]]) -> tuple[l
             problems.append(Problem(str(path), line, url, exc.detail, cid))
             continue
         if entry.get("capture") is not None:
-            try:
-                entry["capture"] = capture_mode(entry["capture"], "capture")
-            except ConfigError as exc:
-                raise ManifestError(path, line, str(exc)) from None
+            mode = str(entry["capture"]).strip().lower()
+            if mode not in CAPTURE_MODES:
+                raise ManifestError(path, line, f"capture must be one of {', '.join(CAPTURE_MODES)},"
+                                                f" got {entry['capture']!r}")
+            entry["capture"] = mode
         for key in ("cited_as", "context"):
             if entry.get(key) is not None and not isinstance(entry[key], str):
                 entry[key] = str(entry[key])

@@ -112,6 +112,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def route_see_other(self, rest: list[str], q: dict[str, str]) -> None:
         self.send(303, b"", headers={"Location": "/asked"})
 
+    def route_shell(self, rest: list[str], q: dict[str, str]) -> None:
+        """A single-page app's shell: no text until its script ran (what `--capture auto` renders)."""
+        self.send(200, b'<html><head><title>App</title><script src="/shell-js"></script></head>'
+                       b'<body><div id="root"></div></body></html>')
+
+    def route_shell_js(self, rest: list[str], q: dict[str, str]) -> None:
+        self.send(200, b"document.addEventListener('DOMContentLoaded', () =>"
+                       b" { document.getElementById('root').textContent = 'rendered by script'; });",
+                  "text/javascript")
+
     def route_page(self, rest: list[str], q: dict[str, str]) -> None:
         name = "/".join(rest) or "index"
         self.send(200, page(name, int(q.get("size", 2000))))

@@ -1,0 +1,56 @@
+"""Which pages `--capture auto` renders (browser/need.py), read from real fetches of a local server."""
+
+from __future__ import annotations
+
+import pytest
+from hostnames import loopback_names
+
+from archiver.browser.chromium import CHROMIUM_ENV, unavailable
+from archiver.browser.need import shell_reason, why_render
+from archiver.fetch.fetcher import Fetcher
+from archiver.fetch.politeness import HostGate
+
+SHELL = b'<html><head><script src="/app.js"></script></head><body><div id="root"></div></body></html>'
+ARTICLE = b"<html><body><h1>Title</h1><p>" + b"A long paragraph of real words. " * 20 + b"</p></body></html>"
+
+
+@pytest.mark.parametrize(("html", "shell"), [
+    (SHELL, True),
+    (b"<html><body><div id=app>Loading...</div><script>" + b"x=1;" * 600 + b"</script></body></html>", True),
+    (b"<html><body><noscript>You need to enable JavaScript to run this app.</noscript>"
+     b"<p>Some words</p><script src=/a.js></script></body></html>", True),
+    (ARTICLE, False),
+    (ARTICLE.replace(b"</body>", b"<script src=/analytics.js></script></body>"), False),  # text is there
+    (b"<html><body><p>short page, no scripts</p></body></html>", False),
+    (b'<html><body><script type="application/ld+json">' + b"{}" * 2000 + b"</script></body></html>", False),
+])
+def test_shell_reason(html: bytes, shell: bool) -> None:
+    assert (shell_reason(html) is not None) is shell
+
+
+def test_why_render_reads_the_fetched_answer(server, settings) -> None:
+    """The same small page is rendered on a known platform's host, not elsewhere; an error page or a
+    body that is no HTML never is."""
+    names = loopback_names(["x.com", "www.youtube.com"], {80: server.port})
+    fetcher = Fetcher(settings.replace(resolve=names), HostGate(1, 0))
+    try:
+        plain = fetcher.fetch(server.url("/page/a"))
+        on_x = fetcher.fetch("http://x.com/page/a")
+        missing = fetcher.fetch("http://www.youtube.com/status/404")
+        binary = fetcher.fetch(server.url("/big/1?size=1000"))
+    finally:
+        fetcher.close()
+    assert why_render(plain) is None
+    reason = why_render(on_x)
+    assert reason is not None and reason.startswith("X ")
+    assert why_render(missing) is None  # an error page is what it is: nothing to render
+    assert why_render(binary) is None
+
+
+def test_unavailable_names_the_missing_piece(tmp_path) -> None:
+    not_there = tmp_path / "no-chromium"
+    why = unavailable({CHROMIUM_ENV: str(not_there)})
+    assert why is not None and str(not_there) in why and "apt-get install chromium" in why
+    not_executable = tmp_path / "chromium"
+    not_executable.write_text("")
+    assert unavailable({CHROMIUM_ENV: str(not_executable)}) is not None
