@@ -90,6 +90,17 @@ def fresh_server() -> Iterator[TestServer]:
 
 
 @pytest.fixture()
+def jsweb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The simulated JavaScript web (tests/helpers/jsweb.py): one HTTPS server answering for social.example,
+    news.example, video.example, app.example, other.example and cdn.example through resolver entries
+    (`jsweb.resolve`, `jsweb.env()`, `jsweb.settings(settings)`), with a request log and a mutable state."""
+    from jsweb import JsWeb  # needs trustme (dev extra): imported only by the tests that use it
+
+    with JsWeb(tmp_path_factory.mktemp("jsweb")) as web:
+        yield web
+
+
+@pytest.fixture()
 def storage(tmp_path: Path) -> Path:
     return tmp_path / "storage"
 
