@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))
 
+from jsweb import JsWeb  # noqa: E402
 from server import TestServer  # noqa: E402
 
 from archiver.cli import cli  # noqa: E402
@@ -90,12 +91,10 @@ def fresh_server() -> Iterator[TestServer]:
 
 
 @pytest.fixture()
-def jsweb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def jsweb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JsWeb]:
     """The simulated JavaScript web (tests/helpers/jsweb.py): one HTTPS server answering for social.example,
     news.example, video.example, app.example, other.example and cdn.example through resolver entries
     (`jsweb.resolve`, `jsweb.env()`, `jsweb.settings(settings)`), with a request log and a mutable state."""
-    from jsweb import JsWeb  # needs trustme (dev extra): imported only by the tests that use it
-
     with JsWeb(tmp_path_factory.mktemp("jsweb")) as web:
         yield web
 

@@ -583,7 +583,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # -- app.example, other.example, cdn.example ----------------------------------------------
 
     def route_dashboard(self, m: re.Match[str], q: dict[str, str]) -> None:
-        bundles = "".join(f'<script src="{CDN}/static/bundle-{n}.js"></script>' for n in range(6))
+        bundles = "".join(f'<script src="{CDN}/static/bundle-{n}.js" defer></script>' for n in range(6))
         self.send(200, page("Dashboard", '<div id="root">Loading...</div>', head=bundles))
 
     def route_other(self, m: re.Match[str], q: dict[str, str]) -> None:
