@@ -239,7 +239,7 @@ class Request:
     method: str
     host: str  # from the Host header, without a port
     path: str  # with the query
-    headers: dict[str, str]
+    headers: dict[str, str]  # names as received (see header() for a case-insensitive look-up)
     time: float  # wall clock (time.time()), when the request line arrived
     body: bytes = b""
     status: int = 0  # 0: never answered (the long poll), or the connection dropped first
@@ -247,6 +247,9 @@ class Request:
     @property
     def url(self) -> str:
         return f"https://{self.host}{self.path}"
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archiver import platforms
 from archiver.classify import Seen, classify
+from archiver.config import Settings
 from archiver.content import page_text
 
 sync_api = require_module("playwright.sync_api", "pip install -e '.[dev]'")
@@ -92,7 +93,7 @@ def test_js_article_renders_the_fetched_post_with_css_font_and_image(web: JsWeb,
     # The log has every request the browser made (and the font answered with CORS, or it would not load).
     assert set(asked) <= set(web.urls())
     font = next(r for r in web.log if r.path == "/static/font.ttf")
-    assert font.status == 200 and font.headers.get("Origin") == "https://social.example"
+    assert font.status == 200 and font.header("origin") == "https://social.example"
 
 
 def test_deleted_post_renders_the_platform_message_and_archiver_calls_it_soft_404(web: JsWeb, page: Any) -> None:
@@ -282,7 +283,7 @@ def test_websocket_page_asks_and_is_refused(web: JsWeb, page: Any) -> None:
     page.wait_for_function("document.getElementById('status').textContent === 'live chat unavailable'")
     upgrade = [r for r in web.log if r.path == "/ws/live"]
     assert len(upgrade) == 1 and upgrade[0].status == 400
-    assert upgrade[0].headers.get("Upgrade", "").lower() == "websocket"
+    assert (upgrade[0].header("upgrade") or "").lower() == "websocket"
 
 
 # -- 10. the plain article and the heavy non-platform page ------------------------------------------
@@ -343,3 +344,4 @@ def test_entries_name_every_host_on_443(jsweb: JsWeb) -> None:
     assert jsweb.env()["ARCHIVER_RESOLVE"].split(",") == list(jsweb.resolve)
     assert Path(jsweb.env()["REQUESTS_CA_BUNDLE"]).read_text().startswith("-----BEGIN CERTIFICATE-----")
     assert jsweb.url("cdn.example", "static/site.css") == "https://cdn.example/static/site.css"
+    assert jsweb.settings(Settings(resolve=("a.test:80:127.0.0.1",))).resolve == ("a.test:80:127.0.0.1", *jsweb.resolve)
