@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))
 
+from jsweb import JsWeb  # noqa: E402
 from server import TestServer  # noqa: E402
 
 from archiver.cli import cli  # noqa: E402
@@ -87,6 +88,15 @@ def fresh_server() -> Iterator[TestServer]:
     """A server of the test's own, for request-log and state assertions."""
     with TestServer("127.0.0.1") as srv:
         yield srv
+
+
+@pytest.fixture()
+def jsweb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JsWeb]:
+    """The simulated JavaScript web (tests/helpers/jsweb.py): one HTTPS server answering for social.example,
+    news.example, video.example, app.example, other.example and cdn.example through resolver entries
+    (`jsweb.resolve`, `jsweb.env()`, `jsweb.settings(settings)`), with a request log and a mutable state."""
+    with JsWeb(tmp_path_factory.mktemp("jsweb")) as web:
+        yield web
 
 
 @pytest.fixture()
