@@ -25,6 +25,7 @@ from .rendering import Rendering, Resource
 # (url, ask, seconds left) -> the fetch: archiver's fetcher, called on a worker thread
 ResourceFetch = Callable[[str, Ask, float], FetchResult]
 VIEWPORT = {"width": 1280, "height": 900}
+SCROLL_PAUSE = 0.1  # seconds after each screen for the requests it triggers to start
 # Headers that describe the bytes on the wire, not the decoded body the browser is handed.
 WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive"})
 
@@ -160,9 +161,13 @@ class PageRenderer:
         """Screen by screen to the bottom, so lazy images and scroll-loaded content come in; an
         infinite scroll stops after `scroll_steps` screens."""
         for _ in range(self.limits.scroll_steps):
+            # Two frames and a moment after the scroll: lazy images and observers ask only once the
+            # page has been laid out at its new position; settling before that sees a quiet network.
             at_end = await page.evaluate(
-                "() => { window.scrollBy(0, window.innerHeight);"
+                "async () => { window.scrollBy(0, window.innerHeight);"
+                " await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));"
                 " return window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 2; }")
+            await asyncio.sleep(SCROLL_PAUSE)
             await self._settle(self.limits.step_wait)
             if at_end and self.state.quiet_for() >= self.limits.quiet:
                 break
