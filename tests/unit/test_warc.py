@@ -33,6 +33,7 @@ from archiver.warc import (
     StoredRecord,
     digest_block,
     gzip_level,
+    records,
     sha1_label,
 )
 
@@ -177,6 +178,26 @@ def test_gzip_content_encoding_is_kept(server: TestServer) -> None:
 
 def test_plain_page_gets_the_builders_level(server: TestServer) -> None:
     assert gzip_level(fetched(server, "page/a"), 3) == 3
+
+
+@pytest.mark.parametrize("level", range(10))
+def test_every_level_writes_the_same_records_as_zlib(server: TestServer, level: int,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """ISA-L (levels 1-3) or zlib: standard gzip members that hold byte for byte what zlib's hold."""
+    hop = fetched(server, "page/a")
+    data, infos = capture(RecordBuilder(make_id=builder().make_id, gzip_level=level), hop)
+    monkeypatch.setattr(records, "_fast_zlib", None)  # as when python-isal is not installed
+    plain, plain_infos = capture(RecordBuilder(make_id=builder().make_id, gzip_level=level), hop)
+    assert members(data) == members(plain)
+    assert [gzip.decompress(data[i.offset:i.offset + i.length]) for i in infos] == members(plain)
+    assert [(i.rec_type, i.record_id) for i in infos] == [(i.rec_type, i.record_id) for i in plain_infos]
+    assert [block for _, block in blocks(data)] == [hop.response.getvalue(), hop.request]
+
+
+def test_isal_compresses_levels_one_to_three() -> None:
+    isal_zlib = pytest.importorskip("isal.isal_zlib")
+    assert all(isinstance(records.compressor(level), isal_zlib.Compress) for level in (1, 2, 3))
+    assert not any(isinstance(records.compressor(level), isal_zlib.Compress) for level in (0, 4, 9))
 
 
 def test_same_payload_becomes_a_revisit_with_its_fields(server: TestServer) -> None:
