@@ -284,7 +284,8 @@ class Queries:
                 f" WHERE {span} {order}", params))
         self.temp_list("export_urls", fetch_urls)
         return list(self.db.query(
-            f"""WITH cited AS (SELECT c.id, c.refers_to FROM temp.export_urls u JOIN captures c ON c.fetch_url = u.value),
+            f"""WITH cited AS (
+                    SELECT c.id, c.refers_to FROM temp.export_urls u JOIN captures c ON c.fetch_url = u.value),
                 chosen AS (
                     SELECT id FROM cited
                     UNION SELECT refers_to FROM cited WHERE refers_to IS NOT NULL

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from warcio.archiveiterator import ArchiveIterator
-from conftest import run, require_binary, require_module
+from conftest import require_binary, require_module, run
 from test_replay import free_port, get, replaying
+from warcio.archiveiterator import ArchiveIterator
 
 from archiver.replay import replay_url, screenshot_url
 
@@ -35,7 +35,8 @@ WACZ = str(Path(sys.executable).with_name("wacz"))
 
 SENTENCE = "Only the JSON carried this sentence 4711."
 TITLE = "The Rendered Title"
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGA"
+                       "hKmMIQAAAABJRU5ErkJggg==")  # one pixel
 SHELL = (b'<!doctype html><html><head><title>Loading</title><link rel="stylesheet" href="/style.css"></head>'
          b'<body><div id="root">loading</div><img id="pic" src="/pic.png"><script src="/app.js"></script>'
          b"</body></html>")
