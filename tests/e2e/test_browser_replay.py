@@ -108,42 +108,46 @@ def captures(storage: Path) -> list[dict[str, Any]]:
         conn.close()
 
 
-def rendered(url: str, port: int) -> tuple[str, str, list[str]]:
-    """Load a replay URL in headless Chromium; the article's text, its stylesheet's colour, and every
-    request that went anywhere but pywb (each refused)."""
+def rendered(urls: list[str], port: int) -> list[tuple[str, str, list[str]]]:
+    """Load replay URLs in headless Chromium, each in a fresh context: per URL the article's text,
+    its stylesheet's colour, and every request that went anywhere but pywb (each refused)."""
     from playwright.sync_api import sync_playwright
 
     pywb = f"http://127.0.0.1:{port}/"
-    elsewhere: list[str] = []
+    out = []
     with sync_playwright() as driver:
-        # A proxy that does not exist and no name resolution: nothing can leave loopback unnoticed.
+        # A proxy that does not exist: nothing can leave loopback unnoticed, even past the route below.
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=[
-            "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1:" + str(port)])
+            "--proxy-server=http://127.0.0.1:9", f"--proxy-bypass-list=127.0.0.1:{port}"])
         try:
-            context = browser.new_context(service_workers="block")
+            for url in urls:
+                elsewhere: list[str] = []
+                context = browser.new_context(service_workers="block")
 
-            def gate(route: Any) -> None:
-                if route.request.url.startswith(pywb):
-                    route.continue_()
-                else:
-                    elsewhere.append(route.request.url)
-                    route.abort()
+                def gate(route: Any, elsewhere: list[str] = elsewhere) -> None:
+                    if route.request.url.startswith(pywb):
+                        route.continue_()
+                    else:
+                        elsewhere.append(route.request.url)
+                        route.abort()
 
-            context.route("**/*", gate)
-            page = context.new_page()
-            page.goto(url, wait_until="load", timeout=30_000)
-            frame = page.frame_locator("iframe").first  # framed replay: pywb's banner, the page inside
-            root = frame.locator("#root")
-            try:
-                root.filter(has_text=SENTENCE).wait_for(timeout=15_000)
-            except Exception as exc:  # say what the replayed page showed instead
-                raise AssertionError(f"{url}: #root shows {root.inner_text(timeout=1000)!r}") from exc
-            colour = root.evaluate("e => getComputedStyle(e).color")
-            width = frame.locator("#pic").evaluate("e => e.complete ? e.naturalWidth : -1")
-            assert width == 1, "the image was not replayed"
-            return root.inner_text(), colour, elsewhere
+                context.route("**/*", gate)
+                page = context.new_page()
+                page.goto(url, wait_until="domcontentloaded", timeout=30_000)
+                frame = page.frame_locator("iframe").first  # framed replay: pywb's banner, the page inside
+                root = frame.locator("#root")
+                try:
+                    root.filter(has_text=SENTENCE).wait_for(timeout=15_000)
+                except Exception as exc:  # say what the replayed page showed instead
+                    raise AssertionError(f"{url}: #root shows {root.inner_text(timeout=1000)!r}") from exc
+                colour = root.evaluate("e => getComputedStyle(e).color")
+                width = frame.locator("#pic").evaluate("e => e.complete ? e.naturalWidth : -1")
+                assert width == 1, f"{url}: the image was not replayed"
+                out.append((root.inner_text(), colour, elsewhere))
+                context.close()
         finally:
             browser.close()
+    return out
 
 
 def test_browser_capture_replays_from_the_archive_alone(site: tuple[str, Any], storage: Path,
@@ -160,8 +164,7 @@ def test_browser_capture_replays_from_the_archive_alone(site: tuple[str, Any], s
     port = free_port()
     log = tmp_path / "replay.log"
     with replaying(storage, port, log=log):
-        for capture in (first, second):
-            text, colour, elsewhere = rendered(replay_url(capture, port), port)
+        for text, colour, elsewhere in rendered([replay_url(first, port), replay_url(second, port)], port):
             assert text == SENTENCE and colour == "rgb(1, 2, 3)" and elsewhere == []
         # the screenshot and the DOM, each at its urn: URL
         shot = screenshot_url(second, port)
