@@ -6,6 +6,12 @@ terabyte of WARCs is one query, with no file read. Only response and revisit rec
 (what a replay engine looks up); a revisit is marked `warc/revisit` with the same digest as its
 original, which is how pywb and ReplayWeb.page find the original's bytes.
 
+A browser capture holds more than its page's hops: every sub-resource the page fetched (indexed under
+its own URL, with the status and Content-Type capture_resources keeps), and the `resource` records of
+the rendering, indexed under their `urn:screenshot:<page>` / `urn:dom:<page>` / `urn:media-info:<page>`
+URIs (pywb and ReplayWeb.page look those up as they are). The `metadata` record is not indexed: its
+WARC-Target-URI is the page's own URL, and an index line for it would compete with the page.
+
 Keys are SURTs from the `surt` package, the same function pywb applies to the URLs it looks up:
 a key made any other way would simply never be found.
 """
@@ -21,7 +27,10 @@ from typing import Any
 from . import stamps
 from .errors import UsageError
 
-INDEXED_TYPES = ("response", "revisit")
+INDEXED_TYPES = ("response", "revisit", "resource")
+HOP_TYPES = ("response", "revisit")
+# The Content-Type of each kind of resource record a rendering writes (the records table keeps none).
+RESOURCE_MIMES = {"urn:screenshot:": "image/png", "urn:dom:": "text/html", "urn:media-info:": "application/json"}
 REVISIT_MIME = "warc/revisit"
 UNKNOWN_MIME = "unk"  # what pywb's own indexer writes when a record has no Content-Type
 
@@ -71,26 +80,55 @@ def entries_from_rows(rows: Iterable[dict[str, Any]], rename: Callable[[str], st
     the record's offset in a packaged WARC (export)."""
     for _capture, group in groupby(rows, key=lambda r: r["capture_id"]):
         records = list(group)
-        # A capture's response records are its hops in order (builder.capture writes them so).
-        hops = [r for r in records if r["rec_type"] in INDEXED_TYPES]
+        # A capture's response records are its hops in order (builder.capture writes them so); a
+        # browser capture's sub-resources follow its page's hops.
+        hops = [r for r in records if r["rec_type"] in HOP_TYPES]
         statuses = _hop_statuses(records[0]["redirects"], records[0]["http_status"])
+        own = len(statuses) if records[0].get("mode") == "browser" else len(hops)
         for index, row in enumerate(hops):
-            last = index == len(hops) - 1
-            if row["rec_type"] == "revisit":
-                mime = REVISIT_MIME
-            elif last and row["content_type"]:
-                mime = row["content_type"].split(";")[0].strip().lower() or UNKNOWN_MIME
+            if index < own:
+                mime, status = _hop_fields(row, index, index == own - 1, statuses)
             else:
-                mime = UNKNOWN_MIME  # a redirect hop's Content-Type is in its record only
-            status = statuses[index] if index < len(statuses) else (row["http_status"] if last else None)
-            digest = row["payload_digest"]
-            warc, offset = row["warc"], row["offset"]
-            if placed is not None:
-                offset = placed[(warc, offset)]
-            filename = rename(warc)
-            yield CdxEntry(row["uri"], timestamp14(row["date"]), mime, status,
-                           digest.removeprefix("sha1:") if digest else None, row["length"], offset, filename,
-                           row["rec_type"])
+                mime, status = _resource_fields(row)
+            yield _entry(row, mime, status, rename, placed)
+        for row in records:
+            if row["rec_type"] == "resource" and row["uri"]:
+                prefix = next((p for p in RESOURCE_MIMES if row["uri"].startswith(p)), None)
+                yield _entry(row, RESOURCE_MIMES[prefix] if prefix else UNKNOWN_MIME, None, rename, placed)
+
+
+def _hop_fields(row: dict[str, Any], index: int, last: bool, statuses: list[int | None]) -> tuple[str, int | None]:
+    """A page's own hop: the capture row knows each hop's status and the final Content-Type."""
+    if row["rec_type"] == "revisit":
+        mime = REVISIT_MIME
+    elif last and row["content_type"]:
+        mime = row["content_type"].split(";")[0].strip().lower() or UNKNOWN_MIME
+    else:
+        mime = UNKNOWN_MIME  # a redirect hop's Content-Type is in its record only
+    status = statuses[index] if index < len(statuses) else (row["http_status"] if last else None)
+    return mime, status
+
+
+def _resource_fields(row: dict[str, Any]) -> tuple[str, int | None]:
+    """A sub-resource's record: its answer's status and type from capture_resources; a redirect hop
+    on the way to it has no row there (pywb reads such a record's status itself)."""
+    if row["rec_type"] == "revisit":
+        mime = REVISIT_MIME
+    else:
+        mime = (row.get("resource_type") or "").split(";")[0].strip().lower() or UNKNOWN_MIME
+    status = row.get("resource_status")
+    return mime, int(status) if status is not None else None
+
+
+def _entry(row: dict[str, Any], mime: str, status: int | None, rename: Callable[[str], str],
+           placed: dict[tuple[str, int], int] | None) -> CdxEntry:
+    digest = row["payload_digest"]
+    warc, offset = row["warc"], row["offset"]
+    if placed is not None:
+        offset = placed[(warc, offset)]
+    return CdxEntry(row["uri"], timestamp14(row["date"]), mime, status,
+                    digest.removeprefix("sha1:") if digest else None, row["length"], offset, rename(warc),
+                    row["rec_type"])
 
 
 def surt_key(url: str) -> str:

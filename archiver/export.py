@@ -2,7 +2,10 @@
 
 The records are copied byte for byte (each is a whole gzip member at an offset the database knows),
 so digests, record ids and revisit links stay exactly as captured; a fresh warcinfo record opens the
-new file. A revisit carries no payload, so the capture it refers to is always copied with it.
+new file. A revisit carries no payload, so the capture it refers to is always copied with it (for a
+browser capture, also the captures its sub-resources' revisits refer to). A browser capture's
+sub-resources, screenshot (urn:screenshot:<page>) and DOM (urn:dom:<page>) are in the WARC and the
+CDXJ index, and its page entry carries the title the browser rendered.
 """
 
 from __future__ import annotations
@@ -213,9 +216,11 @@ def _put(package: zipfile.ZipFile, path: str, data: bytes, stamp: tuple[int, ...
 
 
 def _pages(archive: Archive, selection: Selection) -> bytes:
-    """pages.jsonl: a header, then each cited URL with a whole 2xx capture, at its newest one."""
+    """pages.jsonl: a header, then each cited URL with a whole 2xx capture, at its newest one, titled
+    as a reader saw it: a browser capture's rendered title (scripts may set it), else the <title>."""
     lines = [json.dumps({"format": "json-pages-1.0", "id": "pages", "title": "All Pages"})]
     newest = archive.db.report_captures(selection.urls)
+    rendered = _rendered_titles(selection.records)
     for url in selection.urls:
         found = newest.get(url)
         if found is None:
@@ -224,11 +229,27 @@ def _pages(archive: Archive, selection: Selection) -> bytes:
         ts = timestamp14(captured_at)
         page: dict[str, Any] = {"id": hashlib.sha1(f"{url} {ts}".encode()).hexdigest()[:24], "url": url,
                                 "ts": f"{ts[:4]}-{ts[4:6]}-{ts[6:8]}T{ts[8:10]}:{ts[10:12]}:{ts[12:]}Z"}
-        title = _title(archive, payload_id) if (content_type or "").lower().startswith("text/html") else None
+        title = rendered.get((url, captured_at))
+        if not title and (content_type or "").lower().startswith("text/html"):
+            title = _title(archive, payload_id)
         if title:
             page["title"] = title
         lines.append(json.dumps(page, ensure_ascii=False))
     return ("\n".join(lines) + "\n").encode()
+
+
+def _rendered_titles(records: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """(fetch URL, capture time) -> the title the browser showed, from captures.rendering."""
+    out: dict[tuple[str, str], str] = {}
+    for row in records:
+        if row.get("rendering") and (row["fetch_url"], row["captured_at"]) not in out:
+            try:
+                title = json.loads(row["rendering"]).get("title")
+            except (ValueError, AttributeError):
+                continue  # a damaged rendering column: the page's <title> will do
+            if isinstance(title, str) and title.strip():
+                out[(row["fetch_url"], row["captured_at"])] = " ".join(title.split())[:300]
+    return out
 
 
 def _title(archive: Archive, capture_id: int) -> str | None:

@@ -37,6 +37,7 @@ import yaml
 
 from .archive import Archive
 from .atomic import write_atomically
+from .browser.stage import SCREENSHOT
 from .cdx import cdxj_lines, entries_from_rows, timestamp14
 from .config import REPLAY_HOST, REPLAY_PORT, Settings
 from .errors import ArchiverError, NotArchived, UsageError
@@ -55,6 +56,16 @@ def replay_url(capture: dict[str, Any], port: int = REPLAY_PORT, coll: str = ALL
     the timestamp for the bytes exactly as captured."""
     url = capture.get("fetch_url") or capture["url"]
     return f"http://{REPLAY_HOST}:{port}/{coll}/{timestamp14(capture['captured_at'])}/{url}"
+
+
+def screenshot_url(capture: dict[str, Any], port: int = REPLAY_PORT, coll: str = ALL) -> str:
+    """Where pywb serves a browser capture's full-page screenshot, the `resource` record
+    urn:screenshot:<page> (the page's final URL, as the browser opened it): framed like a page; add
+    `id_` after the timestamp for the PNG itself. Its record is dated when rendering began, moments
+    after the capture's time, and pywb serves the one nearest the time asked for: this capture's.
+    urn:dom:<page> in its place gives the DOM after scripts ran."""
+    url = capture.get("final_url") or capture.get("fetch_url") or capture["url"]
+    return f"http://{REPLAY_HOST}:{port}/{coll}/{timestamp14(capture['captured_at'])}/{SCREENSHOT}{url}"
 
 
 def collection_name(manifest_name: str | None) -> str:

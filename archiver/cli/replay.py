@@ -22,7 +22,10 @@ def replay_command(ctx: click.Context, manifest: str | None, port: int, refresh:
     as the database knows it) with pywb on 127.0.0.1, until Ctrl-C or SIGTERM.
 
     Open http://127.0.0.1:PORT/COLL/TIMESTAMP/URL for a page with a banner saying when it was
-    captured, or .../TIMESTAMPid_/URL for the bytes exactly as captured. Needs the replay extra
+    captured, or .../TIMESTAMPid_/URL for the bytes exactly as captured. A browser capture replays
+    with the stylesheets, images, scripts and data its page fetched, each from the archive; its
+    screenshot is at .../TIMESTAMPid_/urn:screenshot:URL and the DOM its scripts built at
+    .../TIMESTAMPid_/urn:dom:URL. Needs the replay extra
     (pip install 'archiver[replay]'). Exit status: 0 stopped, 1 nothing captured, 2 usage (unknown
     manifest, port in use, pywb missing), 3 bad manifest, 4 storage failure.
     """
@@ -36,6 +39,8 @@ def replay_command(ctx: click.Context, manifest: str | None, port: int, refresh:
         click.echo(f"replaying {server.collection.entries} records as collection {coll!r}: {server.url()}", err=True)
         click.echo(f"pages:  http://{REPLAY_HOST}:{port}/{coll}/<timestamp>/<url>", err=True)
         click.echo(f"bytes:  http://{REPLAY_HOST}:{port}/{coll}/<timestamp>id_/<url>", err=True)
+        click.echo(f"screenshots (browser captures):  http://{REPLAY_HOST}:{port}/{coll}/<timestamp>id_/"
+                   "urn:screenshot:<url>  (urn:dom:<url>: the page's DOM after its scripts ran)", err=True)
         click.echo("stop with Ctrl-C", err=True)
         server.serve()
     except KeyboardInterrupt:

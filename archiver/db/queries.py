@@ -261,25 +261,39 @@ class Queries:
     def export_records(self, fetch_urls: Iterable[str] | None = None, *, first: int = 0,
                        below: int | None = None) -> list[dict[str, Any]]:
         """Every record of the captures of `fetch_urls` (None: of every capture) plus the captures
-        their revisits refer to, each with its capture's fields, in capture order then file order;
-        only captures with first <= id < below (a replay index in two parts, see replay_boundary)."""
+        their revisits refer to (the page's, and a browser capture's sub-resources', which may be
+        another page's), each with its capture's fields, in capture order then file order; only
+        captures with first <= id < below (a replay index in two parts, see replay_boundary).
+        A browser capture's sub-resource record carries its status and Content-Type from
+        capture_resources (resource_status, resource_type; NULL for other records)."""
         columns = """c.id AS capture_id, c.fetch_url, c.captured_at, c.http_status, c.content_type, c.redirects,
-                     c.record_type AS capture_type, r.warc, r."offset", r.length, r.rec_type, r.uri, r.record_id,
-                     r.date, r.payload_digest"""
+                     c.record_type AS capture_type, c.mode, c.rendering, r.warc, r."offset", r.length, r.rec_type,
+                     r.uri, r.record_id, r.date, r.payload_digest,
+                     cr.http_status AS resource_status, cr.content_type AS resource_type"""
+        # A record is one capture's: the capture_id in the join keeps the lookup on its index.
+        resources = ("LEFT JOIN capture_resources cr ON cr.capture_id = r.capture_id AND cr.record_id = r.record_id"
+                     if self.version >= 7 else "LEFT JOIN (SELECT NULL AS http_status, NULL AS content_type) cr ON 0")
+        if self.version < 7:
+            columns = columns.replace("c.mode, c.rendering", "NULL AS mode, NULL AS rendering")
         order = 'ORDER BY c.captured_at, c.id, r.warc, r."offset"'
         span = "c.id >= :first AND c.id < :below"
         params = {"first": first, "below": below if below is not None else 2**62}
         if fetch_urls is None:
             return list(self.db.query(
-                f"SELECT {columns} FROM captures c JOIN records r ON r.capture_id = c.id WHERE {span} {order}", params))
+                f"SELECT {columns} FROM captures c JOIN records r ON r.capture_id = c.id {resources}"
+                f" WHERE {span} {order}", params))
         self.temp_list("export_urls", fetch_urls)
         return list(self.db.query(
-            f"""WITH chosen AS (
-                    SELECT c.id FROM temp.export_urls u JOIN captures c ON c.fetch_url = u.value
-                    UNION SELECT c.refers_to FROM temp.export_urls u JOIN captures c ON c.fetch_url = u.value
-                    WHERE c.refers_to IS NOT NULL)
+            f"""WITH cited AS (
+                    SELECT c.id, c.refers_to FROM temp.export_urls u JOIN captures c ON c.fetch_url = u.value),
+                chosen AS (
+                    SELECT id FROM cited
+                    UNION SELECT refers_to FROM cited WHERE refers_to IS NOT NULL
+                    UNION SELECT o.capture_id FROM cited JOIN records v ON v.capture_id = cited.id
+                        JOIN records o ON o.record_id = v.refers_to
+                        WHERE v.rec_type = 'revisit' AND v.refers_to IS NOT NULL AND o.capture_id IS NOT NULL)
                 SELECT {columns} FROM chosen JOIN captures c ON c.id = chosen.id
-                JOIN records r ON r.capture_id = c.id WHERE {span} {order}""", params))
+                JOIN records r ON r.capture_id = c.id {resources} WHERE {span} {order}""", params))
 
     def replay_boundary(self) -> int:
         """The lowest capture id whose records may still change place: the first capture in a WARC
