@@ -334,21 +334,27 @@ class Queries:
                WHERE EXISTS (SELECT 1 FROM captures WHERE fetch_url = u.value
                              AND record_type IN ('response', 'revisit'))""")}
 
-    def capture_resource(self, capture_id: int, prefix: str) -> dict[str, Any] | None:
-        """The `resource` record of a capture whose URI starts with `prefix` (`urn:screenshot:`,
-        `urn:dom:`): uri, warc, offset, length, payload_digest; None when the capture has none."""
-        rows = list(self.db.query(
-            """SELECT uri, warc, "offset", length, payload_digest, date FROM records
-               WHERE capture_id = ? AND rec_type = 'resource' AND substr(uri, 1, ?) = ?
-               ORDER BY id LIMIT 1""", [capture_id, len(prefix), prefix]))
-        return rows[0] if rows else None
-
-    def capture_resource_count(self, capture_id: int) -> int:
-        """How many sub-resources a browser capture's page requested (capture_resources rows)."""
+    def report_resources(self, capture_ids: Iterable[int], prefix: str) -> dict[int, dict[str, Any]]:
+        """Of the given captures, those with a `resource` record whose URI starts with `prefix`
+        (`urn:screenshot:`): capture id -> that record (uri, warc, offset, length, payload_digest). One
+        pass over the records, whatever the number of captures; {} before schema v7 (no browser captures)."""
         if self.version < 7:
-            return 0
-        return int(scalar(self.db.execute("SELECT COUNT(*) FROM capture_resources WHERE capture_id = ?",
-                                          [capture_id])) or 0)
+            return {}
+        self.temp_list("report_capture_ids", (str(i) for i in capture_ids))
+        return {row["capture_id"]: row for row in self.db.query(
+            """SELECT r.capture_id, r.uri, r.warc, r."offset", r.length, r.payload_digest
+               FROM records r JOIN temp.report_capture_ids t ON r.capture_id = CAST(t.value AS INTEGER)
+               WHERE r.rec_type = 'resource' AND substr(r.uri, 1, ?) = ?""", [len(prefix), prefix])}
+
+    def resources_of(self, url: str, fetch_url: str | None, prefix: str) -> dict[int, dict[str, Any]]:
+        """The captures of a URL (as cited or as fetched) that hold a `resource` record whose URI starts
+        with `prefix` (`urn:screenshot:`): capture id -> that record (as capture_resource gives it)."""
+        return {row["capture_id"]: row for row in self.db.query(
+            """SELECT r.capture_id, r.uri, r.warc, r."offset", r.length, r.payload_digest, r.date
+               FROM captures c JOIN records r ON r.capture_id = c.id
+               WHERE (c.url = :url OR c.fetch_url = :fetch) AND r.rec_type = 'resource'
+                 AND substr(r.uri, 1, :n) = :prefix""",
+            {"url": url, "fetch": fetch_url or url, "n": len(prefix), "prefix": prefix})}
 
     # -- one URL ---------------------------------------------------------------------------------
 

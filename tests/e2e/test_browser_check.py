@@ -6,8 +6,12 @@ tell a live post from a deleted one, or see that its text changed.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import re
 import sqlite3
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from conftest import FAST, require_binary, run
+from conftest import ARCHIVER, FAST, LOCAL_ENV, require_binary, run
 
 # Enough static text that auto's own test (a shell with little text, browser/need.py) does not render
 # it, few enough words that the deleted notice is a short page's message.
@@ -167,3 +171,59 @@ def test_auto_renders_again_a_page_captured_in_the_browser(site, storage):
             "SELECT fetch_url, status, mode FROM checks"))
     assert rows[rendered] == ("soft_404", "browser")  # rendered because it was captured so before
     assert rows[plain] == ("ok", "http")  # auto alone keeps this shell (it has text) an HTTP page
+
+
+def _screenshot_in_warc(storage: Path, url: str) -> bytes:
+    """The screenshot record of `url` as warcio reads it back from the WARC files."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    for warc in sorted(storage.rglob("*.warc.gz")):
+        with open(warc, "rb") as handle:
+            for record in ArchiveIterator(handle):
+                if record.rec_headers.get_header("WARC-Target-URI") == f"urn:screenshot:{url}":
+                    return bytes(record.content_stream().read())
+    raise AssertionError(f"no screenshot of {url}")
+
+
+def test_show_writes_the_screenshot_and_says_what_the_rendering_kept(site, storage, tmp_path):
+    site.state.update({"3": "live", "4": "live"})
+    rendered, plain = site.url("3"), site.url("4")
+    _archiver(storage, "snapshot", rendered, *BROWSER)
+    _archiver(storage, "snapshot", plain, "--capture", "http")
+    png = _screenshot_in_warc(storage, rendered)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+
+    target = tmp_path / "shot.png"
+    done = run(storage, "show", rendered, "--screenshot", str(target))
+    assert done.returncode == 0, done.stderr
+    assert target.read_bytes() == png and done.stdout.strip() == str(target)
+    assert done.stderr.count("\n") == 1 and "browser capture: " in done.stderr
+
+    here = tmp_path / "cwd"
+    here.mkdir()
+    default = run(storage, "show", rendered, "--screenshot", cwd=here)  # no PATH: a file named for it, here
+    assert default.returncode == 0, default.stderr
+    (written,) = list(here.iterdir())
+    assert written.name.startswith("127.0.0.1-") and written.suffix == ".png" and written.read_bytes() == png
+    assert default.stdout.strip() == written.name
+
+    piped = subprocess.run([ARCHIVER, "--storage", str(storage), "show", rendered, "--screenshot", "-"],
+                           capture_output=True, env={**os.environ, **LOCAL_ENV}, timeout=60)
+    assert piped.returncode == 0 and piped.stdout == png
+
+    payload = run(storage, "show", rendered)  # the page's own payload: the shell, with what was rendered said
+    assert payload.returncode == 0 and payload.stdout.encode() == SHELL
+    assert re.search(r"; browser capture: [1-9]\d* sub-resources", payload.stderr), payload.stderr
+
+    none = run(storage, "show", plain, "--screenshot", str(tmp_path / "none.png"))
+    assert none.returncode == 1 and not (tmp_path / "none.png").exists()
+    assert none.stderr.strip().count("\n") == 0 and "no capture with a screenshot" in none.stderr
+
+    report = tmp_path / "report.html"
+    done = run(storage, "report", rendered, plain, "--format", "html", "-o", str(report))
+    assert done.returncode in (0, 1), done.stderr
+    page = report.read_text()
+    thumbs = re.findall(r'<img class="shot" alt="[^"]*" src="data:image/(?:jpeg|png);base64,([^"]+)"', page)
+    assert len(thumbs) == 1  # the browser capture's row only
+    assert base64.b64decode(thumbs[0])[:3] in (b"\xff\xd8\xff", b"\x89PN")
+    assert f"archiver show {rendered} --at " in page
