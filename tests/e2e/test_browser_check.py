@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import ARCHIVER, FAST, LOCAL_ENV, require_binary, run
 
 # Enough static text that auto's own test (a shell with little text, browser/need.py) does not render
