@@ -4,11 +4,18 @@ A check is a run (run.py) that also reads what it fetched: the same fetcher, pol
 (content that changed becomes a new capture, unchanged content a revisit), plus a status word from
 the answer (classify.py), a random-sibling probe for soft-404s, and drift against the baseline capture
 (drift.py). Each check is one row in `checks`, committed with the capture that holds what it saw.
+
+A page the browser rendered (`--capture browser`, auto's choice, a citation's `capture: browser`) is
+judged as the browser showed it, not by its HTML shell: the status from the title and text after scripts
+ran (the DOM, read like any page), drift against the DOM of the baseline browser capture. A page once
+captured in the browser is rendered again under auto, so that a deleted post whose shell has not changed
+is still seen. The check row says which it judged (`mode`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import multiprocessing
 import os
 import random
@@ -21,6 +28,8 @@ from typing import Any
 
 from . import stamps
 from .archive import Archive
+from .browser.chromium import unavailable
+from .browser.rendering import Rendering
 from .classify import CUT_OFF, Seen, by_code, classify, cut_off, sibling_applies, sibling_key, sibling_url
 from .config import Settings
 from .content import PageText, page_text
@@ -29,9 +38,11 @@ from .errors import Interrupted
 from .fetch.fetcher import Fetcher
 from .fetch.results import FetchResult, Hop
 from .manifests import Manifest, load_targets
+from .rendered import read_resource
 from .run import Fetched, Job, Outcome, Run, RunKind, Summary, execute, redirects_json, url_target
 from .storage import WarcCarry
 from .verdict import ALIVE_STATUSES, CheckPoint, Policy, Verdict, judge
+from .warc.digests import sha1_label
 
 # Enough of a page to read it; the whole body is archived regardless.
 READ_LIMIT = 8 * 1024 * 1024
@@ -44,6 +55,7 @@ class Finding:
     drift: float | None = None
     drift_level: str | None = None
     baseline: int | None = None  # capture id of the baseline
+    mode: str = "http"  # what was judged: the HTTP answer, or the page as the browser rendered it
 
 
 @dataclass(frozen=True)
@@ -55,13 +67,31 @@ class Baseline:
 
 def pick_baseline(good: list[dict[str, Any]], accessed: dt.date | None) -> Baseline | None:
     """The capture nearest the date the author saw the page, else the first good one."""
-    if not good:
+    row = _nearest(good, accessed)
+    return Baseline(row["id"], row["payload_id"], row["payload_sha1"]) if row is not None else None
+
+
+def _nearest(rows: list[dict[str, Any]], accessed: dt.date | None) -> dict[str, Any] | None:
+    if not rows:
         return None
-    row = good[0]
+    row = rows[0]
     if accessed is not None:
         seen = dt.datetime.combine(accessed, dt.time(12), dt.UTC)
-        row = min(good, key=lambda r: abs((stamps.parse(r["captured_at"]) - seen).total_seconds()))
-    return Baseline(row["id"], row["payload_id"], row["payload_sha1"])
+        row = min(rows, key=lambda r: abs((stamps.parse(r["captured_at"]) - seen).total_seconds()))
+    return row
+
+
+def upgrade_modes(jobs: list[Job], default: str, modes: dict[str, str]) -> list[Job]:
+    """Jobs left to auto whose page was last captured in the browser, switched to browser (and
+    returned): the HTML shell of a JavaScript page says nothing of its post, and auto's own test (a
+    shell with little text) misses shells that carry some. Needs a browser here: without one, auto
+    stays auto (an HTTP check, with run.py's notice) rather than failing the page."""
+    picked = [job for job in jobs if (job.capture or default) == "auto" and modes.get(job.fetch_url) == "browser"]
+    if picked and unavailable() is None:
+        for job in picked:
+            job.capture = "browser"
+        return picked
+    return []
 
 
 # Below this many URLs, starting worker processes costs more than parsing in this one.
@@ -79,6 +109,8 @@ class CheckKind(RunKind[Finding]):
     def __init__(self) -> None:
         self.last: dict[str, dict[str, Any]] = {}
         self.baselines: dict[str, Baseline] = {}
+        self.rendered: dict[str, dict[str, Any]] = {}  # URL -> its baseline browser capture, with its DOM record
+        self._baseline_doms: dict[int, Future[PageText]] = {}
         self._payload_rows: dict[int, dict[str, Any]] = {}
         self._baseline_pages: dict[int, Future[PageText]] = {}
         self._siblings: dict[str, Future[Seen | None]] = {}
@@ -93,6 +125,13 @@ class CheckKind(RunKind[Finding]):
         db = self.archive.db
         self.last = db.last_checks(urls)
         good = db.good_captures(urls)
+        upgrade_modes(jobs, run.settings.capture, db.capture_modes(urls))
+        rendered = [job for job in jobs if (job.capture or run.settings.capture) != "http"]
+        doms = db.rendered_baselines(job.fetch_url for job in rendered)
+        for job in rendered:
+            row = _nearest(doms.get(job.fetch_url, []), job.accessed)
+            if row is not None:
+                self.rendered[job.fetch_url] = row
         for job in jobs:
             baseline = pick_baseline(good.get(job.fetch_url, []), job.accessed)
             if baseline is not None:
@@ -152,9 +191,15 @@ class CheckKind(RunKind[Finding]):
         cut = cut_off(final.status, final.truncated, final.payload_size, final.header("Content-Length"))
         if cut is not None:  # half a page says nothing: no content reading, no sibling, no drift
             return Finding(cut.status, cut.reason)
+        rendering = fetched.rendering
+        if rendering is not None and not rendering.failed and rendering.dom:
+            return self._inspect_rendering(fetched, result, final, rendering)
         baseline = self.baselines.get(fetched.job.fetch_url)
         previous = self.last.get(fetched.job.fetch_url)
-        if (previous is not None and previous["payload_sha1"] == final.payload_sha1
+        # The shortcut holds for what was judged the same way: a shell's bytes say nothing of what a
+        # rendering of it showed last time.
+        if (previous is not None and (previous.get("mode") or "http") == "http"
+                and previous["payload_sha1"] == final.payload_sha1
                 and previous["final_url"] == final.url and previous["http_status"] == final.status
                 and previous["baseline_capture"] == (baseline.capture_id if baseline else None)):
             # The same bytes from the same place as last time read the same: no parsing.
@@ -172,6 +217,49 @@ class CheckKind(RunKind[Finding]):
                 drift = compare(self._baseline_page(baseline), seen.page)
         return Finding(verdict.status, verdict.reason, drift.score if drift else None,
                        drift.level if drift else None, baseline.capture_id if baseline else None)
+
+    def _inspect_rendering(self, fetched: Fetched[Finding], result: FetchResult, final: Hop,
+                           rendering: Rendering) -> Finding:
+        """The status and drift of the page as the browser rendered it. The HTTP status still counts
+        (a 404 stays a 404); the text is the DOM's, read like any page, with the title the page set.
+        No made-up sibling here: an HTTP sibling is a shell, and compares with no rendering."""
+        url = fetched.job.fetch_url
+        landed = rendering.final_url or final.url
+        chain = tuple((h.url, h.status) for h in result.hops)
+        if landed != final.url:  # a script moved the page (location.href): a login or error page counts
+            chain += ((landed, final.status),)
+        # Judged on everything the reader sees: a platform's notice ("This post was deleted") sits in
+        # a box that main-text extraction drops as boilerplate.
+        shown = PageText(" ".join(rendering.title.split()), rendering.text, "html", rendering.text)
+        seen = Seen(url=url, final_url=landed, chain=chain, status=final.status,
+                    headers={k.lower(): v for k, v in final.headers}, page=shown, body_size=len(rendering.dom))
+        verdict = classify(seen)
+        baseline = self.rendered.get(url)
+        drift: Drift | None = None
+        if verdict.status in ALIVE_STATUSES and baseline is not None:
+            if baseline["dom_digest"] == sha1_label(hashlib.sha1(rendering.dom).hexdigest()):
+                drift = Drift(0.0, "unchanged")
+            else:  # both DOMs read the one way (content.py): drift is of the main text, as for HTTP pages
+                page = self._page_text(rendering.dom, "text/html; charset=utf-8", None)
+                drift = compare(self._baseline_dom(baseline), page)
+        return Finding(verdict.status, verdict.reason, drift.score if drift else None,
+                       drift.level if drift else None, baseline["id"] if baseline else None, mode="browser")
+
+    def _baseline_dom(self, baseline: dict[str, Any]) -> PageText:
+        """The baseline browser capture's DOM, read once per run however many checks compare with it."""
+        with self._lock:
+            future = self._baseline_doms.get(baseline["id"])
+            owner = future is None
+            if future is None:
+                future = self._baseline_doms[baseline["id"]] = Future()
+        if owner:
+            try:
+                dom = read_resource(self.archive.store, baseline, READ_LIMIT)
+                future.set_result(self._page_text(dom, "text/html; charset=utf-8", None))
+            except BaseException as exc:
+                future.set_exception(exc)
+                raise
+        return future.result()
 
     def _sibling(self, seen: Seen) -> Seen | None:
         """One probe per host and path pattern per run: what the site answers for a page that
@@ -242,6 +330,7 @@ class CheckKind(RunKind[Finding]):
             "error": outcome.error, "drift": None if finding.drift is None else round(finding.drift, 4),
             "drift_level": finding.drift_level, "baseline_capture": finding.baseline,
             "capture_id": outcome.capture_id, "payload_sha1": final.payload_sha1 if final else None,
+            "mode": finding.mode,
         }
         row["id"] = self.archive.db.add_check(row)
         self.findings.append(row)

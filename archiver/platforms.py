@@ -80,6 +80,9 @@ PLATFORMS: tuple[Platform, ...] = (
             Marker(r"\bhmm\.\.\. ?this page doesn't exist\b|\bsorry, that page doesn't exist\b", "soft_404",
                    "X: this page doesn't exist"),
             Marker(r"\bthis account doesn't exist\b", "soft_404", "X: this account doesn't exist"),
+            # A post whose author deleted the account renders this in place of the post (2024-).
+            Marker(r"\bthis (?:post|tweet) is from an account that no longer exists\b", "soft_404",
+                   "X: post from an account that no longer exists"),
             Marker(r"\b(?:post|tweet) is from a suspended account\b|\baccount suspended\.? (?:x|twitter) suspends",
                    "soft_404",
                    "X: account suspended"),

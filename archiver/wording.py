@@ -120,7 +120,8 @@ LANGUAGES: tuple[Language, ...] = (
         missing=r"not found|no longer (?:available|exists?|online)|(?:does ?n't|does not) exist|"
                 r"has been (?:removed|deleted|taken down)|(?:could ?n't|could not|can't|can ?not) (?:be found|find)|"
                 r"nothing (?:here|found|to see here)",
-        gone=r"(?:is )?(?:un|not )available", gone_first=False,
+        gone=r"(?:is )?(?:un|not )available|(?:is|are) ?n't available|(?:was|were) (?:removed|deleted|taken down)",
+        gone_first=False,
         error=r"error", sorry=r"oops|whoops|sorry|uh[- ]?oh|gone|unavailable|not available|missing",
         filler=r"the|this|that|page|we're|we are|we",
         no_results=r"no (?:search |matching )?results(?: (?:were )?found| for| match\w*)?|"

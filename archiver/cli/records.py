@@ -1,5 +1,5 @@
 """`archiver history` and `archiver show`: what the archive holds for one URL (its captures, and a
-capture's payload), read from the database and the WARC files."""
+capture's payload or a browser capture's screenshot), read from the database and the WARC files."""
 
 from __future__ import annotations
 
@@ -80,19 +80,34 @@ def parse_at(text: str | None) -> dt.datetime | None:
               help="Print where `archiver replay` serves this capture instead of the payload.")
 @click.option("--port", type=click.IntRange(1, 65535), default=REPLAY_PORT, show_default=True,
               help="The port of `archiver replay`, for the replay link.")
+@click.option("--screenshot", "screenshot", is_flag=False, flag_value="", default=None, metavar="[PATH]",
+              help="The PNG screenshot of a browser capture instead of the payload, written to PATH ('-':"
+                   " stdout; no PATH: -o FILE, else HOST-TIME-CAPTURE.png here); the path is printed.")
 @click.pass_context
 def show_command(ctx: click.Context, url: str, at: str | None, latest: bool, output: Path | None, max_size: int,
-                 as_link: bool, port: int) -> None:
+                 as_link: bool, port: int, screenshot: str | None) -> None:
     """The archived payload of URL, decoded from its Content-Encoding: the newest good capture (a whole
     2xx payload, the copy the report points at), not a newer error page or cut-off body; which one,
-    and what newer captures it passed over, is said on stderr. Exit status: 0 shown, 1 nothing
-    archived, 2 usage, 4 storage failure (a damaged database or WARC record included)."""
+    and what newer captures it passed over, is said on stderr (for a browser capture also how many
+    sub-resources the page fetched and what the rendering noted).
+
+    With --screenshot (after URL), the full-page screenshot of a browser capture, chosen by the same
+    rules among the captures that have one. Exit status: 0 shown, 1 nothing archived (no capture with
+    a screenshot included), 2 usage, 4 storage failure (a damaged database or WARC record included)."""
     from ..archive import Archive
     from ..replay import replay_url
 
     if latest and at is not None:
         raise UsageError("--at and --latest: choose one")
+    if screenshot is not None and as_link:
+        raise UsageError("--screenshot and --replay: choose one")
+    if screenshot and output is not None:
+        raise UsageError("--screenshot PATH and -o FILE: give the path once")
     when = parse_at(at)
+    if screenshot is not None:
+        write_screenshot(ctx, url, when, at, latest, Path(screenshot) if screenshot else output,
+                         to_stdout=screenshot == "-")
+        return
     with Archive(settings_from(ctx), writing=False) as archive:
         chosen = archive.choose(url, at=when, latest=latest)
         if chosen is None:
@@ -116,12 +131,79 @@ def chosen_line(url: str, chosen: Chosen, at: str | None) -> str:
                 chosen.rule, f"{chosen.rule} capture of {url}")
     line = (f"{what}: {stamps.iso(stamps.parse(capture['captured_at']))}, {_status(capture)}"
             f" ({capture['record_type']}, capture {capture['id']} in {capture['warc']})")
+    line += browser_part(capture)
     if chosen.passed:
         listed = ", ".join(f"{_status(row)} at {stamps.iso(stamps.parse(row['captured_at']), 'seconds')}"
                            for row in chosen.passed[:3])
         more = ", ..." if len(chosen.passed) > 3 else ""
         line += f"; newer captures: {len(chosen.passed)} ({listed}{more}): --latest shows the newest"
     return line
+
+
+def browser_part(capture: dict[str, Any]) -> str:
+    """For a browser capture, what `show` adds to its line: how many sub-resources the page fetched, and
+    the rendering's notes (caps reached, WebSockets skipped, a failed rendering); "" for HTTP captures."""
+    if capture.get("mode") != "browser":
+        return ""
+    try:
+        rendering = json.loads(capture.get("rendering") or "{}")
+    except ValueError:
+        rendering = {}
+    parts = [f"{rendering.get('resources', '?')} sub-resources"]
+    if rendering.get("failed"):
+        parts.append(f"rendering failed: {rendering['failed']}")
+    notes = [str(n) for n in rendering.get("notes") or []]
+    if notes:
+        parts.append("notes: " + "; ".join(notes))
+    return f"; browser capture: {', '.join(parts)}"
+
+
+def write_screenshot(ctx: click.Context, url: str, when: dt.datetime | None, at: str | None, latest: bool,
+                     path: Path | None, *, to_stdout: bool) -> None:
+    """`show --screenshot`: the PNG of the browser capture the rules choose among those with one."""
+    from ..archive import Archive
+    from ..browser.stage import SCREENSHOT
+    from ..rendered import read_resource
+    from ..urls import host_of
+
+    with Archive(settings_from(ctx), writing=False) as archive:
+        rows = archive.history(url)
+        if not rows:
+            raise NotArchived(f"{url}: never captured in {archive.settings.db_path}")
+        old = archive.db.version < 7  # no browser captures before schema v7
+        shots = {} if old else archive.db.resources_of(url.strip(), rows[0]["fetch_url"], SCREENSHOT)
+        rows = [r for r in rows if r["id"] in shots]
+        if not rows:
+            raise NotArchived(f"{url}: no capture with a screenshot (none of its captures was rendered in the"
+                              f" browser); `archiver snapshot --capture browser` makes one")
+        chosen = pick(rows, when, latest)
+        capture = chosen.capture
+        png = read_resource(archive.store, shots[capture["id"]])
+        click.echo(f"{chosen_line(url, chosen, at)}; screenshot: {len(png)} bytes", err=True)
+    if to_stdout:
+        path = None
+    elif path is None:
+        stamp = stamps.digits14(stamps.parse(capture["captured_at"]))
+        path = Path(f"{host_of(capture['fetch_url'] or url) or 'page'}-{stamp}-{capture['id']}.png")
+    write_payload([png], url, path, len(png))
+    if path is not None:
+        click.echo(str(path))
+
+
+def pick(rows: list[dict[str, Any]], when: dt.datetime | None, latest: bool) -> Chosen:
+    """Archive.choose's rules over `rows` (newest first): nearest `when`, the newest, or the newest good."""
+    from ..archive import NEAREST, NEWEST, NEWEST_GOOD, NO_GOOD, Chosen
+
+    if when is not None:
+        target = when.astimezone(dt.UTC)
+        return Chosen(min(rows, key=lambda r: abs((stamps.parse(r["captured_at"]) - target).total_seconds())),
+                      NEAREST)
+    if latest:
+        return Chosen(rows[0], NEWEST)
+    for i, row in enumerate(rows):
+        if row["good"]:
+            return Chosen(row, NEWEST_GOOD, rows[:i])
+    return Chosen(rows[0], NO_GOOD)
 
 
 def _status(capture: dict[str, Any]) -> str:

@@ -313,6 +313,63 @@ class Queries:
             "SELECT COALESCE((SELECT MAX(id) FROM records), 0) AS newest_record,"
             " (SELECT COUNT(*) FROM warc_files WHERE state = 'closed') AS closed_files"), ExportState))
 
+    # -- browser captures ------------------------------------------------------------------------
+
+    def rendered_baselines(self, fetch_urls: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """Per URL its browser captures that can be a rendered page's baseline, oldest first: a whole
+        2xx page, not found by a check to be a soft-404, a wall or a parking page, with the DOM the
+        browser kept (its `urn:dom:` record: `dom_digest`, `warc`, `offset`, `length`)."""
+        self.needs(7)
+        self.temp_list("rendered_urls", fetch_urls)
+        out: dict[str, list[dict[str, Any]]] = {}
+        for row in self.db.query(
+                f"""SELECT c.fetch_url, c.id, c.captured_at, r.payload_digest AS dom_digest, r.uri, r.warc,
+                           r."offset", r.length
+                    FROM temp.rendered_urls u JOIN captures c ON c.fetch_url = u.value
+                    JOIN records r ON r.capture_id = c.id AND r.rec_type = 'resource'
+                                      AND substr(r.uri, 1, 8) = 'urn:dom:'
+                    WHERE c.mode = 'browser' AND {good_capture('c.')}
+                      AND NOT EXISTS (SELECT 1 FROM checks k WHERE k.capture_id = c.id
+                                      AND k.status NOT IN {ALIVE_SQL})
+                    ORDER BY c.fetch_url, c.captured_at, c.id"""):
+            out.setdefault(row["fetch_url"], []).append(row)
+        return out
+
+    def capture_modes(self, fetch_urls: Iterable[str]) -> dict[str, str]:
+        """How each URL's newest capture that holds a page was made: 'http' or 'browser' (older rows,
+        without a mode, were all http). URLs never captured are left out."""
+        if self.version < 7:
+            return {}
+        self.temp_list("rendered_urls", fetch_urls)
+        return {row[0]: row[1] or "http" for row in self.db.execute(
+            """SELECT u.value, (SELECT mode FROM captures WHERE fetch_url = u.value
+                                AND record_type IN ('response', 'revisit') ORDER BY captured_at DESC, id DESC LIMIT 1)
+               FROM temp.rendered_urls u
+               WHERE EXISTS (SELECT 1 FROM captures WHERE fetch_url = u.value
+                             AND record_type IN ('response', 'revisit'))""")}
+
+    def report_resources(self, capture_ids: Iterable[int], prefix: str) -> dict[int, dict[str, Any]]:
+        """Of the given captures, those with a `resource` record whose URI starts with `prefix`
+        (`urn:screenshot:`): capture id -> that record (uri, warc, offset, length, payload_digest). One
+        pass over the records, whatever the number of captures; {} before schema v7 (no browser captures)."""
+        if self.version < 7:
+            return {}
+        self.temp_list("report_capture_ids", (str(i) for i in capture_ids))
+        return {row["capture_id"]: row for row in self.db.query(
+            """SELECT r.capture_id, r.uri, r.warc, r."offset", r.length, r.payload_digest
+               FROM records r JOIN temp.report_capture_ids t ON r.capture_id = CAST(t.value AS INTEGER)
+               WHERE r.rec_type = 'resource' AND substr(r.uri, 1, ?) = ?""", [len(prefix), prefix])}
+
+    def resources_of(self, url: str, fetch_url: str | None, prefix: str) -> dict[int, dict[str, Any]]:
+        """The captures of a URL (as cited or as fetched) that hold a `resource` record whose URI starts
+        with `prefix` (`urn:screenshot:`): capture id -> that record (as capture_resource gives it)."""
+        return {row["capture_id"]: row for row in self.db.query(
+            """SELECT r.capture_id, r.uri, r.warc, r."offset", r.length, r.payload_digest, r.date
+               FROM captures c JOIN records r ON r.capture_id = c.id
+               WHERE (c.url = :url OR c.fetch_url = :fetch) AND r.rec_type = 'resource'
+                 AND substr(r.uri, 1, :n) = :prefix""",
+            {"url": url, "fetch": fetch_url or url, "n": len(prefix), "prefix": prefix})}
+
     # -- one URL ---------------------------------------------------------------------------------
 
     def captures_of(self, url: str, fetch_url: str | None) -> list[dict[str, Any]]:

@@ -157,7 +157,14 @@ def _v7(db: sqlite_utils.Database) -> None:
     db.table("capture_resources").create_index(["url"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+def _v8(db: sqlite_utils.Database) -> None:
+    """What a check judged (`checks.mode`): 'browser' when its status and drift were read from the page
+    as the browser rendered it (title, text and DOM after scripts ran), 'http' when from the HTTP answer;
+    NULL in rows from before, which were all http."""
+    db.execute("ALTER TABLE checks ADD COLUMN mode TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # -- derived objects ---------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Per manifest: the counts, a chart of verdicts over time (verdict.verdict_timeline over each URL's
 whole check history, stacked counts after each check run), and the citation table with, for each,
-an excerpt of the archived copy's main text and where the bytes are (WARC file, offset, sha256).
+an excerpt of the archived copy's main text and where the bytes are (WARC file, offset, sha256); for a
+browser capture, a thumbnail of its screenshot (the top of the page, a JPEG data: URI made with Pillow
+when it is installed; else the PNG itself when it is small) and the command that writes the whole one.
 Everything from the archive or a manifest is untrusted: escaped, and only http(s) URLs become links.
 A Content-Security-Policy forbids the page any network access of its own.
 """
@@ -25,6 +27,7 @@ from ..replay import replay_url
 from ..verdict import VERDICTS, CheckPoint, verdict_timeline
 from .formats import OFFLINE_NOTE
 from .rows import Report, ReportRow, by_manifest, count_verdicts, offline_checks
+from .shots import screenshots
 
 EXCERPT_CHARS = 500
 EXCERPT_READ = 2 * 1024 * 1024  # enough of a page for its first paragraphs
@@ -42,7 +45,8 @@ th{background:#f3f3f3;cursor:pointer;user-select:none}th[aria-sort]::after{conte
 td.url{word-break:break-all;max-width:28em}
 .v{font-weight:bold;color:#fff;padding:1px 5px;border-radius:3px}
 """ + "".join(f".v-{v}{{background:{c}}}" for v, c in COLOURS.items()) + """
-.counts span{margin-right:1em}.filters label{margin-right:1em}
+.counts span{margin-right:1em}img.shot{display:block;max-width:240px;border:1px solid #ccc;margin-top:4px}
+.filters label{margin-right:1em}
 details pre{white-space:pre-wrap;max-width:60em;font-size:12px;background:#fafafa;padding:4px}
 svg text{font-size:10px;fill:#444}
 """
@@ -107,6 +111,7 @@ def to_html(report: Report, settings: Settings, replay_port: int = REPLAY_PORT) 
         histories = _histories(archive, fetch_urls)
         excerpts = {r.fetch_url: _excerpt(archive, r) for r in report.rows if r.capture is not None}
         captures = archive.db.report_capture_list(fetch_urls, CAPTURES_LISTED)
+        shots = screenshots(archive, report.rows)
     p = report.policy
     parts = [
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
@@ -134,7 +139,7 @@ def to_html(report: Report, settings: Settings, replay_port: int = REPLAY_PORT) 
             parts.append(f"<p class=\"offline\">{skipped} check{'s' if skipped != 1 else ''} skipped as offline:"
                          f" {OFFLINE_NOTE}.</p>")
         parts.append(_chart(rows, histories, report))
-        parts.append(_table(rows, excerpts, captures, replay_port))
+        parts.append(_table(rows, excerpts, captures, replay_port, shots))
         parts.append("</section>")
     parts.append(f"<script>{_JS}</script></body></html>\n")
     return "\n".join(parts)
@@ -213,7 +218,7 @@ def _chart(rows: list[ReportRow], histories: dict[str, list[_Step]], report: Rep
 
 
 def _table(rows: list[ReportRow], excerpts: dict[str, str], captures: dict[str, list[ListedCapture]],
-           port: int) -> str:
+           port: int, shots: dict[str, str]) -> str:
     head = ("citation", "verdict", "status", "failing since", "dead since", "last ok", "drift", "URL", "archived copy")
     out = ["<table class=\"citations\"><thead><tr>" + "".join(f"<th aria-sort=\"none\">{h}</th>" for h in head)
            + "</tr></thead><tbody>"]
@@ -234,7 +239,8 @@ def _table(rows: list[ReportRow], excerpts: dict[str, str], captures: dict[str, 
             (drift, _e(drift or "-")),
             (r.url, _link(r.url)),
             (r.capture.captured_at if r.capture else "",
-             _copy(r, excerpts.get(r.fetch_url, "")) + _captures(r, captures.get(r.fetch_url, []), port)),
+             _copy(r, excerpts.get(r.fetch_url, "")) + shots.get(r.fetch_url, "")
+             + _captures(r, captures.get(r.fetch_url, []), port)),
         ]
         url_class = ' class="url"'
         out.append(f"<tr data-verdict=\"{v.verdict}\">" + "".join(
