@@ -50,6 +50,8 @@ MAX_REQUESTS = 100
 EXTRACT_TIMEOUTS = 3
 NOTE_LENGTH = 300
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# yt-dlp warnings that say nothing about what was kept (the info dict names its extractor anyway).
+QUIET_WARNINGS = ("[generic] Falling back on generic information extractor",)
 _PLUGINS_OFF = threading.Lock()
 
 
@@ -196,7 +198,7 @@ class _Log:
     def warning(self, msg: str) -> None:
         log.info("yt-dlp: %s", msg)
         line = one_line(msg)
-        if line not in self.session.warnings:
+        if line not in self.session.warnings and not line.startswith(QUIET_WARNINGS):
             self.session.warnings.append(line)
 
     def error(self, msg: str) -> None:

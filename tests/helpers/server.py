@@ -312,6 +312,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def route_echo(self, rest: list[str], q: dict[str, str]) -> None:
         self.send(200, json.dumps(dict(self.headers.items())).encode(), "application/json")
 
+    def route_media_page(self, rest: list[str], q: dict[str, str]) -> None:
+        """A page with a media element: <`tag` src=`src`> (default <video src="/media-clip">), and a
+        second one when `src2` is given."""
+        tag = q.get("tag", "video")
+        sources = (q.get("src", "/media-clip"), q.get("src2"))
+        players = "".join(f'<{tag} src="{src}" controls></{tag}>\n' for src in sources if src)
+        self.send(200, f"<!doctype html><html><head><title>clip</title></head><body><h1>A clip</h1>\n{players}"
+                       "</body></html>".encode())
+
+    def route_media_clip(self, rest: list[str], q: dict[str, str]) -> None:
+        """The bytes the test put in state["media_clip"] (latin-1 text: state holds str), as video/webm."""
+        self.send(200, self.server.state.get("media_clip", "").encode("latin-1"), "video/webm")
+
 
 class TestServer:
     __test__ = False  # not a test class, despite the name
