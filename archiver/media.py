@@ -15,13 +15,12 @@ import io
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # lxml ships no types
 
@@ -52,7 +51,6 @@ NOTE_LENGTH = 300
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # yt-dlp warnings that say nothing about what was kept (the info dict names its extractor anyway).
 QUIET_WARNINGS = ("[generic] Falling back on generic information extractor",)
-_PLUGINS_OFF = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -98,12 +96,42 @@ def wants_media(url: str, html: str | None) -> bool:
 
 def _has_media_element(html: str) -> bool:
     """A <video> or <audio> element (with or without <source> children) anywhere in the document."""
+    root = _parse(html)
+    return root is not None and next(root.iter("video", "audio"), None) is not None
+
+
+def element_sources(page_url: str, html: str) -> list[str]:
+    """The http(s) URLs of the page's <video> and <audio> elements and their <source> children, in
+    order, resolved against the page (or its <base href>). blob: and data: sources have no URL to keep."""
+    root = _parse(html)
+    if root is None:
+        return []
+    base = page_url
+    out: list[str] = []
+    try:
+        href = next((b.get("href") for b in root.iter("base") if b.get("href")), None)
+        base = urljoin(page_url, href.strip()) if href else page_url
+    except ValueError:  # a <base href> no URL parser takes: sources are read against the page
+        pass
+    for element in root.iter("video", "audio"):
+        for node in (element, *element.iter("source")):
+            src = (node.get("src") or "").strip()
+            try:
+                url = urljoin(base, src) if src else ""
+            except ValueError:  # "http://[broken": not a URL
+                continue
+            if urlsplit(url).scheme in ("http", "https") and url not in out:
+                out.append(url)
+    return out
+
+
+def _parse(html: str) -> Any:
+    """The document's root element, or None (empty or unparseable)."""
     parser = etree.HTMLParser(recover=True, no_network=True, encoding="utf-8")
     try:
-        root = etree.fromstring(html.encode("utf-8", "replace"), parser)
+        return etree.fromstring(html.encode("utf-8", "replace"), parser)
     except etree.LxmlError:  # recover=True parses nearly anything; what it cannot is no page with a player
-        return False
-    return root is not None and next(root.iter("video", "audio"), None) is not None
+        return None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -113,8 +141,9 @@ def _has_media_element(html: str) -> bool:
 def grab(page_url: str, fetcher: Fetcher, settings: Settings, *, html: str | None = None) -> MediaCapture:
     """The media of `page_url`: yt-dlp's info dict and the chosen media files, every request sent by
     `fetcher`. A page's problems (no media, an extractor's error, a refused or failed fetch) are notes;
-    only Interrupted and StorageError from the fetcher leave. `html` (the page as captured) is not read
-    by yt-dlp, which fetches the page itself; it is for the caller's `wants_media`."""
+    only Interrupted and StorageError from the fetcher leave. yt-dlp fetches the page itself; `html`, the
+    page as captured (a browser's rendered DOM), gives the sources of its <video>/<audio> elements when
+    yt-dlp finds no media."""
     capture = MediaCapture()
     try:
         import yt_dlp  # noqa: F401 (optional: the media extra)
@@ -124,8 +153,18 @@ def grab(page_url: str, fetcher: Fetcher, settings: Settings, *, html: str | Non
     session = _Session(fetcher, settings, capture)
     try:
         info = _extract(page_url, settings, session)
-        if info is not None:
-            _fetch_media(info, session)
+        wanted = _chosen(info) if info is not None else []
+        if info is not None and not wanted:
+            capture.notes.append("no media found: yt-dlp found no media formats on this page")
+        if not wanted and html and session.fatal is None:
+            # yt-dlp read the page as served; a player that scripts put in (the rendered DOM) is only
+            # in `html`: its sources are fetched as they are.
+            wanted = [_Wanted(url, urlsplit(url).scheme, {"Referer": page_url}, None)
+                      for url in element_sources(page_url, html)]
+            if wanted:
+                capture.notes.append(f"kept the sources of the page's <video>/<audio> elements ({len(wanted)})")
+        if session.fatal is None:
+            _keep(wanted, session)
     except BaseException:
         if session.fatal is None:
             capture.close()
@@ -223,9 +262,7 @@ def _params(settings: Settings, session: _Session) -> dict[str, Any]:
         "ignore_no_formats_error": True,  # a post without video still has its info dict
         "format": FORMAT,
         "check_formats": False,
-        "socket_timeout": settings.timeout,
-        "retries": 0,
-        "extractor_retries": 0,
+        "extractor_retries": 0,  # the fetcher retries
         "http_headers": {
             "User-Agent": settings.user_agent,
             "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
@@ -239,8 +276,7 @@ def _extract(page_url: str, settings: Settings, session: _Session) -> dict[str, 
     from yt_dlp.utils import DownloadError, UnsupportedError, YoutubeDLError
 
     notes = session.capture.notes
-    with _PLUGINS_OFF:
-        _plugins_off()
+    _plugins_off()
     ydl = _youtube_dl(session, _params(settings, session))
     try:
         with ydl:
@@ -262,8 +298,14 @@ def _extract(page_url: str, settings: Settings, session: _Session) -> dict[str, 
             else:
                 notes.append("yt-dlp: " + one_line(str(exc.msg or exc)))
         return None
-    except YoutubeDLError as exc:
-        notes.append("yt-dlp: " + one_line(str(exc)))
+    except Exception as exc:
+        # An extractor's own bug escapes extract_info as itself: it is this page's problem, not the
+        # run's (an interrupt or a full disk never arrives here: the handler keeps them in session.fatal).
+        if session.fatal is None:
+            if not isinstance(exc, YoutubeDLError):
+                log.warning("yt-dlp failed on %s", page_url, exc_info=True)
+            notes.append("yt-dlp: " + one_line(str(exc) if isinstance(exc, YoutubeDLError)
+                                               else f"{type(exc).__name__}: {exc}"))
         return None
     finally:
         notes.extend(f"yt-dlp warning: {line}" for line in session.warnings)
@@ -384,36 +426,51 @@ def _videos(info: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield info
 
 
+@dataclass(frozen=True)
+class _Wanted:
+    """A media file to fetch: a format yt-dlp chose, or a media element's source."""
+
+    url: str
+    protocol: str  # yt-dlp's: http, https, m3u8_native, http_dash_segments, ...
+    headers: dict[str, str]
+    size: float | None  # as yt-dlp estimates it, when it does
+
+
+def _chosen(info: dict[str, Any]) -> list[_Wanted]:
+    return [_Wanted(str(fmt.get("url") or fmt.get("format_id") or ""), str(fmt.get("protocol") or ""),
+                    {str(k): str(v) for k, v in (fmt.get("http_headers") or {}).items()},
+                    fmt.get("filesize") or fmt.get("filesize_approx"))
+            for video in _videos(info)
+            for fmt in (video.get("requested_formats") or ([video] if video.get("url") else []))]
+
+
 def _offered(protocol: str) -> str:
     if protocol.startswith("m3u8"):
         return "HLS"
-    if "dash" in protocol or protocol == "f4m" or protocol == "ism":
-        return "DASH/fragmented" if "dash" in protocol else protocol
+    if "dash" in protocol:
+        return "DASH fragments"
     return protocol or "no URL"
 
 
-def _fetch_media(info: dict[str, Any], session: _Session) -> None:
+def _keep(wanted: list[_Wanted], session: _Session) -> None:
+    """Fetch the media files, one at a time, within max_media; what is not kept is a note."""
     capture, settings = session.capture, session.settings
-    chosen = [fmt for video in _videos(info)
-              for fmt in (video.get("requested_formats") or ([video] if video.get("url") else []))]
-    if not chosen:
-        capture.notes.append("no media found: yt-dlp found no media formats on this page")
-        return
     seen: set[str] = set()
     total = 0
-    for fmt in chosen:
-        url, protocol = str(fmt.get("url") or ""), str(fmt.get("protocol") or "")
-        if protocol not in ("http", "https") or not url:
-            capture.notes.append(f"only {_offered(protocol)} offered: not kept ({url or fmt.get('format_id')})")
+    for item in wanted:
+        url = item.url
+        if item.protocol not in ("http", "https"):
+            capture.notes.append(f"only {_offered(item.protocol)} offered: not kept ({url})")
             continue
         if url in seen:
             continue
         seen.add(url)
-        known = fmt.get("filesize") or fmt.get("filesize_approx")
-        if total >= settings.max_media or (isinstance(known, (int, float)) and total + known > settings.max_media):
+        # A file is not started once the page's media reach the cap, nor when its known size would
+        # pass it; a file of unknown size may pass it (by at most max_size, where the fetcher cuts it).
+        if total >= settings.max_media or (item.size is not None and total + item.size > settings.max_media):
             capture.notes.append(f"media cap reached ({settings.max_media} bytes per page, max_media): {url} not kept")
             continue
-        headers = {str(k): str(v) for k, v in (fmt.get("http_headers") or {}).items()}
+        headers = dict(item.headers)
         cookie = session.cookie_header(url)
         if cookie:
             headers["Cookie"] = cookie
@@ -436,4 +493,5 @@ def _fetch_media(info: dict[str, Any], session: _Session) -> None:
             capture.notes.append(f"media truncated {reason}: {final.url}")
 
 
-__all__ = ["FORMAT", "OTHER_MEDIA_HOSTS", "MediaCapture", "MediaFile", "grab", "one_line", "wants_media"]
+__all__ = ["FORMAT", "OTHER_MEDIA_HOSTS", "MediaCapture", "MediaFile", "element_sources", "grab", "one_line",
+           "wants_media"]

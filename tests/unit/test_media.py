@@ -21,7 +21,7 @@ from archiver.errors import ConfigError, Interrupted
 from archiver.fetch.fetcher import Fetcher
 from archiver.fetch.politeness import HostGate
 from archiver.fetch.results import FetchResult
-from archiver.media import MediaCapture, grab, wants_media
+from archiver.media import MediaCapture, element_sources, grab, wants_media
 
 MediaGrab = Callable[..., MediaCapture]
 
@@ -161,6 +161,16 @@ def test_pages_without_one_do_not(html: str) -> None:
     assert not wants_media("https://example.org/post", html)
 
 
+def test_element_sources() -> None:
+    html = """<html><head><base href="https://cdn.example.org/v/"></head><body>
+      <video src="a.webm"><source src="b.mp4"><source src="blob:https://example.org/x"></video>
+      <audio><source src="/c.ogg"><source src="data:audio/ogg;base64,AAAA"><source src="http://[broken/d"></audio>
+      <video src="a.webm"></video><img src="e.png"><source src="not-in-a-player.mp4"></body></html>"""
+    assert element_sources("https://example.org/post", html) == [
+        "https://cdn.example.org/v/a.webm", "https://cdn.example.org/v/b.mp4", "https://cdn.example.org/c.ogg"]
+    assert element_sources("https://example.org/post", "") == []
+
+
 # ----------------------------------------------------------------------------------------------
 # max_media
 
@@ -264,6 +274,22 @@ def test_page_without_media_is_a_note(ytdlp: object, fresh_server: TestServer, m
     assert capture.media == [] and capture.info_json is None
     assert capture.notes == ["no media found: yt-dlp knows no media on this page"]
     assert [hit.path for hit in fresh_server.hits] == ["/page/plain"] == hop_paths(capture)
+
+
+def test_scripted_player_from_the_rendered_html(ytdlp: object, fresh_server: TestServer,
+                                                 media_grab: MediaGrab) -> None:
+    """A player that scripts put in is only in the rendered DOM: yt-dlp, reading the page as served,
+    finds nothing, and the DOM's <video> source is kept instead, through the fetcher too."""
+    fresh_server.state["media_clip"] = CLIP.decode("latin-1")
+    url = fresh_server.url("/page/scripted")
+    capture = media_grab(url, html='<html><body><div id=player><video src="/media-clip"></video></div></body></html>')
+    assert [(m.url, m.sha256) for m in capture.media] == [(fresh_server.url("/media-clip"),
+                                                           hashlib.sha256(CLIP).hexdigest())]
+    assert capture.notes == ["no media found: yt-dlp knows no media on this page",
+                             "kept the sources of the page's <video>/<audio> elements (1)"]
+    assert sorted(hit.path for hit in fresh_server.hits) == sorted(hop_paths(capture))
+    assert sorted(hop_paths(capture)) == ["/media-clip", "/page/scripted"]
+    assert fresh_server.hits[-1].headers is not None and fresh_server.hits[-1].headers.get("Referer") == url
 
 
 def test_missing_video_is_a_note(ytdlp: object, fresh_server: TestServer, media_grab: MediaGrab) -> None:
