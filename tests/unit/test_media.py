@@ -251,6 +251,16 @@ def test_page_on_a_refused_address_is_a_note(ytdlp: object, fresh_server: TestSe
     assert len(capture.notes) == 1 and capture.notes[0].startswith("yt-dlp: ") and "loopback" in capture.notes[0]
 
 
+def test_page_cookies_go_with_the_media(ytdlp: object, fresh_server: TestServer, media_grab: MediaGrab) -> None:
+    """The fetcher keeps cookies for one fetch; yt-dlp's jar carries the page's session to its media."""
+    fresh_server.state["media_clip"] = CLIP.decode("latin-1")
+    capture = media_grab(page_url(fresh_server, cookie="1", src="/media-clip?cookie=1"))
+    assert [m.size for m in capture.media] == [len(CLIP)], capture.notes
+    clip_hits = [hit for hit in fresh_server.hits if hit.path.startswith("/media-clip")]
+    assert len(clip_hits) == 1 and clip_hits[0].headers is not None
+    assert clip_hits[0].headers.get("Cookie") == "media_session=granted"
+
+
 def test_max_size_truncation_recorded(ytdlp: object, fresh_server: TestServer, media_grab: MediaGrab) -> None:
     fresh_server.state["media_clip"] = CLIP.decode("latin-1")
     capture = media_grab(page_url(fresh_server), max_size=1000)
@@ -290,6 +300,14 @@ def test_scripted_player_from_the_rendered_html(ytdlp: object, fresh_server: Tes
     assert sorted(hit.path for hit in fresh_server.hits) == sorted(hop_paths(capture))
     assert sorted(hop_paths(capture)) == ["/media-clip", "/page/scripted"]
     assert fresh_server.hits[-1].headers is not None and fresh_server.hits[-1].headers.get("Referer") == url
+
+
+def test_hls_only_is_a_note(ytdlp: object, fresh_server: TestServer, media_grab: MediaGrab) -> None:
+    capture = media_grab(page_url(fresh_server, src="/media-hls/index.m3u8"))
+    assert capture.media == []
+    assert capture.notes == [f"only HLS offered: not kept ({fresh_server.url('/media-hls/index.m3u8')})"]
+    assert "/media-clip" not in hop_paths(capture)  # no segment fetched
+    assert sorted(hit.path for hit in fresh_server.hits) == sorted(hop_paths(capture))
 
 
 def test_missing_video_is_a_note(ytdlp: object, fresh_server: TestServer, media_grab: MediaGrab) -> None:
