@@ -21,7 +21,7 @@ from archiver.errors import ConfigError, Interrupted
 from archiver.fetch.fetcher import Fetcher
 from archiver.fetch.politeness import HostGate
 from archiver.fetch.results import FetchResult
-from archiver.media import MediaCapture, element_sources, grab, wants_media
+from archiver.media import FORMAT, MediaCapture, element_sources, grab, wants_media
 
 MediaGrab = Callable[..., MediaCapture]
 
@@ -184,6 +184,39 @@ def test_max_media_setting(tmp_path: Path) -> None:
     assert load_settings(config, env={"ARCHIVER_MAX_MEDIA": "5"}, max_media=7).max_media == 7
     with pytest.raises(ConfigError, match="max_media must be greater than 0"):
         load_settings(env={"ARCHIVER_MAX_MEDIA": "0"})
+
+
+# ----------------------------------------------------------------------------------------------
+# Which formats: one file when there is one, else split video and audio, else (HLS) a note
+
+
+VIDEO_ONLY = {"format_id": "v", "url": "https://e.test/v.mp4", "vcodec": "avc1", "acodec": "none", "height": 1080}
+AUDIO_ONLY = {"format_id": "a", "url": "https://e.test/a.m4a", "vcodec": "none", "acodec": "mp4a"}
+PROGRESSIVE = {"format_id": "p", "url": "https://e.test/p.mp4", "vcodec": "avc1", "acodec": "mp4a", "height": 360}
+HLS = {"format_id": "hls", "url": "https://e.test/x.m3u8", "protocol": "m3u8_native", "vcodec": "avc1",
+       "acodec": "mp4a", "height": 2160}
+
+
+@pytest.mark.parametrize(("formats", "chosen"), [
+    ([VIDEO_ONLY, AUDIO_ONLY, PROGRESSIVE, HLS], ["p"]),
+    ([VIDEO_ONLY, AUDIO_ONLY, HLS], ["v", "a"]),
+    ([AUDIO_ONLY], ["a"]),
+    ([HLS], ["hls"]),
+])
+def test_format_choice(ytdlp: object, formats: list[dict[str, object]], chosen: list[str]) -> None:
+    from yt_dlp import YoutubeDL
+
+    class Quiet:
+        def debug(self, msg: str) -> None:
+            pass
+
+        warning = error = info = debug
+
+    with YoutubeDL({"logger": Quiet(), "quiet": True, "simulate": True, "format": FORMAT, "cachedir": False}) as ydl:
+        info = ydl.process_ie_result({"id": "x", "title": "t", "extractor": "e", "extractor_key": "E",
+                                      "webpage_url": "https://e.test/", "formats": [dict(f) for f in formats]},
+                                     download=False)
+    assert [f["format_id"] for f in info.get("requested_formats") or [info]] == chosen
 
 
 # ----------------------------------------------------------------------------------------------
