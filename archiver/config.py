@@ -38,6 +38,7 @@ class Settings:
     timeout: float = 30.0  # read timeout: the longest silence tolerated from a server
     total_timeout: float = 120.0  # cap on one fetch, redirects and retries included
     max_size: int = 100 * 1024 * 1024
+    max_media: int = 500 * 1024 * 1024  # media files (yt-dlp, media.py) kept for one page, in all
     max_redirects: int = 20
     retries: int = 2
     backoff: float = 1.0
@@ -69,8 +70,8 @@ class Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-_POSITIVE_INT = {"concurrency", "per_host", "max_size", "max_redirects", "warc_max_size", "browser_pages",
-                 "browser_max_requests"}
+_POSITIVE_INT = {"concurrency", "per_host", "max_size", "max_media", "max_redirects", "warc_max_size",
+                 "browser_pages", "browser_max_requests"}
 CAPTURE_MODES = ("http", "browser", "auto")
 _INT = _POSITIVE_INT | {"retries", "gzip_level"}
 _NON_NEGATIVE = {"per_host_delay", "retries", "backoff", "max_retry_after"}

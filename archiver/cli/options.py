@@ -67,6 +67,8 @@ FETCH_OPTIONS: list[tuple[str, Decorator]] = [
                                    help="Cap on one URL, redirects and retries included.  [default 120]")),
     ("max_size", click.option("--max-size", type=click.IntRange(1), metavar="BYTES",
                               help="Body size cap; longer bodies are kept truncated.  [default 100 MB]")),
+    ("max_media", click.option("--max-media", type=click.IntRange(1), metavar="BYTES",
+                               help="Cap on the media files (yt-dlp) kept for one page.  [default 500 MiB]")),
     ("retries", click.option("--retries", type=click.IntRange(0, 10),
                              help="Retries on 408/429/5xx/timeouts.  [default 2]")),
     ("user_agent", click.option("--user-agent", metavar="TEXT",

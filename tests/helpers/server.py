@@ -322,6 +322,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def route_echo(self, rest: list[str], q: dict[str, str]) -> None:
         self.send(200, json.dumps(dict(self.headers.items())).encode(), "application/json")
 
+    def route_media_page(self, rest: list[str], q: dict[str, str]) -> None:
+        """A page with a media element: <`tag` src=`src`> (default <video src="/media-clip">), and a
+        second one when `src2` is given; with `cookie`, a session cookie is set."""
+        tag = q.get("tag", "video")
+        sources = (q.get("src", "/media-clip"), q.get("src2"))
+        players = "".join(f'<{tag} src="{src}" controls></{tag}>\n' for src in sources if src)
+        cookie = {"Set-Cookie": "media_session=granted; Path=/"} if q.get("cookie") else {}
+        self.send(200, f"<!doctype html><html><head><title>clip</title></head><body><h1>A clip</h1>\n{players}"
+                       "</body></html>".encode(), headers=cookie)
+
+    def route_media_clip(self, rest: list[str], q: dict[str, str]) -> None:
+        """The bytes the test put in state["media_clip"] (latin-1 text: state holds str), as video/webm;
+        with `cookie`, only to a client sending the media page's cookie."""
+        if q.get("cookie") and "media_session=granted" not in (self.headers.get("Cookie") or ""):
+            self.send(403, b"no session")
+            return
+        self.send(200, self.server.state.get("media_clip", "").encode("latin-1"), "video/webm")
+
+    def route_media_hls(self, rest: list[str], q: dict[str, str]) -> None:
+        """An HLS media playlist of one segment (/media-clip): streaming, not one file."""
+        playlist = b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.0,\n/media-clip\n#EXT-X-ENDLIST\n"
+        self.send(200, playlist, "application/vnd.apple.mpegurl")
+
 
 class TestServer:
     __test__ = False  # not a test class, despite the name
