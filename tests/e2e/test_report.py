@@ -386,7 +386,10 @@ def test_readme_queries(reported: Reported, tmp_path: Path) -> None:
 # derived, a writable open makes again).
 UNDO_V6 = ("DROP VIEW citation_verdicts", "DROP INDEX idx_checks_url_history_run", "DROP INDEX idx_checks_run",
            "CREATE INDEX idx_checks_url_history ON checks (fetch_url, checked_at, status, drift_level)",
-           "ALTER TABLE runs DROP COLUMN offline", "ALTER TABLE runs DROP COLUMN network")
+           "ALTER TABLE runs DROP COLUMN offline", "ALTER TABLE runs DROP COLUMN network",
+           # and what v7 (browser capture) and v8 (a check's mode) added, so that migrating again replays them
+           "ALTER TABLE captures DROP COLUMN mode", "ALTER TABLE captures DROP COLUMN rendering",
+           "DROP TABLE capture_resources", "ALTER TABLE checks DROP COLUMN mode")
 
 
 def _storage_copy(reported: Reported, tmp_path: Path, *sql: str, rebuild_state: bool = False) -> Path:
