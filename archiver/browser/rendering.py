@@ -5,11 +5,13 @@ checker read it without Playwright."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass, field
 
 from ..fetch.results import FetchResult
+from ..media import MediaCapture
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Rendering:
     settled: bool = False  # the network went quiet before the time cap
     elapsed: float = 0.0
     failed: str | None = None  # the rendering as a whole failed (browser crash): the HTTP capture stands
+    media: MediaCapture | None = None  # video and audio the page carries (yt-dlp, media.py)
 
     def note(self, line: str) -> None:
         if line not in self.notes:
@@ -66,11 +69,14 @@ class Rendering:
             "browser": self.browser, "page": self.url, "final_url": self.final_url, "title": self.title,
             "settled": self.settled, "elapsed": round(self.elapsed, 3), "failed": self.failed,
             "notes": self.notes, "resources": [r.summary() for r in self.resources],
+            "media": [dataclasses.asdict(m) for m in self.media.media] if self.media is not None else [],
         }, indent=1, ensure_ascii=False).encode()
 
     def close(self) -> None:
         for result in self.fetched():
             result.close()
+        if self.media is not None:
+            self.media.close()
 
 
 __all__ = ["Rendering", "Resource"]

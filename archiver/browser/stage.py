@@ -8,6 +8,7 @@ already kept, by this run (once its rows are committed) or by the newest browser
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import threading
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from ..errors import BrowserUnavailable
 from ..fetch.ask import Ask
 from ..fetch.fetcher import Fetcher
 from ..fetch.results import FetchResult
+from ..media import grab, wants_media
 from ..warc import Original, RecordInfo
 from ..warc.digests import sha1_label
 from ..warc.records import RecordBuilder, warc_date
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 SCREENSHOT = "urn:screenshot:"
 DOM = "urn:dom:"
+MEDIA_INFO = "urn:media-info:"
 
 
 @dataclass
@@ -53,6 +56,7 @@ class BrowserStage:
         self._lock = threading.Lock()
         self._stopped = False
         self._payloads: dict[str, tuple[str, str, str]] = {}  # payload digest label -> (record id, URI, date)
+        self._media: bool | None = None  # yt-dlp importable (the media extra); None: not asked yet
 
     @staticmethod
     def require(modes: set[str]) -> None:
@@ -75,7 +79,29 @@ class BrowserStage:
         service = self._service(mode)
         if service is None:
             return None
-        return service.render(result, self._fetch)
+        rendering = service.render(result, self._fetch)
+        if rendering.failed is None and wants_media(rendering.url, rendering.dom.decode("utf-8", "replace")):
+            self._grab_media(rendering)
+        return rendering
+
+    def _grab_media(self, rendering: Rendering) -> None:
+        """The video and audio of a rendered page, through the same fetcher (media.py); without the
+        media extra, said once per run."""
+        with self._lock:
+            if self._media is None:
+                self._media = importlib.util.find_spec("yt_dlp") is not None
+                if not self._media:
+                    self.notice("media (video, audio) not kept: yt-dlp is not installed"
+                                " (pip install 'archiver[media]')")
+        if self._media:
+            try:
+                rendering.media = grab(rendering.url, self.fetcher, self.settings,
+                                       html=rendering.dom.decode("utf-8", "replace"))
+            except BaseException:
+                rendering.close()
+                raise
+            for line in rendering.media.notes:
+                rendering.note(f"media: {line}")
 
     def _fetch(self, url: str, ask: Ask, time_cap: float) -> FetchResult:
         return self.fetcher.fetch(url, ask=ask, paced=False, time_cap=time_cap)
@@ -121,13 +147,10 @@ class BrowserStage:
         screenshot, the DOM and the metadata record. Returns them, the page's count first."""
         kept = Kept(len(page))
         for resource in rendering.resources:
-            answer: RecordInfo | None = None
-            if resource.result is not None and resource.result.hops:
-                written = builder.capture(out, resource.result, self._original(resource.result))
-                page.extend(written)
-                answer = next((r for r in reversed(written) if r.rec_type in ("response", "revisit")), None)
-            kept.resources.append((resource, answer))
+            kept.resources.append((resource, self._write_result(builder, out, resource.result, page)))
         date = warc_date(rendering.started_at)
+        if rendering.media is not None:
+            self._write_media(builder, out, rendering, page, kept, date)
         own = page[: kept.page_records]
         anchor = next((r.record_id for r in reversed(own) if r.rec_type in ("response", "revisit")), None)
         url = rendering.url
@@ -139,11 +162,42 @@ class BrowserStage:
                                      rec_type="metadata"))
         return kept
 
-    def _original(self, result: FetchResult) -> Original | None:
+    def _write_media(self, builder: RecordBuilder, out: IO[bytes], rendering: Rendering, page: list[RecordInfo],
+                     kept: Kept, date: str) -> None:
+        """yt-dlp's exchanges and the media files (request/response pairs, as sub-resources of kind
+        `media`), then its info JSON as a resource record."""
+        media = rendering.media
+        assert media is not None
+        files = {m.url for m in media.media}
+        for result in media.results:
+            final = result.final
+            kind = "media-file" if final is not None and final.url in files else "media-lookup"
+            kept.resources.append((Resource(result.url, "GET", kind, result),
+                                   self._write_result(builder, out, result, page)))
+        if media.info_json:
+            page.append(builder.resource(out, MEDIA_INFO + rendering.url, "application/json", media.info_json,
+                                         date, None))
+
+    def _write_result(self, builder: RecordBuilder, out: IO[bytes], result: FetchResult | None,
+                      page: list[RecordInfo]) -> RecordInfo | None:
+        """A sub-resource's records, appended to the capture's; returns the one holding its answer."""
+        if result is None or not result.hops:
+            return None
+        written = builder.capture(out, result, self._original(result, page))
+        page.extend(written)
+        return next((r for r in reversed(written) if r.rec_type in ("response", "revisit")), None)
+
+    def _original(self, result: FetchResult, page: list[RecordInfo]) -> Original | None:
+        """The stored payload a sub-resource's answer repeats: one committed before, or one this same
+        capture already wrote (the browser and yt-dlp both fetch a video; one copy is enough)."""
         final = result.final
         if final is None or final.truncated:
             return None
-        known = self._payloads.get(sha1_label(final.payload_sha1))
+        label = sha1_label(final.payload_sha1)
+        known = self._payloads.get(label)
+        if known is None:
+            same = next((r for r in page if r.rec_type == "response" and r.payload_digest == label), None)
+            known = (same.record_id, same.uri, same.date) if same is not None else None
         return Original(final.payload_sha1, *known) if known is not None else None
 
     # -- the writer ---------------------------------------------------------------------------------
@@ -188,4 +242,4 @@ def resource_rows(kept: Kept) -> list[dict[str, Any]]:
     return rows
 
 
-__all__ = ["DOM", "SCREENSHOT", "BrowserStage", "Kept", "rendering_row", "resource_rows"]
+__all__ = ["DOM", "MEDIA_INFO", "SCREENSHOT", "BrowserStage", "Kept", "rendering_row", "resource_rows"]

@@ -6,12 +6,14 @@ as revisits."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from pathlib import Path
 
-from conftest import FAST, run
+from conftest import FAST, require_module, run
 from warcio.archiveiterator import ArchiveIterator
+from webm import tiny_webm
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -89,3 +91,22 @@ def test_second_capture_stores_unchanged_sub_resources_as_revisits(jsweb, storag
                                (second["urls"][0]["capture_id"],)).fetchall())
     assert rows["https://cdn.example/static/site.css"] == "revisit"
     assert rows["https://social.example/api/post/5.json"] == "response"  # its text changed
+
+
+def test_video_page_keeps_the_media_file_and_its_info(jsweb, storage):
+    require_module("yt_dlp", "pip install 'archiver[media]'")
+    jsweb.media_bytes = clip = tiny_webm()
+    url = jsweb.url("video.example", "/watch/clip1")
+    summary = _snapshot(storage, jsweb, url)
+    records = _records(storage)
+    bodies = {uri: payload for kind, uri, _, payload, _ in records if kind == "response"}
+    assert bodies["https://video.example/media/clip1.webm"] == clip
+    # The browser's player and yt-dlp both fetched it: the bytes are stored once, the second is a revisit.
+    kinds = [kind for kind, uri, *_ in records if uri == "https://video.example/media/clip1.webm" and kind != "request"]
+    assert sorted(kinds) == ["response", "revisit"]
+    info = next(payload for kind, uri, _, payload, _ in records if uri == f"urn:media-info:{url}")
+    assert "https://video.example/media/clip1.webm" in json.loads(info).get("url", "") + json.dumps(json.loads(info))
+    with sqlite3.connect(storage / "archiver.db") as db:
+        media = db.execute("SELECT payload_sha256 FROM capture_resources WHERE capture_id = ? AND kind = 'media-file'",
+                           (summary["urls"][0]["capture_id"],)).fetchall()
+    assert media == [(hashlib.sha256(clip).hexdigest(),)]
