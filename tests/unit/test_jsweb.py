@@ -330,7 +330,8 @@ def test_heavy_script_page_has_tiny_html_text_and_is_no_known_platform(web: JsWe
 def test_archiver_reaches_the_hosts_over_tls_by_their_names(jsweb: JsWeb, storage: Path) -> None:
     """What every capture test relies on: the entries and the CA are enough for archiver's own fetcher."""
     url = jsweb.url("social.example", "/post/1")
-    result = invoke(storage, "snapshot", url, "--per-host-delay", "0", "--json", env=jsweb.env())
+    result = invoke(storage, "snapshot", url, "--capture", "http", "--per-host-delay", "0", "--json",
+                    env=jsweb.env())
     assert result.exit_code == 0, result.output
     assert [(r.method, r.url, r.status) for r in jsweb.log] == [("GET", url, 200)]
     with open(next((storage / "warcs").glob("*.warc.gz")), "rb") as fh:
