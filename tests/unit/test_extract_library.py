@@ -78,7 +78,8 @@ def zotero_ris() -> str:
         lines.append(f"TY  - {types[str(entry['type'])]}")
         lines.append(f"TI  - {entry['title']}")
         for name in entry["author"]:  # type: ignore[attr-defined]
-            lines.append(f"AU  - {name['literal']}" if "literal" in name else f"AU  - {name['family']}, {name['given']}")
+            lines.append(f"AU  - {name['literal']}" if "literal" in name
+                         else f"AU  - {name['family']}, {name['given']}")
         lines.append(f"DA  - {entry['year']}/06/01/")
         lines.append(f"PY  - {entry['year']}")
         if entry["doi"]:
