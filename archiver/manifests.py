@@ -13,11 +13,12 @@ from typing import Any
 import yaml
 
 from .config import CAPTURE_MODES
+from .doi import doi_url, is_doi
 from .errors import InvalidURL, ManifestError, UsageError
 from .urls import normalize_url
 
 CITATION_KEYS = {
-    "url", "id", "cited_as", "context", "accessed", "memento", "suspect", "candidates", "note",
+    "url", "doi", "id", "cited_as", "context", "accessed", "memento", "suspect", "candidates", "note",
     "invalid", "reason", "capture",
 }
 TOP_KEYS = {"title", "source", "schedule", "citations"}
@@ -50,6 +51,12 @@ class Citation:
             except InvalidURL:
                 fetch_url = self.url  # only citations built by hand get here: loading drops invalid URLs
             object.__setattr__(self, "fetch_url", fetch_url)
+
+    @property
+    def doi(self) -> str | None:
+        """The manifest's `doi:` for this citation: with no `url`, its doi.org link is what is fetched."""
+        doi = self.extra.get("doi")
+        return str(doi) if doi is not None else None
 
     @property
     def capture(self) -> str | None:
@@ -161,7 +168,12 @@ def _validated(path: Path, entries: list[tuple[int, dict[str, Any]]]) -> tuple[l
         accessed = entry.get("accessed")
         if accessed is not None:
             accessed = _parse_date(path, line, accessed)
+        doi = entry.get("doi")
+        if doi is not None:
+            entry["doi"] = doi = _checked_doi(path, line, doi)
         url = entry.get("url")
+        if url is None and doi is not None:
+            url = doi_url(doi)  # a DOI citation fetches its doi.org link (one with a url fetches the url)
         if url is None:
             printed = str(entry.get("invalid", ""))
             problems.append(Problem(str(path), line, printed, str(entry.get("reason") or "marked invalid"), cid))
@@ -187,6 +199,14 @@ def _validated(path: Path, entries: list[tuple[int, dict[str, Any]]]) -> tuple[l
             Citation(url.strip(), line, cid, entry.get("cited_as"), entry.get("context"), accessed, extra, fetch_url)
         )
     return citations, problems
+
+
+def _checked_doi(path: Path, line: int, value: Any) -> str:
+    text = str(value).strip()
+    if not is_doi(text):
+        raise ManifestError(path, line, f"doi: {text!r} is not a DOI (expected 10.NNNN/..., without doi: or"
+                                        " https://doi.org/)")
+    return text
 
 
 def _parse_date(path: Path, line: int, value: Any) -> dt.date:
@@ -235,8 +255,8 @@ def _load_csv(path: Path, text: str) -> Manifest:
         header = [h.strip().lower() for h in (reader.fieldnames or [])]
     except csv.Error as exc:
         raise ManifestError(path, 1, f"bad CSV: {exc}") from exc
-    if "url" not in header:
-        raise ManifestError(path, 1, "CSV manifest needs a 'url' column")
+    if "url" not in header and "doi" not in header:
+        raise ManifestError(path, 1, "CSV manifest needs a 'url' column (or a 'doi' column)")
     reader.fieldnames = header
     entries = []
     try:
@@ -319,8 +339,8 @@ def _load_yaml(path: Path, text: str) -> Manifest:
         assert isinstance(node, (yaml.MappingNode, yaml.ScalarNode))
         if isinstance(node, yaml.MappingNode):
             _reject_unknown_keys(path, node, CITATION_KEYS, "citation key")
-            if "url" not in item and "invalid" not in item:
-                raise ManifestError(path, _line(node), "citation has no 'url'")
+            if "url" not in item and "doi" not in item and "invalid" not in item:
+                raise ManifestError(path, _line(node), "citation has no 'url' (nor 'doi')")
         entries.append((_line(node), dict(item)))
     citations, problems = _validated(path, entries)
     schedule = _schedule(path, root, data.get("schedule"))
@@ -419,7 +439,7 @@ def _reject_unknown_keys(path: Path, mapping: yaml.MappingNode, known: set[str],
 
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".txt", ".csv")
-PAPER_SUFFIXES = (".pdf", ".docx", ".html", ".htm", ".md", ".tex", ".bib")  # what `archiver extract` reads
+PAPER_SUFFIXES = (".pdf", ".docx", ".html", ".htm", ".md", ".tex", ".bib", ".ris")  # what `archiver extract` reads
 
 
 def load_targets(targets: list[str]) -> tuple[list[Manifest], list[str]]:

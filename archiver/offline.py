@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .fetch.reachability import PROXY_REFUSALS, Probe, ProbeResult
+from .config import Settings, resolve_map
+from .fetch.reachability import PROBE_TIMEOUT, PROXY_REFUSALS, Probe, ProbeResult, proxy_for
+from .urls import host_of
 
 # Failures that say nothing was reached; a cut-off transfer (`incomplete`) and HTTP errors were answers.
 NETWORK_FAILURES = frozenset({"dns_error", "connection_error", "tls_error", "timeout"})
@@ -88,6 +90,23 @@ class NetworkVerdict:
                 "detail": self.detail()}
 
 
+def reachability_probe(settings: Settings) -> Probe | None:
+    """The run's reachability probe, not started (None: no reachability URLs configured): the run
+    starts it at its first network-level failure, and awaits it only if some host was unreachable."""
+    if not settings.reachability:
+        return None
+    return Probe(settings.reachability, resolve_map(settings.resolve), min(settings.connect_timeout, PROBE_TIMEOUT))
+
+
+def record_fetch(tally: HostTally, probe: Probe | None, url: str, outcome: str, answer: int | None) -> None:
+    """One fetch of `url` into the tally (`answer`: the status of its first hop, None: no answer); the
+    probe starts at the first network-level failure, beside the fetches still to come."""
+    # A refusal through a proxy may be the proxy's own: only then is the proxy looked up.
+    if tally.add(host_of(url), outcome, answer, answer in PROXY_REFUSALS and proxy_for(url) is not None) \
+            and probe is not None:
+        probe.start()
+
+
 def judge_network(tally: HostTally, probe: Probe | None, share: float) -> NetworkVerdict:
     """The rule of the module docstring. Waits for the probe only when some host was unreachable."""
     unreachable, hosts = tally.unreachable, tally.hosts
@@ -100,4 +119,5 @@ def judge_network(tally: HostTally, probe: Probe | None, share: float) -> Networ
     return NetworkVerdict(enough and not found.up, unreachable, hosts, found)
 
 
-__all__ = ["NETWORK_FAILURES", "SHARE_ALONE_MIN_HOSTS", "HostTally", "NetworkVerdict", "judge_network"]
+__all__ = ["NETWORK_FAILURES", "SHARE_ALONE_MIN_HOSTS", "HostTally", "NetworkVerdict", "judge_network",
+           "reachability_probe", "record_fetch"]

@@ -31,15 +31,15 @@ from . import signals, stamps
 from .archive import Archive
 from .browser.rendering import Rendering
 from .browser.stage import BrowserStage, Kept, rendering_row, resource_rows
-from .config import Settings, resolve_map
+from .config import Settings
 from .db import Previous
 from .errors import ArchiverError, Interrupted, InvalidURL, RunAborted, StorageError, UsageError
 from .fetch.fetcher import Fetcher
 from .fetch.politeness import HostGate
-from .fetch.reachability import PROBE_TIMEOUT, PROXY_REFUSALS, Probe, proxy_for
+from .fetch.reachability import Probe
 from .fetch.results import FetchResult, Hop
 from .manifests import Manifest, Problem, load_targets
-from .offline import HostTally, NetworkVerdict, judge_network
+from .offline import HostTally, NetworkVerdict, judge_network, reachability_probe, record_fetch
 from .storage import WarcCarry, record_rows
 from .urls import host_of, normalize_url
 from .warc import Original, RecordInfo
@@ -450,12 +450,8 @@ class Run:
                 outcome.result = "unchanged"
         if result.outcome != "ok" or (final is not None and final.status >= 400):
             outcome.result = "failed"
-        answer = result.hops[0].status if result.hops else None
-        # A refusal through a proxy may be the proxy's own: only then is the proxy looked up.
-        if (self.tally.add(host_of(job.fetch_url), result.outcome, answer,
-                           answer in PROXY_REFUSALS and proxy_for(job.fetch_url) is not None)
-                and self.probe is not None):
-            self.probe.start()  # beside the fetches still to come: by the run's end it has answered
+        record_fetch(self.tally, self.probe, job.fetch_url, result.outcome,
+                     result.hops[0].status if result.hops else None)
         capture = capture_row(outcome, run_id, result, record_type)
         capture["refers_to"] = job.previous.capture_id if record_type == "revisit" and job.previous else None
         capture["record_id"] = records[last].record_id if last is not None else None
@@ -567,14 +563,6 @@ def execute(
         stopped.summary = summary
         raise stopped
     return summary
-
-
-def reachability_probe(settings: Settings) -> Probe | None:
-    """The run's reachability probe, not started (None: no reachability URLs configured): the run
-    starts it at its first network-level failure, and awaits it only if some host was unreachable."""
-    if not settings.reachability:
-        return None
-    return Probe(settings.reachability, resolve_map(settings.resolve), min(settings.connect_timeout, PROBE_TIMEOUT))
 
 
 def _finish(archive: Archive, kind: RunKind[Any], summary: Summary, carry: WarcCarry | None) -> None:

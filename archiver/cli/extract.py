@@ -19,15 +19,18 @@ from .options import probe_options, settings_from
               help="Manifest file to write (e.g. manifests/NAME.yaml); default stdout.")
 @click.option("--probe/--offline", default=True, show_default=True,
               help="Fetch repair candidates to keep the one that resolves, or flag them as suspect.")
+@click.option("--doi/--no-doi", "dois", default=True, show_default=True,
+              help="Write DOIs (doi fields, doi: prints, doi.org links) as `doi:` citations, or leave them out.")
 @click.option("--title", help="Manifest title.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @probe_options
 @click.pass_context
 def extract_command(ctx: click.Context, /, papers: tuple[Path, ...], output: Path | None, probe: bool,
-                    title: str | None, force: bool, **flags: Any) -> None:
-    """Find the URLs the PAPERs cite (.txt .md .html .pdf .docx .tex .bib) and write a manifest.
+                    dois: bool, title: str | None, force: bool, **flags: Any) -> None:
+    """Find the URLs and DOIs the PAPERs cite (.txt .md .html .pdf .docx .tex .bib, and CSL-JSON .json and RIS
+    .ris exports of a reference manager) and write a manifest.
 
-    Exit status: 0 written, 1 no cited URL found, 2 usage (unreadable or unknown input, output
+    Exit status: 0 written, 1 no cited URL or DOI found, 2 usage (unreadable or unknown input, output
     exists), 4 the output cannot be written, 130 interrupted.
     """
     from ..extract import extract_papers, manifest_yaml, tally
@@ -35,12 +38,13 @@ def extract_command(ctx: click.Context, /, papers: tuple[Path, ...], output: Pat
     settings = settings_from(ctx, **flags)
     if output is not None and output.exists() and not force:
         raise UsageError(f"{output}: exists; pass --force to overwrite it")
-    results = extract_papers(list(papers), probe=probe, settings=settings)
+    results = extract_papers(list(papers), probe=probe, dois=dois, settings=settings,
+                             on_notice=lambda notice: click.echo(f"archiver: {notice}", err=True))
     if not settings.quiet:
         for result in results:
             for found in result.citations:
                 if found.suspect:
-                    label = found.id or found.url
+                    label = found.id or found.doi or found.url
                     click.echo(f"suspect: {result.source}: {label}: {found.url}"
                                f" ({len(found.candidates)} candidates)", err=True)
             for invalid in result.invalid:

@@ -10,8 +10,9 @@ from typing import Any
 from bibtexparser.bparser import BibTexParser
 from bibtexparser.latexenc import latex_to_unicode
 
+from ..doi import doi_url
 from ..errors import UsageError
-from .document import Document, Link, one_line, read_bytes
+from .document import Document, Link, distinct_urls, one_line, people_text, read_bytes, work_context
 
 _URL_COMMAND = re.compile(r"\\(?:url|href|nolinkurl)\s*\{([^{}]*)\}")
 _BARE_URL = re.compile(r"(?:https?://|www\.)[^\s{}<>\"]+", re.IGNORECASE)
@@ -25,7 +26,6 @@ _ACCESSED = re.compile(r"\b(?:accessed|retrieved|last visited|viewed)(?:\s+on)?[
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})(?:st|nd|rd|th)?\s+([A-Za-z]{3,})\.?,?\s+(\d{4})")
 _MONTH_DAY_YEAR = re.compile(r"^([A-Za-z]{3,})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})")
-_CONTEXT_MAX = 200
 
 
 def read_bib(path: Path) -> Document:
@@ -52,7 +52,8 @@ def read_bib(path: Path) -> Document:
 
 
 def entry_urls(fields: dict[str, str]) -> list[str]:
-    """The URLs of one entry, in field order url, howpublished, note, doi, eprint; each once."""
+    """The URLs of one entry, in field order url, howpublished, note, doi (as its doi.org link), eprint;
+    each once."""
     found: list[str] = []
     for name in ("url", "howpublished", "note", "addendum"):
         value = fields.get(name, "")
@@ -60,16 +61,12 @@ def entry_urls(fields: dict[str, str]) -> list[str]:
         found.extend(_clean_url(url) for url in urls)
     doi = _LATEX_ESCAPE.sub(r"\1", fields.get("doi", "")).strip().strip("{}")
     if doi:
-        found.append("https://doi.org/" + _DOI_PREFIX.sub("", doi))
+        found.append(doi_url(_DOI_PREFIX.sub("", doi).strip()))
     eprint = fields.get("eprint", "").strip()
     kind = (fields.get("eprinttype") or fields.get("archiveprefix") or "").strip().lower()
     if eprint and kind == "arxiv":
         found.append("https://arxiv.org/abs/" + eprint)
-    unique: list[str] = []
-    for url in found:
-        if url and url not in unique:
-            unique.append(url)
-    return unique
+    return distinct_urls(found)
 
 
 def _clean_url(url: str) -> str:
@@ -93,12 +90,8 @@ def entry_context(fields: dict[str, str]) -> str:
     """ "Authors, Title, Year", as a reader would identify the work."""
     who = _names(fields.get("author") or fields.get("editor") or "")
     who = who or clean(fields.get("organization") or fields.get("institution") or fields.get("publisher") or "")
-    title = clean(fields.get("title", "")).rstrip(".")
     year = clean(fields.get("year", "")) or fields.get("date", "")[:4]
-    context = ", ".join(part for part in (who, title, year) if part)
-    if len(context) > _CONTEXT_MAX:
-        context = context[:_CONTEXT_MAX - 1].rsplit(" ", 1)[0] + "…"
-    return context
+    return work_context(who, clean(fields.get("title", "")), year)
 
 
 def _names(value: str) -> str:
@@ -113,11 +106,7 @@ def _names(value: str) -> str:
             parts = [p.strip() for p in name.split(",")]
             name = " ".join([parts[-1], parts[0], *parts[1:-1]]).strip()
         people.append(name)
-    if not people:
-        return ""
-    if len(people) > 2 or len(names) > len(people):
-        return f"{people[0]} et al."
-    return " and ".join(people)
+    return people_text(people, more=len(names) > len(people))
 
 
 def _iso_date(value: str) -> dt.date | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import UsageError
 from .document import Document, read_bytes
 
-SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".tex", ".bib")
+SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".tex", ".bib", ".json", ".ris")
 
 
 def read_document(path: Path) -> Document:
@@ -33,5 +33,11 @@ def read_document(path: Path) -> Document:
     if suffix == ".tex":
         from .latex import read_tex
         return read_tex(path)
+    if suffix == ".json":  # CSL-JSON, also named .csl.json
+        from .library import read_csl_json
+        return read_csl_json(path)
+    if suffix == ".ris":
+        from .library import read_ris
+        return read_ris(path)
     from .bibtex import read_bib
     return read_bib(path)

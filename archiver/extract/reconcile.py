@@ -12,6 +12,7 @@ import re
 from ..errors import InvalidURL
 from ..urls import normalize_url
 from .document import Document, Link
+from .dois import spell_out_prefixes
 from .text import ExtractResult, Found, Invalid, extract_text
 from .urls import split_memento, with_scheme
 
@@ -46,10 +47,14 @@ def _matches(found: Found, link: Link, target: str) -> bool:
     return bool(link.text) and _key(link.text) == _key(printed)
 
 
+# Bibliographies and reference-manager exports: every URL sits in a field of its own.
+LIBRARY_KINDS = frozenset({"bib", "csl", "ris"})
+
+
 def reconcile(document: Document, *, source: str) -> ExtractResult:
-    if document.kind == "bib":
+    if document.kind in LIBRARY_KINDS:
         return _from_links(document, source)
-    result = extract_text(document.text, source=source)
+    result = extract_text(spell_out_prefixes(document.text), source=source)
     result.stripped += document.stripped
     unmatched = list(result.citations)
     for link in document.links:
@@ -82,7 +87,7 @@ def reconcile(document: Document, *, source: str) -> ExtractResult:
 
 
 def _from_links(document: Document, source: str) -> ExtractResult:
-    """BibTeX: every URL sits in its own field, so the fields are the citations."""
+    """BibTeX, CSL-JSON, RIS: every URL sits in its own field, so the fields are the citations."""
     result = ExtractResult(source=source, stripped=document.stripped)
     seen: set[tuple[str, str | None]] = set()
     for link in document.links:

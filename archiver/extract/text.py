@@ -48,6 +48,7 @@ class Found:
     printed_url: str | None = None  # the printed form with only certain repairs (see urls.Repaired)
     truncated: bool = False
     confirmed: str | None = None  # what settled the URL: "link" (annotation/hyperlink) or "probe"
+    doi: str | None = None  # a DOI citation (dois.py): the DOI, and `url` its doi.org link
 
 
 @dataclass

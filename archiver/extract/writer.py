@@ -9,8 +9,17 @@ import yaml
 from .text import ExtractResult, Found, Invalid
 
 
+class _Dumper(yaml.SafeDumper):
+    """No anchors: the entries of one library record share their access date, and a person reading
+    the manifest should see the date, not `&id001` / `*id001`."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def citation_entry(found: Found) -> dict[str, Any]:
-    entry: dict[str, Any] = {"url": found.url}
+    # A DOI citation is written as its DOI: the manifest loader gives it its doi.org link to fetch.
+    entry: dict[str, Any] = {"doi": found.doi} if found.doi else {"url": found.url}
     if found.id:
         entry["id"] = found.id
     if found.cited_as:
@@ -46,8 +55,10 @@ def manifest_yaml(results: list[ExtractResult], *, title: str | None = None) -> 
     for r in results:
         repaired = sum(1 for f in r.citations if f.cited_as)
         suspect = sum(1 for f in r.citations if f.suspect)
-        header.append(f"# {r.source}: {len(r.citations)} URLs, {repaired} repaired (cited_as is the printed text),"
-                      f" {suspect} suspect, {len(r.invalid)} invalid, {r.stripped} links with empty targets.")
+        dois = sum(1 for f in r.citations if f.doi)
+        header.append(f"# {r.source}: {len(r.citations) - dois} URLs, {dois} DOIs, {repaired} repaired"
+                      f" (cited_as is the printed text), {suspect} suspect, {len(r.invalid)} invalid,"
+                      f" {r.stripped} links with empty targets.")
     header.append("# suspect: the printed URL may be damaged; `candidates` lists the repairs the text supports.")
     document: dict[str, Any] = {}
     if title:
@@ -56,6 +67,6 @@ def manifest_yaml(results: list[ExtractResult], *, title: str | None = None) -> 
         document["source"] = results[0].source
     document["citations"] = [citation_entry(f) for r in results for f in r.citations] + [
         invalid_entry(i) for r in results for i in r.invalid]
-    body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100_000, default_flow_style=False,
-                          indent=2)
+    body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100_000,
+                     default_flow_style=False, indent=2)
     return "\n".join(header) + "\n" + body

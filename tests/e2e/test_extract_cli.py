@@ -19,6 +19,7 @@ import trustme
 import yaml
 from conftest import REPO, invoke
 from hostnames import loopback_env, loopback_names
+from proxy import closed_port
 
 from archiver.manifests import load_manifest
 from archiver.urls import normalize_url
@@ -111,7 +112,7 @@ def test_probe_keeps_the_repair_that_resolves(cited_web: CitedWeb, tmp_path: Pat
           f" {len(cited_web.hits)} probe requests")
     assert len(found) == 43
     assert exact(out) == 43
-    assert "found 43, repaired 19, suspect 0" in result.stderr
+    assert "found 43 URLs, 0 DOIs; repaired 19, suspect 0" in result.stderr
     by_url = {c["url"]: c for c in found}
     # The printed (damaged) form is kept beside the repair.
     assert by_url[INTENDED[0]]["cited_as"].startswith("www.calvertjournal.com/")
@@ -146,6 +147,21 @@ def test_probes_go_through_the_address_guard(cited_web: CitedWeb, tmp_path: Path
     result, out = extract(tmp_path / "open", str(ARTSAKH), "--per-host-delay", "0", "--allow-private", env=guarded)
     assert result.exit_code == 0, result.output
     assert cited_web.hits and "repaired 19, suspect 0" in result.stderr
+
+
+def test_probe_without_a_network_says_so_once(tmp_path: Path) -> None:
+    """Every request and the reachability probe go to a proxy that refuses connections: the network is
+    judged down as a run's is (offline.py), said once, and the entries are kept as --offline keeps them."""
+    dead = f"http://127.0.0.1:{closed_port()}"
+    started = time.monotonic()
+    result, out = extract(tmp_path, str(ARTSAKH), "--probe", "--retries", "0", "--per-host-delay", "0",
+                          env={"HTTP_PROXY": dead, "HTTPS_PROXY": dead, "NO_PROXY": ""})
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("network unreachable: kept as printed, flagged suspect") == 1
+    assert "no repair resolved" not in out.read_text()
+    offline, _ = extract(tmp_path / "offline", str(ARTSAKH), "--offline")
+    assert out.read_text() == (tmp_path / "offline" / "out.yaml").read_text()  # as if run --offline
+    assert time.monotonic() - started < 30
 
 
 def test_offline_keeps_the_print_and_flags_it(tmp_path: Path) -> None:
