@@ -25,6 +25,8 @@ from .rendering import Rendering, Resource
 # (url, ask, seconds left) -> the fetch: archiver's fetcher, called on a worker thread
 ResourceFetch = Callable[[str, Ask, float], FetchResult]
 VIEWPORT = {"width": 1280, "height": 900}
+# Refused requests past the cap listed one by one; a page asking for thousands is noted, not itemised.
+REFUSALS_LISTED = 100
 # Headers that describe the bytes on the wire, not the decoded body the browser is handed.
 WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive"})
 
@@ -51,6 +53,7 @@ class _State:
         self.deadline = deadline
         self.inflight = 0
         self.requests = 0
+        self.refused = 0  # requests past the cap
         self.last_activity = time.monotonic()
         self.loaded = False
         self.closed = False
@@ -216,15 +219,19 @@ class PageRenderer:
                 return
             if state.loaded:
                 self.rendering.note(f"the page navigated to {url}: not followed")
-                await _quietly(route.abort("blockedbyclient"))
+                # "aborted", not "blockedbyclient": Chromium cancels an aborted navigation and keeps the
+                # document, where any other error commits an error page in place of the cited one.
+                await _quietly(route.abort("aborted"))
                 return
         if not url.startswith(("http://", "https://")):
             await _quietly(route.abort("blockedbyclient"))
             return
         if state.requests >= self.limits.max_requests:
             self.rendering.note(f"more than {self.limits.max_requests} requests: the rest refused")
-            self.rendering.resources.append(Resource(url, request.method, request.resource_type,
-                                                     refused="request cap"))
+            if state.refused < REFUSALS_LISTED:
+                self.rendering.resources.append(Resource(url, request.method, request.resource_type,
+                                                         refused="request cap"))
+            state.refused += 1
             await _quietly(route.abort("blockedbyclient"))
             return
         state.requests += 1
