@@ -72,10 +72,13 @@ APP_JS = b"""
   const root = document.getElementById('root');
   const h = document.createElement('h1'); h.textContent = a.title; root.appendChild(h);
   for (const p of a.paragraphs) { const e = document.createElement('p'); e.textContent = p; root.appendChild(e); }
-  for (const src of a.images) { const i = document.createElement('img'); i.src = src; i.width = 320; root.appendChild(i); }
+  for (const src of a.images) {
+    const i = document.createElement('img'); i.src = src; i.width = 320; root.appendChild(i);
+  }
 })();
 """
-CSS = b"body{font:16px/1.5 serif;max-width:720px;margin:2em auto}h1{font-size:2em}img{display:block;margin:1em 0}\n" * 20
+CSS = (b"body{font:16px/1.5 serif;max-width:720px;margin:2em auto}h1{font-size:2em}"
+       b"img{display:block;margin:1em 0}\n") * 20
 
 
 def shell(i):
@@ -222,22 +225,24 @@ class Sampler(threading.Thread):
 
 
 def timed(cmd, env, timeout):
-    """(rc, wall s, peak RSS bytes, peak PSS bytes, most processes, stderr) of one run."""
+    """(rc, wall s, CPU s, peak RSS bytes, peak PSS bytes, most processes, stderr) of one run."""
     err = tempfile.TemporaryFile()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
     sampler = Sampler(proc.pid)
     sampler.start()
-    try:
-        rc = proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = proc.wait()
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    # os.wait4: the CPU time of archiver and every descendant it (or they) reaped: the driver, Chromium
+    _, status, usage = os.wait4(proc.pid, 0)
+    timer.cancel()
+    proc.returncode = rc = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
     sampler.done.set()
     sampler.join()
     err.seek(0)
-    return rc, wall, sampler.peak_rss, sampler.peak_pss, sampler.most, err.read().decode(errors="replace")
+    cpu = usage.ru_utime + usage.ru_stime
+    return rc, wall, cpu, sampler.peak_rss, sampler.peak_pss, sampler.most, err.read().decode(errors="replace")
 
 
 def stored(storage):
@@ -274,6 +279,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=900, help="per run, seconds")
     ap.add_argument("--archiver", help="archiver executable (default: next to python)")
     ap.add_argument("--http", action="store_true", help="time --capture http against auto on plain pages instead")
+    ap.add_argument("--before", help="with --http: also time the code at this folder (PYTHONPATH), default options")
     ap.add_argument("--extra", default="", help="more arguments for every snapshot run (space-separated)")
     a = ap.parse_args()
 
@@ -295,53 +301,60 @@ def main():
     print(f"# {a.pages} pages on {a.hosts} hosts, {os.cpu_count()} CPUs, archiver {archiver}", flush=True)
     rows = []
 
-    def snapshot(urlfile, extra):
+    def snapshot(urlfile, extra, code=None):
         d = Path(tempfile.mkdtemp(dir=work))
         cmd = [archiver, "--storage", str(d), "snapshot", str(urlfile), "--per-host-delay", "0",
                "--concurrency", str(a.concurrency), "--quiet", *extra, *a.extra.split()]
         before = load()
-        rc, wall, peak, peak_pss, most, err = timed(cmd, env, a.timeout)
+        rc, wall, cpu, peak, peak_pss, most, err = timed(cmd, {**env, "PYTHONPATH": code} if code else env, a.timeout)
         facts = stored(d)
         shutil.rmtree(d, ignore_errors=True)
         if rc != 0:
             print(f"  exit {rc}: {err.strip()[-2000:]}", flush=True)
-        return wall, peak, peak_pss, most, facts, before
+        return wall, cpu, peak, peak_pss, most, facts, before
 
     try:
         if a.http:
-            settings = [("http", ["--capture", "http"]), ("auto", [])]
+            settings = [("http", ["--capture", "http"], None), ("auto", [], None)]
+            if a.before:
+                settings.append((f"before ({a.before})", [], a.before))
         else:
-            settings = [(f"N={n}", ["--capture", "browser", "--browser-pages", n])
+            settings = [(f"N={n}", ["--capture", "browser", "--browser-pages", n], None)
                         for n in a.browser_pages.split(",")]
-        for name, extra in settings:
-            walls, peaks, psses, starts = [], [], [], []
-            for r in range(a.rounds):
-                s_wall, *_ = snapshot(one, extra)
-                wall, peak, peak_pss, most, facts, before = snapshot(manifest, extra)
-                walls.append(wall)
-                peaks.append(peak)
-                psses.append(peak_pss)
-                starts.append(s_wall)
-                print(f"{name} round {r + 1}: {wall:.2f} s, {a.pages / wall:.2f} pages/s; one page {s_wall:.2f} s;"
-                      f" peak RSS {peak / 2**20:.0f} MiB, PSS {peak_pss / 2**20:.0f} MiB, {most} processes;"
-                      f" stored (browser, http, screenshots, sub-resources) {facts}; load before {before}",
-                      flush=True)
+        runs = {name: [] for name, _, _ in settings}
+        for r in range(a.rounds):  # settings interleaved round by round: the machine's load drifts
+            for name, extra, code in settings:
+                s_wall, s_cpu, *_ = snapshot(one, extra, code)
+                wall, cpu, peak, peak_pss, most, facts, before = snapshot(manifest, extra, code)
+                runs[name].append((wall, cpu, peak, peak_pss, s_wall, s_cpu))
+                print(f"{name} round {r + 1}: {wall:.2f} s, {a.pages / wall:.2f} pages/s, CPU {cpu:.1f} s;"
+                      f" one page {s_wall:.2f} s (CPU {s_cpu:.1f} s); peak RSS {peak / 2**20:.0f} MiB,"
+                      f" PSS {peak_pss / 2**20:.0f} MiB, {most} processes; stored (browser, http, screenshots,"
+                      f" sub-resources) {facts}; load before {before}", flush=True)
+        for name, _, _ in settings:
+            walls, cpus, peaks, psses, starts, start_cpus = zip(*runs[name], strict=True)
             w, w_lo, w_hi = median_range(walls)
             s, s_lo, s_hi = median_range(starts)
+            # CPU per page past start-up: what the pages cost whatever else runs on the machine
+            per_page = statistics.median((c - sc) / (a.pages - 1) for c, sc in zip(cpus, start_cpus, strict=True))
             rows.append((name, a.pages / w, a.pages / w_hi, a.pages / w_lo, w, s, s_lo, s_hi,
-                         max(peaks) / 2**20, max(psses) / 2**20))
+                         max(peaks) / 2**20, max(psses) / 2**20, per_page))
     finally:
         server.kill()
         shutil.rmtree(work, ignore_errors=True)
 
+    cores = os.cpu_count() or 1
     print("\n| run | pages/s median (range) | wall s median | one-page run s median (range) "
-          "| peak RSS sum MiB | peak PSS sum MiB |")
-    print("|---|---|---|---|---|---|")
-    for name, pps, lo, hi, w, s, s_lo, s_hi, peak, peak_pss in rows:
+          f"| CPU per page | pages/s CPU-bound on {cores} idle cores | peak RSS sum MiB | peak PSS sum MiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, pps, lo, hi, w, s, s_lo, s_hi, peak, peak_pss, per_page in rows:
         print(f"| {name} | {pps:.2f} ({lo:.2f}–{hi:.2f}) | {w:.1f} | {s:.2f} ({s_lo:.2f}–{s_hi:.2f}) "
-              f"| {peak:.0f} | {peak_pss:.0f} |")
-    if a.http and len(rows) == 2:
-        print(f"\nauto / http wall-time ratio (medians): {rows[1][4] / rows[0][4]:.3f}")
+              f"| {per_page * 1000:.1f} ms | {cores / per_page if per_page > 0 else 0:.1f} | {peak:.0f}"
+              f" | {peak_pss:.0f} |")
+    if a.http:
+        for row in rows[1:]:
+            print(f"\n{row[0]} / http medians: wall time {row[4] / rows[0][4]:.3f},"
+                  f" CPU per page {row[10] / rows[0][10]:.3f}")
     print(f"load average at the end: {load()}")
 
 
