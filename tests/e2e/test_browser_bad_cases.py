@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -20,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from warcio.archiveiterator import ArchiveIterator
-
-from conftest import require_module, run
+from conftest import ARCHIVER, LOCAL_ENV, require_module, run
 from hostnames import loopback_env, loopback_names
+from warcio.archiveiterator import ArchiveIterator
 
 SITE = "site.bad.archiver.test"
 ELSEWHERE = "elsewhere.bad.archiver.test"
@@ -45,8 +45,9 @@ PAGES = {
     "/many": shell("Many", "document.getElementById('root').textContent='five thousand';"
                            "for (let i = 0; i < 5000; i++) fetch('/r/' + i).catch(() => null);"),
     # Infinite scroll: every scroll event adds two more screens at once (no fetch needed).
-    "/scroll": shell("Scroll", "const add = () => { for (let i = 0; i < 2; i++) { const d = document.createElement('div');"
-                               " d.style.height = '900px'; d.textContent = 'more ' + document.body.children.length;"
+    "/scroll": shell("Scroll", "const add = () => { for (let i = 0; i < 2; i++) {"
+                               " const d = document.createElement('div'); d.style.height = '900px';"
+                               " d.textContent = 'more ' + document.body.children.length;"
                                " document.body.appendChild(d); } };"
                                "add(); add(); window.addEventListener('scroll', add);"),
     "/download-link": shell("Download link", "const a = document.createElement('a'); a.href = '/file.bin';"
@@ -61,6 +62,8 @@ PAGES = {
                              "document.getElementById('root').textContent='confirm said ' + ok;"),
     "/popped": shell("Popped", "", "a popup window"),
     "/elsewhere": shell("Elsewhere", "", "not the cited page"),
+    "/away": shell("Cited", "document.getElementById('root').textContent='the cited text';"
+                            "setTimeout(() => { location.href = 'http://" + ELSEWHERE + ":{port}/elsewhere'; }, 100);"),
     "/ws": shell("Socket", "document.getElementById('root').textContent='socket page';"
                            "window.sock = new WebSocket('ws://" + WS_HOST + ":{ws}/live');"
                            "window.sock2 = new WebSocket('ws://127.0.0.1:{ws}/direct');"),
@@ -103,6 +106,7 @@ def handler(site: Site) -> type[BaseHTTPRequestHandler]:
             headers = {"Content-Type": "text/html; charset=utf-8"}
             if path in PAGES:
                 body = PAGES[path].replace(b"{ws}", str(site.ws_port).encode())
+                body = body.replace(b"{port}", str(site.port).encode())
             elif path == "/tick" or path.startswith("/r/"):
                 body, headers = b"{}", {"Content-Type": "application/json"}
             elif path == "/poll":
@@ -327,8 +331,6 @@ def test_popups_and_dialogs_are_closed_and_noted(storage: Path, site: Site) -> N
 
 def test_a_page_that_navigates_away_keeps_the_cited_page(storage: Path, site: Site) -> None:
     url = site.url("/away")
-    PAGES["/away"] = shell("Cited", "document.getElementById('root').textContent='the cited text';"
-                                    f"setTimeout(() => {{ location.href = '{site.url('/elsewhere', ELSEWHERE)}'; }}, 100);")
     done = snapshot(storage, site, url)
     assert done.code == 0, done.stderr
     notes = done.notes(url)
@@ -363,10 +365,6 @@ def chromium_pids(root: int) -> list[int]:
 
 
 def test_a_killed_browser_keeps_the_page_and_restarts_for_the_next(storage: Path, site: Site) -> None:
-    import subprocess
-
-    from conftest import ARCHIVER, LOCAL_ENV
-
     slow, after = site.url("/slow"), site.url("/next")
     manifest = storage.parent / "urls.txt"
     manifest.write_text(f"{slow}\n{after}\n")
