@@ -163,8 +163,12 @@ class PageRenderer:
         """Screen by screen to the bottom, so lazy images and scroll-loaded content come in; an
         infinite scroll stops after `scroll_steps` screens."""
         for _ in range(self.limits.scroll_steps):
+            # Two frames after the scroll before measuring: scroll events and intersection observers run
+            # at the next frame, so a page that grows (or starts fetching) on scroll has done so by then.
             at_end = await page.evaluate(
-                "() => { window.scrollBy(0, window.innerHeight);"
+                "async () => { window.scrollBy(0, window.innerHeight);"
+                " await new Promise(done => { requestAnimationFrame(() => requestAnimationFrame(done));"
+                " setTimeout(done, 250); });"
                 " return window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 2; }")
             await self._settle(self.limits.step_wait)
             if at_end and self.state.quiet_for() >= self.limits.quiet:
