@@ -26,6 +26,8 @@ from .rendering import Rendering, Resource
 ResourceFetch = Callable[[str, Ask, float], FetchResult]
 VIEWPORT = {"width": 1280, "height": 900}
 SCROLL_PAUSE = 0.1  # seconds after each screen for the requests it triggers to start
+# Refused requests past the cap listed one by one; a page asking for thousands is noted, not itemised.
+REFUSALS_LISTED = 100
 # Headers that describe the bytes on the wire, not the decoded body the browser is handed.
 WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive"})
 
@@ -52,6 +54,7 @@ class _State:
         self.deadline = deadline
         self.inflight = 0
         self.requests = 0
+        self.refused = 0  # requests past the cap
         self.last_activity = time.monotonic()
         self.loaded = False
         self.closed = False
@@ -161,11 +164,13 @@ class PageRenderer:
         """Screen by screen to the bottom, so lazy images and scroll-loaded content come in; an
         infinite scroll stops after `scroll_steps` screens."""
         for _ in range(self.limits.scroll_steps):
-            # Two frames and a moment after the scroll: lazy images and observers ask only once the
-            # page has been laid out at its new position; settling before that sees a quiet network.
+            # Two frames after the scroll before measuring (scroll events and intersection observers run
+            # at the next frame, so a page that grows on scroll has done so by then; a hidden page gets
+            # no frames: 250 ms at most), then a moment for the requests they trigger to start.
             at_end = await page.evaluate(
                 "async () => { window.scrollBy(0, window.innerHeight);"
-                " await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));"
+                " await new Promise(done => { requestAnimationFrame(() => requestAnimationFrame(done));"
+                " setTimeout(done, 250); });"
                 " return window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 2; }")
             await asyncio.sleep(SCROLL_PAUSE)
             await self._settle(self.limits.step_wait)
@@ -221,15 +226,19 @@ class PageRenderer:
                 return
             if state.loaded:
                 self.rendering.note(f"the page navigated to {url}: not followed")
-                await _quietly(route.abort("blockedbyclient"))
+                # "aborted", not "blockedbyclient": Chromium cancels an aborted navigation and keeps the
+                # document, where any other error commits an error page in place of the cited one.
+                await _quietly(route.abort("aborted"))
                 return
         if not url.startswith(("http://", "https://")):
             await _quietly(route.abort("blockedbyclient"))
             return
         if state.requests >= self.limits.max_requests:
             self.rendering.note(f"more than {self.limits.max_requests} requests: the rest refused")
-            self.rendering.resources.append(Resource(url, request.method, request.resource_type,
-                                                     refused="request cap"))
+            if state.refused < REFUSALS_LISTED:
+                self.rendering.resources.append(Resource(url, request.method, request.resource_type,
+                                                         refused="request cap"))
+            state.refused += 1
             await _quietly(route.abort("blockedbyclient"))
             return
         state.requests += 1
