@@ -456,7 +456,8 @@ class Run:
         capture["refers_to"] = job.previous.capture_id if record_type == "revisit" and job.previous else None
         capture["record_id"] = records[last].record_id if last is not None else None
         if fetched.rendering is not None:
-            outcome.mode = capture["mode"] = "browser"
+            # A rendering that failed as a whole (the browser died) left the HTTP capture: that is what it is.
+            outcome.mode = capture["mode"] = "browser" if fetched.rendering.failed is None else "http"
             capture["rendering"] = rendering_row(fetched.rendering)
         outcome.capture_id = self.archive.db.add_capture(capture, rows)
         if fetched.kept is not None:

@@ -42,7 +42,7 @@ class Limits:
     scroll_steps: int = 20  # screens scrolled at most (an infinite scroll stops here)
     step_wait: float = 1.0  # at most this long for quiet after each screen
     max_height: int = 20_000  # pixels of the screenshot, at most
-    grace: float = 10.0  # for reading the page after the cap (title, DOM, screenshot)
+    grace: float = 10.0  # for reading the page after the cap (title, text, DOM, screenshot: all of them)
 
 
 class _State:
@@ -99,6 +99,7 @@ class PageRenderer:
         self.rendering = Rendering(url=final.url, started_at=dt.datetime.now(dt.UTC))
         self.state = _State(self.rendering, limits, time.monotonic() + limits.timeout)
         self.page: Any = None
+        self._read_until = 0.0
 
     async def render(self, browser: Any) -> Rendering:
         self.rendering.browser = f"Chromium {browser.version}"
@@ -185,6 +186,7 @@ class PageRenderer:
         not take the capture down with it."""
         if self.state.failure is not None:
             return
+        self._read_until = time.monotonic() + self.limits.grace  # one allowance for all the reads
         r = self.rendering
         r.final_url = page.url
         r.title = str(await self._within(page.title(), "the title") or "")
@@ -205,7 +207,7 @@ class PageRenderer:
         from playwright.async_api import Error as PlaywrightError
 
         try:
-            async with asyncio.timeout(self.limits.grace):
+            async with asyncio.timeout(max(self._read_until - time.monotonic(), 0.5)):
                 return await action
         except (TimeoutError, PlaywrightError) as exc:
             self.rendering.note(f"could not read {what}: {first_line(exc) or 'timed out'}")

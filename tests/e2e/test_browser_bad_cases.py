@@ -394,6 +394,7 @@ def test_a_killed_browser_keeps_the_page_and_restarts_for_the_next(storage: Path
     crashed = json.loads(rows[slow]["rendering"])
     assert crashed["failed"] and "browser" in crashed["failed"], crashed
     assert rows[slow]["record_id"]  # the page's own HTTP capture is kept
+    assert (rows[slow]["mode"], rows[after]["mode"]) == ("http", "browser")  # and is what the row says
     restarted = json.loads(rows[after]["rendering"])
     assert restarted["failed"] is None
     assert "urn:screenshot:" + after in shots
