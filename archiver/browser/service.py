@@ -11,6 +11,7 @@ import asyncio
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
 from ..config import Settings
@@ -122,7 +123,19 @@ class BrowserService:
         StorageError from the fetcher propagate."""
         if self.stopping:
             raise Interrupted(f"{first.url}: not rendered, interrupted")
-        return self._call(self._render(first, fetch), self.limits.timeout + 4 * self.limits.grace + START_TIMEOUT)
+        limit = self.limits.timeout + 4 * self.limits.grace + START_TIMEOUT
+        future = asyncio.run_coroutine_threadsafe(self._render(first, fetch), self.loop)
+        try:
+            return future.result(limit)
+        except FutureTimeout:
+            # The page's own caps failed to end it (a browser that stopped answering): the page keeps
+            # its HTTP capture, and the browser is started afresh for the next.
+            future.cancel()
+            self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._close_browser()))
+            final = first.final
+            failed = Rendering(url=final.url if final else first.url, started_at=first.started_at)
+            failed.failed = f"the browser did not answer within {limit:g} s"
+            return failed
 
     async def _render(self, first: FetchResult, fetch: ResourceFetch) -> Rendering:
         from playwright.async_api import Error as PlaywrightError
