@@ -204,11 +204,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             left -= n
 
     def route_random(self, rest: list[str], q: dict[str, str]) -> None:
-        """Incompressible bytes, slowly if asked: fills disks and keeps a writer busy."""
+        """Incompressible bytes, slowly if asked: fills disks and keeps a writer busy. `type`: the
+        Content-Type to give them (default application/octet-stream)."""
         size, seed = int(q.get("size", 1_000_000)), int(q.get("seed", 0))
         pause = float(q.get("pause", 0))
         self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Type", q.get("type", "application/octet-stream"))
         self.send_header("Content-Length", str(size))
         self.end_headers()
         rng = random.Random(seed)
