@@ -29,6 +29,9 @@ class Document:
     text: str  # what a reader sees, in reading order; URLs in it may be damaged
     links: list[Link] = field(default_factory=list)
     stripped: int = 0  # links with empty targets (href="#", "", "javascript:void(0)")
+    # The text was extracted from typeset pages (PDF, a text dump of one): a URL in it may run on over a
+    # line break and lose a hyphen there. Typed text (Markdown, LaTeX, HTML, DOCX) never breaks a URL.
+    wrapped: bool = False
 
 
 def read_bytes(path: Path) -> bytes:

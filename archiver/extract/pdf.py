@@ -55,7 +55,7 @@ def read_pdf(path: Path) -> Document:
         raise UsageError(f"{path}: not a readable PDF ({one_line(str(exc))})") from exc
     finally:
         pdf.close()
-    return Document("pdf", "\n".join(texts), links)
+    return Document("pdf", "\n".join(texts), links, wrapped=True)
 
 
 def _page_text(textpage: pdfium.PdfTextPage) -> str:

@@ -111,6 +111,13 @@ def with_scheme(text: str) -> tuple[str, bool]:
     return "https://" + text, True
 
 
+def with_fragment(normalized: str, original: str) -> str:
+    """`normalized` (archiver's fetch form, which drops the fragment) with `original`'s fragment put back:
+    `page.html#106` and `page.html#107` are two citations, whatever is fetched for them."""
+    fragment = original.partition("#")[2]
+    return f"{normalized}#{fragment}" if fragment else normalized
+
+
 def split_memento(url: str) -> tuple[str, dict[str, str] | None]:
     """web.archive.org/web/<ts>/<url> -> (original URL, memento); other URLs are returned unchanged."""
     match = _WAYBACK.match(url)
@@ -218,15 +225,20 @@ def _apply(url: str, positions: set[int]) -> str:
 
 
 def repair(printed: str, ev: Evidence, context_words: set[str], *, truncated: bool = False,
-           completions: list[str] | None = None) -> Repaired:
+           completions: list[str] | None = None, exact: bool = False, guesses: bool = True) -> Repaired:
     """Best URL for one printed citation, with the alternatives that the evidence leaves open.
 
+    `exact`: the reader's own syntax delimited the URL (a Markdown link target, `<...>` in typed text):
+    nothing is stripped or unescaped and no hyphen is guessed; only a missing scheme is added.
+    `guesses`: whether dropped hyphens may be restored; only text extracted from a typeset page (a PDF,
+    a text dump of one) loses hyphens at line ends, a typed document never does.
     Raises InvalidURL when no repair gives an absolute http(s) URL with a valid host.
     """
     joined, breaks = join_lines(printed)
-    joined = strip_trailing(joined)
+    if not exact:
+        joined = strip_trailing(joined)
     cited = joined
-    text = unescape_latex(joined)
+    text = joined if exact else unescape_latex(joined)
     if text != joined:
         breaks = [b - joined[:b].count("\\") for b in breaks]
     if truncated:
@@ -235,7 +247,9 @@ def repair(printed: str, ev: Evidence, context_words: set[str], *, truncated: bo
     shift = len(absolute) - len(text)
     breaks = [b + shift for b in breaks]
     lo, hi = _path_span(absolute)
-    fixes = _uuid_fixes(absolute, lo, hi) + _token_fixes(absolute, lo, hi, breaks, ev, context_words)
+    fixes: list[_Fix] = []
+    if guesses and not exact:
+        fixes = _uuid_fixes(absolute, lo, hi) + _token_fixes(absolute, lo, hi, breaks, ev, context_words)
     best: dict[int, _Fix] = {}
     for fix in fixes:
         if fix.score >= 1 and (fix.token not in best or fix.score > best[fix.token].score):

@@ -1,0 +1,85 @@
+"""Where a URL ends is decided by each reader from its format's own syntax, before any text-level repair:
+Markdown link targets, reference definitions and code spans, LaTeX's escaped `\\#`, BibTeX fields, and
+the hyperlinks and annotations that settle the printed text they cover (DOCX, HTML, PDF).
+
+Each case is a real file written here and read through `extract_papers`, as the CLI reads it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from archiver.extract import extract_papers
+
+
+def urls(path: Path) -> list[str]:
+    return [c.url for r in extract_papers([path], probe=False) for c in r.citations]
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- Markdown ----------------------------------------------------------------------------------------
+
+
+def test_markdown_link_targets_end_at_their_parenthesis(tmp_path: Path) -> None:
+    path = write(tmp_path, "law.md",
+                 "Cf. _Malley,_ [_supra,_ ](https://cite.case.law/us/475/335/#p341)[at 340-342]"
+                 "(https://cite.case.law/us/475/335/#p341); see [28 CFR § 50.15]"
+                 "(https://cite.case.law/citations/?q=28%20C.F.R.%20%C2%A7%2050.15)(c) (1987), and the "
+                 "[wiki](https://en.wikipedia.org/wiki/Bracket_(disambiguation)).\n")
+    assert urls(path) == ["https://cite.case.law/us/475/335/#p341", "https://cite.case.law/us/475/335/#p341",
+                          "https://cite.case.law/citations/?q=28%20C.F.R.%20%C2%A7%2050.15",
+                          "https://en.wikipedia.org/wiki/Bracket_(disambiguation)"]
+
+
+def test_markdown_reference_definitions_end_at_their_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "rfc.md",
+                 "Like [C#] and [the spec][cm].\n\n"
+                 "[C#]: https://example.org/languages#prior-art\n"
+                 "[cm]: http://spec.commonmark.org/0.27/#link-reference-definitions \"CommonMark\"\n"
+                 "[text]\n"
+                 "[other]: <https://example.org/with space>\n")
+    assert urls(path) == ["https://example.org/languages#prior-art",
+                          "http://spec.commonmark.org/0.27/#link-reference-definitions",
+                          "https://example.org/with%20space"]
+
+
+def test_markdown_code_spans_and_blocks(tmp_path: Path) -> None:
+    path = write(tmp_path, "code.md",
+                 "Base URL, e.g. `https://doc.rust-lang.org/nightly/`.\n\n"
+                 "```\nrustdoc --extern-base-url=\"regex=https://docs.rs/regex/0.2.2/regex/\"\n```\n")
+    assert urls(path) == ["https://doc.rust-lang.org/nightly/", "https://docs.rs/regex/0.2.2/regex/"]
+
+
+def test_markdown_bare_urls_never_run_on_over_a_line(tmp_path: Path) -> None:
+    # Typed text: the next line starting with something URL-like is not the rest of the URL.
+    path = write(tmp_path, "bare.md", "See https://example.org/a_\nand/or https://example.org/b-\nsection?x=1.\n")
+    assert urls(path) == ["https://example.org/a_", "https://example.org/b-"]
+
+
+def test_markdown_autolinks_html_links_images_and_empty_targets(tmp_path: Path) -> None:
+    path = write(tmp_path, "mixed.md",
+                 "<https://example.org/auto?q=1&r=2> and <a href=\"https://example.org/html\">h</a>; "
+                 "![logo](https://example.org/logo.png) [![badge](https://img.example.org/b.svg)]"
+                 "(https://example.org/badge) [none](#) [rel](./other.md) <mailto:a@example.org>\n"
+                 "<!-- https://example.org/commented-out -->\n")
+    (result,) = extract_papers([path], probe=False)
+    assert [c.url for c in result.citations] == ["https://example.org/auto?q=1&r=2", "https://example.org/html",
+                                                 "https://example.org/badge"]
+    assert result.stripped == 1
+
+
+# --- LaTeX -------------------------------------------------------------------------------------------
+
+
+def test_latex_escaped_hash_keeps_the_fragment(tmp_path: Path) -> None:
+    path = write(tmp_path, "paper.tex",
+                 "\\begin{document}Ommers\\footnote{see \\url{https://example.org/wiki/Gender_neutral\\#Aunt/Uncle}}"
+                 " and \\href{https://example.org/92chap1.html\\#106}{p. 106},"
+                 " \\href{https://example.org/92chap1.html\\#107}{p. 107}.\\end{document}\n")
+    assert urls(path) == ["https://example.org/92chap1.html#106", "https://example.org/92chap1.html#107",
+                          "https://example.org/wiki/Gender_neutral#Aunt/Uncle"]
