@@ -7,10 +7,12 @@ The readers only read. Matching links to the printed URLs (and trusting the link
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import UsageError
+from .urls import strip_trailing
 
 
 @dataclass(frozen=True)
@@ -43,3 +45,109 @@ def read_bytes(path: Path) -> bytes:
 
 def one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+# Readers that know which printed text a hyperlink covers (DOCX, HTML, PDF) mark it in their text with
+# these private-use characters; settle_links then writes the covered text as the extractor should read it.
+_OPEN, _MID, _CLOSE = "\ue000", "\ue001", "\ue002"
+_MARKS = {ord(_OPEN): "\ufffd", ord(_MID): "\ufffd", ord(_CLOSE): "\ufffd"}
+_MARKED = re.compile(f"{_OPEN}(\\d+){_MID}([^{_OPEN}{_MID}{_CLOSE}]*){_CLOSE}")
+_STRAY = re.compile(f"{_OPEN}\\d*{_MID}?|{_MID}|{_CLOSE}")
+_PRINTED_URL = re.compile(r"^(?:https?:/{1,3}|www\.|(?:[\w-]+\.)+[a-z]{2,24}/)", re.IGNORECASE)
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:/*", re.IGNORECASE)
+
+
+def unmarked(text: str) -> str:
+    """`text` from the file with any character settle_links reads as a mark replaced."""
+    return text.translate(_MARKS)
+
+
+def mark(index: int, text: str) -> str:
+    """`text` marked as printed under links[index]."""
+    return f"{_OPEN}{index}{_MID}{text}{_CLOSE}"
+
+
+def open_mark(index: int) -> str:
+    return f"{_OPEN}{index}{_MID}"
+
+
+def close_mark() -> str:
+    return _CLOSE
+
+
+def same_url(printed: str, target: str) -> bool:
+    """Whether `printed` is `target` as printed: scheme, "www.", case, an end slash, white space and
+    hyphens (the damage of printing) aside; fragments aside too, as a print may add one."""
+    def key(url: str) -> str:
+        text = _SCHEME.sub("", url.strip().lower().split("#", 1)[0]).removeprefix("www.")
+        return re.sub(r"[-\s]", "", text).rstrip("/")
+    return key(printed) == key(target)
+
+
+def with_printed_fragment(target: str, printed: str) -> str:
+    """The link target, with the fragment that the printed URL shows and the target lacks.
+
+    The print is what the author wrote and a reader follows by hand; a target without the `#section`
+    of its own printed text is a link made from the page URL alone (Word, pandoc)."""
+    base, hash_mark, fragment = printed.partition("#")
+    if "#" in target or not hash_mark or not fragment or not same_url(base, target):
+        return target
+    return f"{target}#{strip_trailing(fragment)}"
+
+
+def settle_links(text: str, links: list[Link]) -> tuple[str, list[Link]]:
+    """The text with each marked hyperlink's printed text settled, and the links as the text has them.
+
+    Consecutive marks of one target with only white space between are one hyperlink (Word splits a
+    hyperlink at every run; a printed URL may be broken by a space the hyperlink bridges). Printed text
+    that is a URL is written as `<url>` with its white space removed, so that the text extractor finds
+    exactly the URL the hyperlink covers, and no piece of it apart; a printed `#fragment` the target
+    lacks is kept (with_printed_fragment). Other printed text ("the report") stays prose.
+    """
+    out: list[str] = []
+    settled: list[Link] = []
+    used: set[int] = set()
+    pos = 0
+    matches = list(_MARKED.finditer(text))
+    i = 0
+    while i < len(matches):
+        first = matches[i]
+        index = int(first.group(1))
+        visible = [first.group(2)]
+        last = first
+        while i + 1 < len(matches):
+            nxt = matches[i + 1]
+            gap = text[last.end():nxt.start()]
+            if gap.strip() or int(nxt.group(1)) >= len(links) or index >= len(links) or \
+                    links[int(nxt.group(1))].url != links[index].url:
+                break
+            visible += [gap, nxt.group(2)]
+            used.add(int(nxt.group(1)))
+            last = nxt
+            i += 1
+        i += 1
+        out.append(text[pos:first.start()])
+        pos = last.end()
+        printed = "".join(visible)
+        if index >= len(links):
+            out.append(printed)
+            continue
+        used.add(index)
+        out.append(_settle(printed, links[index], settled))
+    out.append(text[pos:])
+    settled.extend(link for n, link in enumerate(links) if n not in used)
+    return _STRAY.sub("", "".join(out)), settled
+
+
+def _settle(printed: str, link: Link, settled: list[Link]) -> str:
+    squeezed = "".join(printed.split())
+    spaced = any(ch.isspace() for ch in printed.strip())
+    if not _PRINTED_URL.match(squeezed) or (spaced and not same_url(squeezed, link.url)):
+        settled.append(link if link.text or not printed.strip() else replace(link, text=one_line(printed)))
+        return printed
+    core = squeezed if same_url(squeezed, link.url) and not same_url(strip_trailing(squeezed), link.url) \
+        else strip_trailing(squeezed)
+    lead = printed[:len(printed) - len(printed.lstrip())]
+    trail = printed[len(printed.rstrip()):]
+    settled.append(replace(link, url=with_printed_fragment(link.url, core), text=core))
+    return f"{lead}<{core}>{squeezed[len(core):]}{trail}"

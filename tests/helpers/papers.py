@@ -190,3 +190,22 @@ def _add_footnotes(word: Any, footnotes: list[tuple[str, str, str]]) -> None:
             f'<w:footnote {_NS} w:id="{i}"><w:p>'
             f'<w:r><w:rPr><w:vertAlign w:val="superscript"/></w:rPr><w:footnoteRef/></w:r>'
             f'{_run(" " + citation + ", online: ")}{_hyperlink(rid, text)}{_run(".")}</w:p></w:footnote>'))
+
+
+def make_docx_paragraphs(path: Path, paragraphs: list[list[str | tuple[str, str]]]) -> None:
+    """A DOCX whose paragraphs are runs: a str is plain text, (text, url) a w:hyperlink around `text`.
+
+    Word splits a hyperlink wherever the formatting changes: two (text, url) in a row with one URL are
+    how such a split hyperlink is stored."""
+    word = new_docx()
+    part = word.part
+    for segments in paragraphs:
+        paragraph = word.add_paragraph()
+        for segment in segments:
+            if isinstance(segment, str):
+                paragraph._p.append(parse_xml(_run(segment)))
+            else:
+                text, url = segment
+                rid = part.relate_to(url, RT.HYPERLINK, is_external=True)
+                paragraph._p.append(parse_xml(_hyperlink(rid, text)))
+    word.save(str(path))

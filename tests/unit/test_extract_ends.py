@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from papers import make_docx_paragraphs
+
 from archiver.extract import extract_papers
 
 
@@ -83,3 +85,36 @@ def test_latex_escaped_hash_keeps_the_fragment(tmp_path: Path) -> None:
                  " \\href{https://example.org/92chap1.html\\#107}{p. 107}.\\end{document}\n")
     assert urls(path) == ["https://example.org/92chap1.html#106", "https://example.org/92chap1.html#107",
                           "https://example.org/wiki/Gender_neutral#Aunt/Uncle"]
+
+
+# --- DOCX and HTML: the hyperlink settles the printed text it covers ----------------------------------
+
+
+def test_docx_hyperlink_split_at_a_space_is_one_url(tmp_path: Path) -> None:
+    target = "https://www.nationaalarchief.nl/onderzoeken/archief/2.14.73/invnr/%40H.~H.3~663"
+    path = tmp_path / "split.docx"
+    # Word stores one hyperlink per run; the printed URL has a space the hyperlink bridges.
+    make_docx_paragraphs(path, [["Letters, 1940-1960. "] + [(piece, target) for piece in (
+        "https://", "www.nationaalarchief.nl/", "onderzoeken/", "archief/2.14.73/", "invnr/", " ", "%40H.~",
+        "H.3~663")] + ["."]])
+    assert urls(path) == [target]
+
+
+def test_docx_printed_fragment_the_hyperlink_lacks_is_kept(tmp_path: Path) -> None:
+    page = "https://docs.nvidia.com/deeplearning/sdk/cudnn-developer-guide/index.html"
+    path = tmp_path / "fragment.docx"
+    make_docx_paragraphs(path, [["Available: ", (page + "#reproducibility", page), "."],
+                                ["The ", ("guide", page + "#intro"), " and ",
+                                 ("https://example.org/a#b", "https://example.org/a#c")]])
+    assert urls(path) == [page + "#reproducibility", "https://example.org/a#c", page + "#intro"]
+
+
+def test_html_link_text_that_is_the_url_gives_one_citation(tmp_path: Path) -> None:
+    path = write(tmp_path, "page.html",
+                 "<p>Available: <a href='https://docs.example.org/guide/index.html'>https://docs.example.org/"
+                 "<wbr>guide/ index.html#reproducibility</a>. See <a href='https://example.org/r'>the report</a>"
+                 " and <a href='https://example.org/x_(y)'>https://example.org/x_(y)</a>.</p>")
+    (result,) = extract_papers([path], probe=False)
+    assert [c.url for c in result.citations] == ["https://docs.example.org/guide/index.html#reproducibility",
+                                                 "https://example.org/x_(y)", "https://example.org/r"]
+    assert result.citations[0].confirmed == "link"
