@@ -50,7 +50,7 @@ def one_line(text: str) -> str:
 # Readers that know which printed text a hyperlink covers (DOCX, HTML, PDF) mark it in their text with
 # these private-use characters; settle_links then writes the covered text as the extractor should read it.
 _OPEN, _MID, _CLOSE = "\ue000", "\ue001", "\ue002"
-_MARKS = {ord(_OPEN): "\ufffd", ord(_MID): "\ufffd", ord(_CLOSE): "\ufffd"}
+_ANY_MARK = re.compile(f"[{_OPEN}{_MID}{_CLOSE}]")
 _MARKED = re.compile(f"{_OPEN}(\\d+){_MID}([^{_OPEN}{_MID}{_CLOSE}]*){_CLOSE}")
 _STRAY = re.compile(f"{_OPEN}\\d*{_MID}?|{_MID}|{_CLOSE}")
 _PRINTED_URL = re.compile(r"^(?:https?:/{1,3}|www\.|(?:[\w-]+\.)+[a-z]{2,24}/)", re.IGNORECASE)
@@ -59,7 +59,9 @@ _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:/*", re.IGNORECASE)
 
 def unmarked(text: str) -> str:
     """`text` from the file with any character settle_links reads as a mark replaced."""
-    return text.translate(_MARKS)
+    if _OPEN in text or _MID in text or _CLOSE in text:
+        return _ANY_MARK.sub("\ufffd", text)
+    return text
 
 
 def mark(index: int, text: str) -> str:
@@ -136,17 +138,21 @@ def settle_links(text: str, links: list[Link]) -> tuple[str, list[Link]]:
         out.append(_settle(printed, links[index], settled))
     out.append(text[pos:])
     settled.extend(link for n, link in enumerate(links) if n not in used)
-    return _STRAY.sub("", "".join(out)), settled
+    result = "".join(out)
+    if _OPEN in result or _MID in result or _CLOSE in result:  # marks nested (a link in a link): dropped
+        result = _STRAY.sub("", result)
+    return result, settled
 
 
 def _settle(printed: str, link: Link, settled: list[Link]) -> str:
     squeezed = "".join(printed.split())
+    stripped = strip_trailing(squeezed)  # a link area often takes in the sentence's "." or ")"
+    exact = same_url(squeezed, link.url)
     spaced = any(ch.isspace() for ch in printed.strip())
-    if not _PRINTED_URL.match(squeezed) or (spaced and not same_url(squeezed, link.url)):
+    if not _PRINTED_URL.match(squeezed) or (spaced and not (exact or same_url(stripped, link.url))):
         settled.append(link if link.text or not printed.strip() else replace(link, text=one_line(printed)))
         return printed
-    core = squeezed if same_url(squeezed, link.url) and not same_url(strip_trailing(squeezed), link.url) \
-        else strip_trailing(squeezed)
+    core = squeezed if exact else stripped
     lead = printed[:len(printed) - len(printed.lstrip())]
     trail = printed[len(printed.rstrip()):]
     settled.append(replace(link, url=with_printed_fragment(link.url, core), text=core))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from papers import make_docx_paragraphs
+from papers import make_docx_paragraphs, make_pdf_lines
 
 from archiver.extract import extract_papers
 
@@ -118,3 +118,30 @@ def test_html_link_text_that_is_the_url_gives_one_citation(tmp_path: Path) -> No
     assert [c.url for c in result.citations] == ["https://docs.example.org/guide/index.html#reproducibility",
                                                  "https://example.org/x_(y)", "https://example.org/r"]
     assert result.citations[0].confirmed == "link"
+
+
+# --- PDF: an annotation settles the printed text it covers -------------------------------------------
+
+
+def test_pdf_annotation_settles_its_line_broken_print(tmp_path: Path) -> None:
+    path = tmp_path / "broken.pdf"
+    video = "https://www.youtube.com/watch?v=jLR-Xy_Z9"
+    record = "https://zenodo.org/records/8325360"
+    make_pdf_lines(path, [["The code is archived at ", (record[:27], record)],
+                          [(record[27:], record), ". The talk is at ", (video[:36], video)],
+                          [(video[36:], video), " (2019), and the report ", ("here", "https://example.org/r"), "."]])
+    assert urls(path) == [record, video, "https://example.org/r"]
+
+
+def test_pdf_annotation_covering_part_of_a_printed_url_covers_the_url(tmp_path: Path) -> None:
+    path = tmp_path / "loose.pdf"
+    target = "https://digital.staatsbibliothek-berlin.de/"
+    make_pdf_lines(path, [["Editions: (https://www.delpher.nl/, ", (target[:34], target), target[34:] + "))"]])
+    assert urls(path) == ["https://www.delpher.nl/", target]
+
+
+def test_pdf_printed_fragment_the_annotation_lacks_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "fragment.pdf"
+    make_pdf_lines(path, [["See ", ("https://example.org/manual.html#sec_2.1", "https://example.org/manual.html"),
+                           " and ", ("https://example.org/b#x", "https://example.org/b#y"), "."]])
+    assert urls(path) == ["https://example.org/manual.html#sec_2.1", "https://example.org/b#y"]
