@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -153,7 +154,7 @@ def _mark_links(text: str, raw_text: str, textpage: pdfium.PdfTextPage, found: l
         for area, lines in covered:
             at: int | None = None
             for line in lines:
-                start = _locate(text, line, lambda area=area: _char_at(textpage, area, raw_text)) if at is None \
+                start = _locate(text, line, functools.partial(_char_at, textpage, area, raw_text)) if at is None \
                     else text.find(line, at, at + _REACH)
                 if start < 0 or (at is not None and text[at:start].strip()):
                     break
