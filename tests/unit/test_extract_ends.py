@@ -145,3 +145,21 @@ def test_pdf_printed_fragment_the_annotation_lacks_is_kept(tmp_path: Path) -> No
     make_pdf_lines(path, [["See ", ("https://example.org/manual.html#sec_2.1", "https://example.org/manual.html"),
                            " and ", ("https://example.org/b#x", "https://example.org/b#y"), "."]])
     assert urls(path) == ["https://example.org/manual.html#sec_2.1", "https://example.org/b#y"]
+
+
+# --- BibTeX ------------------------------------------------------------------------------------------
+
+
+def test_bibtex_url_fields_end_by_their_own_syntax(tmp_path: Path) -> None:
+    path = write(tmp_path, "refs.bib",
+                 "@misc{two, title={Two}, url={http://www.example.org/one.html\\nhttps://example.org/two?x=1}}\n"
+                 "@misc{frag, title={Frag}, url={https://example.org/wiki/Page_\\#Section_2}}\n"
+                 "@misc{raw, title={Raw}, url={https://example.org/wiki/Other_#Section_3}}\n"
+                 "@misc{how, title={How}, howpublished={\\url{https://example.org/a_b\\#c_d}}}\n"
+                 "@misc{note, title={Note}, note={Online at https://example.org/n_\\#x\\_y\\n"
+                 "https://example.org/m, accessed 2020-01-02}}\n"
+                 "@misc{tilde, title={Tilde}, url={https://example.org/\\textasciitilde{}user/p\\%20q}}\n")
+    assert urls(path) == ["http://www.example.org/one.html", "https://example.org/two?x=1",
+                          "https://example.org/wiki/Page_#Section_2", "https://example.org/wiki/Other_#Section_3",
+                          "https://example.org/a_b#c_d", "https://example.org/n_#x_y", "https://example.org/m",
+                          "https://example.org/~user/p%20q"]
