@@ -28,6 +28,7 @@ _AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]*)>")
 _WEB = re.compile(r"^(?:https?://|www\.)", re.IGNORECASE)
 _BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "hr"}
 _TITLE = re.compile(r"""\s+(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\((?:[^()\\]|\\.)*\))\s*$""", re.DOTALL)
+_REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 MAX_NESTING = 50  # link text inside link text: [![a](b)](c) is two levels; past this it is not a paper
 
 
@@ -144,7 +145,7 @@ class _Scanner:
         href = _HREF.search(tag.group(3)) if name == "a" and not tag.group(1) else None
         if href:
             url = next(g for g in href.groups() if g is not None)
-            out.append(" " + self._target("", html.unescape(url)) + " ")
+            out.append(" " + self._target("", url) + " ")
         elif name in _BLOCK_TAGS:
             out.append("\n")
         return tag.end()
@@ -243,6 +244,9 @@ def _destination(inside: str) -> str | None:
 
 
 def _unescape(text: str) -> str:
-    """Backslash escapes and character references resolved, as CommonMark reads a link destination."""
+    """Backslash escapes and character references resolved, as CommonMark reads a link destination.
+
+    Only references closed by ";" are references there: `?a=1&not=2` keeps its `&not`, which
+    html.unescape alone would turn into "¬" (HTML's legacy names need no ";")."""
     text = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
-    return html.unescape(text)
+    return _REFERENCE.sub(lambda m: html.unescape(m.group()), text)

@@ -74,6 +74,7 @@ class _Raw:
     truncated: bool = False
     unclosed: bool = False
     exact: bool = False  # delimited by "<" and ">" in typed text: the URL is exactly what is between
+    delimited: bool = False  # closed by ">": the URL's last character is the one before it
 
 
 def extract_text(text: str, *, source: str, wrapped: bool = True) -> ExtractResult:
@@ -102,7 +103,7 @@ def extract_text(text: str, *, source: str, wrapped: bool = True) -> ExtractResu
         try:
             repaired[order] = repair(raw.printed, evidence, words, truncated=raw.truncated,
                                      completions=completions if raw.truncated else None, exact=raw.exact,
-                                     guesses=wrapped)
+                                     guesses=wrapped, delimited=raw.delimited)
             completions.append(repaired[order].url)
         except InvalidURL as exc:
             result.invalid.append(Invalid(join_lines(raw.printed)[0], exc.detail, ids[order],
@@ -141,7 +142,7 @@ def _find_raw(text: str, wrapped: bool) -> list[_Raw]:
         elif not wrapped:
             continue  # typed text: a "<" whose ">" is past white space delimits no URL; a URL in it is bare
         elif stop >= 0 and not any(ch.isspace() for line in lines for ch in line):
-            raws.append(_Raw(start, stop, body))
+            raws.append(_Raw(start, stop, body, delimited=True))
         elif stop < 0 and reopen < 0 and not any(ch.isspace() for line in lines for ch in line):
             raws.append(_Raw(start, len(text), body, truncated=True))
         else:

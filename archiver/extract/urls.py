@@ -225,7 +225,8 @@ def _apply(url: str, positions: set[int]) -> str:
 
 
 def repair(printed: str, ev: Evidence, context_words: set[str], *, truncated: bool = False,
-           completions: list[str] | None = None, exact: bool = False, guesses: bool = True) -> Repaired:
+           completions: list[str] | None = None, exact: bool = False, guesses: bool = True,
+           delimited: bool = False) -> Repaired:
     """Best URL for one printed citation, with the alternatives that the evidence leaves open.
 
     `exact`: the reader's own syntax delimited the URL (a Markdown link target, `<...>` in typed text):
@@ -235,7 +236,7 @@ def repair(printed: str, ev: Evidence, context_words: set[str], *, truncated: bo
     Raises InvalidURL when no repair gives an absolute http(s) URL with a valid host.
     """
     joined, breaks = join_lines(printed)
-    if not exact:
+    if not (exact or delimited):
         joined = strip_trailing(joined)
     cited = joined
     text = joined if exact else unescape_latex(joined)
