@@ -9,6 +9,7 @@ stands; bare URLs in the prose end at white space (a Markdown URL never runs on 
 
 from __future__ import annotations
 
+import bisect
 import html
 import re
 from pathlib import Path
@@ -95,6 +96,7 @@ class _Scanner:
 
     def _inline(self, text: str, depth: int = 0) -> str:
         out: list[str] = []
+        shape = _Shape(text)
         i = 0
         n = len(text)
         while i < n:
@@ -103,29 +105,30 @@ class _Scanner:
                 out.append(text[i + 1])
                 i += 2
             elif char == "`":
-                i = self._code_span(text, i, out)
+                i = self._code_span(text, i, out, shape)
             elif char == "<":
                 i = self._angle(text, i, out)
             elif char == "[" or (char == "!" and text.startswith("[", i + 1)):
-                i = self._link(text, i, out, depth)
+                i = self._link(text, i, out, depth, shape)
             else:
                 out.append(char)
                 i += 1
         return "".join(out)
 
-    def _code_span(self, text: str, i: int, out: list[str]) -> int:
-        run = len(text) - i - len(text[i:].lstrip("`"))
-        close = re.compile(rf"(?<!`){'`' * run}(?!`)").search(text, i + run)
-        if close is None:
-            out.append(text[i:i + run])
-            return i + run
-        content = text[i + run:close.start()].replace("\n", " ")
+    def _code_span(self, text: str, i: int, out: list[str], shape: _Shape) -> int:
+        run = _RUN.match(text, i)
+        assert run is not None  # text[i] is a backtick
+        if i not in shape.code:
+            out.append(run.group())
+            return run.end()
+        close, after = shape.code[i]
+        content = text[run.end():close].replace("\n", " ")
         if content.startswith(" ") and content.endswith(" ") and content.strip():
             content = content[1:-1]
         # The backticks end a URL in a code span; the text extractor never sees them.
         out.append(f"<{content}>" if content and not any(c.isspace() for c in content) and _WEB.match(content)
                    else content)
-        return close.end()
+        return after
 
     def _angle(self, text: str, i: int, out: list[str]) -> int:
         autolink = _AUTOLINK.match(text, i)
@@ -150,11 +153,11 @@ class _Scanner:
             out.append("\n")
         return tag.end()
 
-    def _link(self, text: str, i: int, out: list[str], depth: int) -> int:
+    def _link(self, text: str, i: int, out: list[str], depth: int, shape: _Shape) -> int:
         """[text](destination "title"), ![alt](image), [text][label], [^note]; or a literal "["."""
         image = text[i] == "!"
         start = i + 2 if image else i + 1
-        close = _closing_bracket(text, start)
+        close = shape.brackets.get(start - 1)
         if close is None or depth >= MAX_NESTING:
             out.append(text[i:start])
             return start
@@ -163,7 +166,7 @@ class _Scanner:
             out.append(inner[1:])  # a footnote mark: its number, as the other readers print it
             return close + 1
         if text.startswith("(", close + 1):
-            end = _closing_paren(text, close + 2)
+            end = shape.closing_paren(close + 1)
             if end is not None:
                 label = one_line(self._inline(inner, depth + 1))
                 destination = _destination(text[close + 2:end])
@@ -179,58 +182,86 @@ class _Scanner:
         return close + 1
 
 
-def _closing_bracket(text: str, start: int) -> int | None:
-    """The "]" closing a "[" at start-1: brackets nest, escapes and code spans do not count."""
-    depth = 0
-    i = start
-    while i < len(text):
-        char = text[i]
-        if char == "\\":
-            i += 2
-            continue
-        if char == "`":
-            run = len(text) - i - len(text[i:].lstrip("`"))
-            close = text.find("`" * run, i + run)
-            i = close + run if close >= 0 else i + run
-            continue
-        if char == "[":
-            depth += 1
-        elif char == "]":
-            if depth == 0:
-                return i
-            depth -= 1
-        elif char == "\n" and text.startswith("\n", i + 1):
-            return None  # a blank line ends the paragraph, and any link in it
-        i += 1
-    return None
+_RUN = re.compile(r"`+")
+_STRUCTURE = re.compile(r"\\.|`+|[\[\]()]|\n[ \t]*\n", re.DOTALL)
+_MAX_TITLE = 2000
 
 
-def _closing_paren(text: str, start: int) -> int | None:
-    """The ")" ending an inline link's "(destination title)": parentheses in the URL nest."""
-    depth = 0
-    i = start
-    while i < len(text) and text[i] in " \t\n":
-        i += 1
-    angle = text.startswith("<", i)
-    while i < len(text):
-        char = text[i]
-        if char == "\\":
-            i += 2
-            continue
-        if angle and char == ">":
-            angle = False
-        elif angle:
-            pass  # (<a URL with ) in it>)
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            if depth == 0:
-                return i
-            depth -= 1
-        elif char == "\n" and text.startswith("\n", i + 1):
+class _Shape:
+    """Where each code span, "[" and "(" of a text closes, found once for the whole text.
+
+    Looking for each closer from its opener would take time quadratic in the text on a hostile
+    file ("[[[[..." with no "]"); one pass with stacks takes linear time."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.code: dict[int, tuple[int, int]] = {}  # opening run -> (closing run start, its end)
+        runs = [(m.start(), m.end()) for m in _RUN.finditer(text)]
+        by_length: dict[int, list[int]] = {}
+        for number, (a, b) in enumerate(runs):
+            by_length.setdefault(b - a, []).append(number)
+        inside = 0
+        for number, (a, b) in enumerate(runs):
+            if a < inside:
+                continue  # a run inside a code span
+            same = by_length[b - a]
+            later = bisect.bisect_right(same, number)
+            if later < len(same):  # the next run of as many backticks closes it
+                closing = runs[same[later]]
+                self.code[a] = closing
+                inside = closing[1]
+        self.brackets: dict[int, int] = {}
+        self.parens: dict[int, int] = {}
+        brackets: list[int] = []
+        parens: list[int] = []
+        skip = 0
+        for match in _STRUCTURE.finditer(text):
+            at, token = match.start(), match.group()
+            if at < skip or token.startswith("\\"):
+                continue
+            if token.startswith("`"):
+                skip = self.code[at][1] if at in self.code else skip
+            elif token == "[":
+                brackets.append(at)
+            elif token == "]" and brackets:
+                self.brackets[brackets.pop()] = at
+            elif token == "(":
+                parens.append(at)
+            elif token == ")" and parens:
+                self.parens[parens.pop()] = at
+            elif token.startswith("\n"):  # a blank line ends the paragraph, and any link open in it
+                brackets.clear()
+                parens.clear()
+        self.closers: dict[str, list[int]] = {">": [], ")": [], "\n": []}
+        for match in re.finditer(r"[>)\n]", text):
+            self.closers[match.group()].append(match.start())
+
+    def closing_paren(self, opening: int) -> int | None:
+        """The ")" ending an inline link's "(destination title)" opened at `opening`."""
+        text = self.text
+        first = opening + 1
+        while first < len(text) and text[first] in " \t\n":
+            first += 1
+        if not text.startswith("<", first):
+            return self.parens.get(opening)
+        # (<a URL with ) in it> "title"): the ">" ends the destination, on its line.
+        gt = self._next(first, ">\n")
+        if gt is None or text[gt] != ">":
             return None
-        i += 1
-    return None
+        close = self._next(gt, ")")
+        if close is None or close - gt > _MAX_TITLE or _TITLE.sub("", text[gt + 1:close]).strip():
+            return None
+        return close
+
+    def _next(self, after: int, chars: str) -> int | None:
+        """The first of `chars` (some of ">", ")", newline) after `after`."""
+        found = []
+        for char in chars:
+            positions = self.closers[char]
+            k = bisect.bisect_right(positions, after)
+            if k < len(positions):
+                found.append(positions[k])
+        return min(found) if found else None
 
 
 def _destination(inside: str) -> str | None:

@@ -7,6 +7,7 @@ Each case is a real file written here and read through `extract_papers`, as the 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from papers import make_docx_paragraphs, make_pdf_lines
@@ -163,3 +164,16 @@ def test_bibtex_url_fields_end_by_their_own_syntax(tmp_path: Path) -> None:
                           "https://example.org/wiki/Page_#Section_2", "https://example.org/wiki/Other_#Section_3",
                           "https://example.org/a_b#c_d", "https://example.org/n_#x_y", "https://example.org/m",
                           "https://example.org/~user/p%20q"]
+
+
+def test_markdown_with_unclosed_markup_is_read_in_linear_time(tmp_path: Path) -> None:
+    """Each "[" or "(" looking for its closer to the end of the text would take hours on these."""
+    for unit in ("[", "[a](", "[a](b(", "[a](<b>", "`a``"):
+        path = write(tmp_path, "hostile.md", unit * (200_000 // len(unit)))
+        started = time.monotonic()
+        assert urls(path) == []
+        assert time.monotonic() - started < 10, unit
+    path = write(tmp_path, "hostile.txt", "a" * 100_000 + "\n")  # one long word, in wrapped text too
+    started = time.monotonic()
+    assert urls(path) == []
+    assert time.monotonic() - started < 10
