@@ -17,6 +17,9 @@ from .document import Document, Link, distinct_urls, one_line, people_text, read
 _URL_COMMAND = re.compile(r"\\(?:url|href|nolinkurl)\s*\{([^{}]*)\}")
 _BARE_URL = re.compile(r"(?:https?://|www\.)[^\s{}<>\"]+", re.IGNORECASE)
 _TRAILING = ".,;:)]'\""
+# A line break written out as "\n" (or "\r", "\t") by an exporter that joins a field's values with it:
+# a URL has no backslash but in a LaTeX escape, so this ends one URL and the next begins.
+_ESCAPED_BREAK = re.compile(r"\\[nrt](?=(?i:https?://|www\.)|\s|$)")
 _LATEX_ESCAPE = re.compile(r"\\([_%#&$~])")
 _DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
 _COMMAND_WITH_ARGUMENT = re.compile(r"\\[A-Za-z]{2,}\*?\s*(?=\{)")
@@ -56,7 +59,7 @@ def entry_urls(fields: dict[str, str]) -> list[str]:
     each once."""
     found: list[str] = []
     for name in ("url", "howpublished", "note", "addendum"):
-        value = fields.get(name, "")
+        value = _ESCAPED_BREAK.sub(" ", fields.get(name, ""))
         urls = _URL_COMMAND.findall(value) or (_BARE_URL.findall(value) if name != "url" else value.split())
         found.extend(_clean_url(url) for url in urls)
     doi = _LATEX_ESCAPE.sub(r"\1", fields.get("doi", "")).strip().strip("{}")

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as raw
 
 from ..errors import UsageError
-from .document import Document, Link, one_line
+from .document import Document, Link, close_mark, one_line, open_mark, settle_links, unmarked
 
 # pdfium joins a line that ends in a hyphen to the next one and marks the hyphen with U+FFFE (U+0002
 # from get_text_bounded). Both the hyphen and the line break were printed: restore them, so that the
@@ -43,11 +45,15 @@ def read_pdf(path: Path) -> Document:
             page = pdf[index]
             textpage = page.get_textpage()
             try:
-                texts.append(_page_text(textpage))
+                raw_text: str = unmarked(textpage.get_text_range())
                 found = _page_links(pdf, page, textpage, index + 1, MAX_LINKS - len(links))
                 if found is None:
                     raise UsageError(f"{path}: more than {MAX_LINKS:,} link annotations (by page {index + 1})")
-                links.extend(found)
+                text = _page_text(textpage, raw_text)
+                if found:
+                    text = _mark_links(text, raw_text, textpage, found, len(links))
+                texts.append(text)
+                links.extend(link for link, _ in found)
             finally:
                 textpage.close()
                 page.close()
@@ -55,11 +61,11 @@ def read_pdf(path: Path) -> Document:
         raise UsageError(f"{path}: not a readable PDF ({one_line(str(exc))})") from exc
     finally:
         pdf.close()
-    return Document("pdf", "\n".join(texts), links)
+    text, links = settle_links("\n".join(texts), links)
+    return Document("pdf", text, links, wrapped=True)
 
 
-def _page_text(textpage: pdfium.PdfTextPage) -> str:
-    text: str = textpage.get_text_range()
+def _page_text(textpage: pdfium.PdfTextPage, text: str) -> str:
     if len(text) == textpage.count_chars():  # offsets are char indices: footnote marks can be told apart
         text = _unglue_marks(text, textpage)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -93,11 +99,14 @@ def _origin_y(textpage: pdfium.PdfTextPage, index: int) -> float:
     return float(y.value)
 
 
+_Covered = list[tuple[_Area, list[str]]]  # each area of a link with the printed lines inside it
+
+
 def _page_links(pdf: pdfium.PdfDocument, page: pdfium.PdfPage, textpage: pdfium.PdfTextPage,
-                number: int, room: int) -> list[Link] | None:
-    """URI link annotations in /Annots order; the pieces of a link wrapped over lines become one Link.
-    None when the page has more than `room` annotations."""
-    pieces: list[tuple[str, list[str], _Area]] = []  # URI, printed lines, the last area covered
+                number: int, room: int) -> list[tuple[Link, _Covered]] | None:
+    """URI link annotations in /Annots order, with the text they cover; the pieces of a link wrapped over
+    lines become one Link. None when the page has more than `room` annotations."""
+    pieces: list[tuple[str, _Covered, _Area]] = []  # URI, areas and their printed lines, the last area
     seen_rects: set[tuple[str, tuple[float, ...]]] = set()
     position = ctypes.c_int(0)
     link = raw.FPDF_LINK()
@@ -115,16 +124,94 @@ def _page_links(pdf: pdfium.PdfDocument, page: pdfium.PdfPage, textpage: pdfium.
             continue  # the same annotation written twice (some tools do): its text once
         seen_rects.add(key)
         areas = quads
-        lines = [line for area in quads for line in _text_in(textpage, area)]
-        if not lines:  # no QuadPoints, or bogus ones
+        covered = [(area, _text_in(textpage, area)) for area in quads]
+        if not any(lines for _, lines in covered):  # no QuadPoints, or bogus ones
             areas = rect
-            lines = [line for area in rect for line in _text_in(textpage, area)]
+            covered = [(area, _text_in(textpage, area)) for area in rect]
         if pieces and pieces[-1][0] == uri and _continues(textpage, pieces[-1][2], areas[0]):
-            pieces[-1][1].extend(lines)
+            pieces[-1][1].extend(covered)
             pieces[-1] = (uri, pieces[-1][1], areas[-1])
         else:
-            pieces.append((uri, lines, areas[-1]))
-    return [Link(url=uri, text=_join_pieces(texts), page=number) for uri, texts, _ in pieces]
+            pieces.append((uri, covered, areas[-1]))
+    return [(Link(url=uri, text=_join_pieces([line for _, lines in covered for line in lines]), page=number),
+             covered) for uri, covered, _ in pieces]
+
+
+# How far (in characters) the text a link covers is looked for around the character under its area:
+# the page text differs from pdfium's character indices by a character per line at most.
+_REACH = 400
+_OPENERS = "(<[{\"'“‘"
+
+
+def _mark_links(text: str, raw_text: str, textpage: pdfium.PdfTextPage, found: list[tuple[Link, _Covered]],
+                first: int) -> str:
+    """The page text with the printed lines each link covers marked for document.settle_links.
+
+    The annotation, not the look of the text, says where a printed URL starts and ends: marked, its
+    broken lines become one URL and no piece of it is read apart."""
+    spans: list[tuple[int, int, int]] = []  # start, end, link index
+    for number, (_, covered) in enumerate(found, first):
+        for area, lines in covered:
+            at: int | None = None
+            for line in lines:
+                start = _locate(text, line, functools.partial(_char_at, textpage, area, raw_text)) if at is None \
+                    else text.find(line, at, at + _REACH)
+                if start < 0 or (at is not None and text[at:start].strip()):
+                    break
+                end = start + len(line)
+                # An area that takes in part of a printed word covers the word: link rectangles are
+                # drawn loosely, and a URL has no white space to end it before the area does.
+                while start > 0 and not text[start - 1].isspace() and text[start - 1] not in _OPENERS:
+                    start -= 1
+                while end < len(text) and not text[end].isspace():
+                    end += 1
+                spans.append((start, end, number))
+                at = end
+    spans.sort()
+    kept: list[tuple[int, int, int]] = []
+    for span in spans:
+        if not kept or span[0] >= kept[-1][1]:
+            kept.append(span)  # two annotations over one text (some files): the first settles it
+    for start, end, number in reversed(kept):
+        text = f"{text[:start]}{open_mark(number)}{text[start:end]}{close_mark()}{text[end:]}"
+    return text
+
+
+def _char_at(textpage: pdfium.PdfTextPage, area: _Area, raw_text: str) -> int:
+    """Where in the page text the first character inside `area` is, about; -1 when none is."""
+    left, bottom, right, top = area
+    half = max((top - bottom) / 2, 1.0)
+    index = int(raw.FPDFText_GetCharIndexAtPos(textpage.raw, left + min(1.0, (right - left) / 2), bottom + half,
+                                               half, half))
+    if index < 0:
+        return -1
+    # The page text has "\n" for pdfium's "\r\n" and "-\n" for its line-end hyphen mark.
+    return index - raw_text.count("\r\n", 0, index) + raw_text.count("\ufffe", 0, index) \
+        + raw_text.count("\x02", 0, index)
+
+
+def _locate(text: str, line: str, hint: Callable[[], int]) -> int:
+    """Where `line` is in `text`: its only occurrence, else the one nearest to the character `hint` gives."""
+    if not line:
+        return -1
+    start = text.find(line)
+    if start < 0 or text.find(line, start + 1) < 0:
+        return start
+    return _nearest(text, line, hint())
+
+
+def _nearest(text: str, line: str, hint: int) -> int:
+    """The occurrence of `line` in `text` nearest to `hint` (within _REACH of it when there is a hint)."""
+    if not line:
+        return -1
+    lo, hi = (0, len(text)) if hint < 0 else (max(hint - _REACH, 0), hint + _REACH + len(line))
+    best = -1
+    start = text.find(line, lo, hi)
+    while start >= 0:
+        if best < 0 or abs(start - hint) < abs(best - hint):
+            best = start
+        start = text.find(line, start + 1, hi)
+    return best
 
 
 def _continues(textpage: pdfium.PdfTextPage, above: _Area, below: _Area) -> bool:

@@ -19,8 +19,13 @@ def read_document(path: Path) -> Document:
     if not path.is_file():
         raise UsageError(f"{path}: cannot read ({'a directory' if path.is_dir() else 'no such file'})")
     # Readers are imported on demand: a plain-text run should not pay for loading pdfium or lxml.
-    if suffix in (".txt", ".md"):
-        return Document("text", read_bytes(path).decode("utf-8", errors="replace").replace("\r\n", "\n"))
+    if suffix == ".txt":
+        # Plain text is what copying a typeset paper gives: its URLs may be wrapped over lines.
+        return Document("text", read_bytes(path).decode("utf-8", errors="replace").replace("\r\n", "\n"),
+                        wrapped=True)
+    if suffix == ".md":
+        from .markdown import read_markdown
+        return read_markdown(path)
     if suffix == ".pdf":
         from .pdf import read_pdf
         return read_pdf(path)

@@ -14,7 +14,7 @@ from ..urls import normalize_url
 from .document import Document, Link
 from .dois import spell_out_prefixes
 from .text import ExtractResult, Found, Invalid, extract_text
-from .urls import split_memento, with_scheme
+from .urls import split_memento, with_fragment, with_scheme
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:/*", re.IGNORECASE)
 
@@ -32,7 +32,7 @@ def _link_url(link: Link) -> tuple[str, dict[str, str] | None]:
     if re.match(r"^(?:www\.|[\w-]+(?:\.[\w-]+)+/)", target):
         target = with_scheme(target)[0]
     original, memento = split_memento(target)
-    return normalize_url(original), memento
+    return with_fragment(normalize_url(original), original), memento
 
 
 def _matches(found: Found, link: Link, target: str) -> bool:
@@ -54,7 +54,7 @@ LIBRARY_KINDS = frozenset({"bib", "csl", "ris"})
 def reconcile(document: Document, *, source: str) -> ExtractResult:
     if document.kind in LIBRARY_KINDS:
         return _from_links(document, source)
-    result = extract_text(spell_out_prefixes(document.text), source=source)
+    result = extract_text(spell_out_prefixes(document.text), source=source, wrapped=document.wrapped)
     result.stripped += document.stripped
     unmatched = list(result.citations)
     for link in document.links:

@@ -74,12 +74,20 @@ class _Raw:
     printed: str
     truncated: bool = False
     unclosed: bool = False
+    exact: bool = False  # delimited by "<" and ">" in typed text: the URL is exactly what is between
+    delimited: bool = False  # closed by ">": the URL's last character is the one before it
 
 
-def extract_text(text: str, *, source: str) -> ExtractResult:
-    """Every URL cited in `text`, repaired, with its footnote id, context and access date."""
+def extract_text(text: str, *, source: str, wrapped: bool = True) -> ExtractResult:
+    """Every URL cited in `text`, repaired, with its footnote id, context and access date.
+
+    `wrapped`: the text was extracted from typeset pages (a PDF, a text dump of one), so a URL may run
+    on over a line break and lose a hyphen there. Typed text (what the Markdown, LaTeX, HTML and DOCX
+    readers give) is not: a URL in it ends at white space or at the ">" that closes it, and is taken
+    as written.
+    """
     result = ExtractResult(source=source, stripped=len(_EMPTY_LINK.findall(text)))
-    raws = _find_raw(text)
+    raws = _find_raw(text, wrapped)
     prose = list(text)
     for raw in raws:
         prose[raw.start:raw.end] = " " * (raw.end - raw.start)
@@ -95,7 +103,8 @@ def extract_text(text: str, *, source: str) -> ExtractResult:
         words = {w.lower() for w in re.findall(r"[^\W\d_]+", contexts[order])}
         try:
             repaired[order] = repair(raw.printed, evidence, words, truncated=raw.truncated,
-                                     completions=completions if raw.truncated else None)
+                                     completions=completions if raw.truncated else None, exact=raw.exact,
+                                     guesses=wrapped, delimited=raw.delimited)
             completions.append(repaired[order].url)
         except InvalidURL as exc:
             result.invalid.append(Invalid(join_lines(raw.printed)[0], exc.detail, ids[order],
@@ -113,7 +122,7 @@ def extract_text(text: str, *, source: str) -> ExtractResult:
     return result
 
 
-def _find_raw(text: str) -> list[_Raw]:
+def _find_raw(text: str, wrapped: bool) -> list[_Raw]:
     raws: list[_Raw] = []
     # Spans of bracketed URLs, in order of their start, with the furthest end reached so far: a
     # position is inside one exactly when the furthest end of those starting at or before it lies
@@ -129,8 +138,12 @@ def _find_raw(text: str) -> list[_Raw]:
         if not _HOSTISH.match(body.strip()):
             continue
         lines = [line.strip() for line in body.strip().splitlines()]
-        if stop >= 0 and not any(ch.isspace() for line in lines for ch in line):
-            raws.append(_Raw(start, stop, body))
+        if not wrapped and stop >= 0 and not any(ch.isspace() for ch in body):
+            raws.append(_Raw(start, stop, body, exact=True))
+        elif not wrapped:
+            continue  # typed text: a "<" whose ">" is past white space delimits no URL; a URL in it is bare
+        elif stop >= 0 and not any(ch.isspace() for line in lines for ch in line):
+            raws.append(_Raw(start, stop, body, delimited=True))
         elif stop < 0 and reopen < 0 and not any(ch.isspace() for line in lines for ch in line):
             raws.append(_Raw(start, len(text), body, truncated=True))
         else:
@@ -145,7 +158,7 @@ def _find_raw(text: str) -> list[_Raw]:
         before = bisect.bisect_right(taken_starts, match.start())
         if (before and reach[before - 1] > match.start()) or bare_reach > match.start():
             continue
-        end = _continue_bare(text, match.end())
+        end = _continue_bare(text, match.end()) if wrapped else match.end()
         raws.append(_Raw(match.start(), end, text[match.start():end]))
         bare_reach = max(bare_reach, end)
     raws.sort(key=lambda r: r.start)

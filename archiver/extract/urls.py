@@ -31,6 +31,9 @@ _UUID_DASHES = (8, 12, 16, 20)
 _KNOWN_HYPHENATED = {"wpcontent": "wp-content", "wpincludes": "wp-includes", "wpadmin": "wp-admin",
                      "wpjson": "wp-json"}
 _MAX_CANDIDATES = 10
+# Hyphenated words, found from a word's start only and without backtracking: tried at every letter
+# of a long unhyphenated run (a 40 kB token) the plain pattern took time quadratic in its length.
+_HYPHENATED = re.compile(r"(?<![^\W_])[^\W_]++(?:-[^\W_]++)+")
 
 
 class Evidence:
@@ -46,7 +49,7 @@ class Evidence:
         self.words = words
         # Hyphenated pairs anywhere, URLs included: "82-year-old" in a query is evidence for its path.
         everything = (prose + "\n" + "\n".join(urls)).lower()
-        self.pairs = {pair for word in re.findall(r"[^\W_]+(?:-[^\W_]+)+", everything)
+        self.pairs = {pair for word in _HYPHENATED.findall(everything)
                       for pair in _adjacent_pairs(word.split("-"))}
 
 
@@ -109,6 +112,13 @@ def with_scheme(text: str) -> tuple[str, bool]:
     if match:
         return f"{match.group(1).lower()}://{text[match.end():]}", False
     return "https://" + text, True
+
+
+def with_fragment(normalized: str, original: str) -> str:
+    """`normalized` (archiver's fetch form, which drops the fragment) with `original`'s fragment put back:
+    `page.html#106` and `page.html#107` are two citations, whatever is fetched for them."""
+    fragment = original.partition("#")[2]
+    return f"{normalized}#{fragment}" if fragment else normalized
 
 
 def split_memento(url: str) -> tuple[str, dict[str, str] | None]:
@@ -218,15 +228,21 @@ def _apply(url: str, positions: set[int]) -> str:
 
 
 def repair(printed: str, ev: Evidence, context_words: set[str], *, truncated: bool = False,
-           completions: list[str] | None = None) -> Repaired:
+           completions: list[str] | None = None, exact: bool = False, guesses: bool = True,
+           delimited: bool = False) -> Repaired:
     """Best URL for one printed citation, with the alternatives that the evidence leaves open.
 
+    `exact`: the reader's own syntax delimited the URL (a Markdown link target, `<...>` in typed text):
+    nothing is stripped or unescaped and no hyphen is guessed; only a missing scheme is added.
+    `guesses`: whether dropped hyphens may be restored; only text extracted from a typeset page (a PDF,
+    a text dump of one) loses hyphens at line ends, a typed document never does.
     Raises InvalidURL when no repair gives an absolute http(s) URL with a valid host.
     """
     joined, breaks = join_lines(printed)
-    joined = strip_trailing(joined)
+    if not (exact or delimited):
+        joined = strip_trailing(joined)
     cited = joined
-    text = unescape_latex(joined)
+    text = joined if exact else unescape_latex(joined)
     if text != joined:
         breaks = [b - joined[:b].count("\\") for b in breaks]
     if truncated:
@@ -235,7 +251,9 @@ def repair(printed: str, ev: Evidence, context_words: set[str], *, truncated: bo
     shift = len(absolute) - len(text)
     breaks = [b + shift for b in breaks]
     lo, hi = _path_span(absolute)
-    fixes = _uuid_fixes(absolute, lo, hi) + _token_fixes(absolute, lo, hi, breaks, ev, context_words)
+    fixes: list[_Fix] = []
+    if guesses and not exact:
+        fixes = _uuid_fixes(absolute, lo, hi) + _token_fixes(absolute, lo, hi, breaks, ev, context_words)
     best: dict[int, _Fix] = {}
     for fix in fixes:
         if fix.score >= 1 and (fix.token not in best or fix.score > best[fix.token].score):

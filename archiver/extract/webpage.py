@@ -15,7 +15,7 @@ import lxml.html  # type: ignore[import-untyped]  # no stubs; lxml-stubs is not 
 from lxml import etree
 
 from ..errors import UsageError
-from .document import Document, Link, one_line, read_bytes
+from .document import Document, Link, close_mark, one_line, open_mark, read_bytes, settle_links, unmarked
 
 _BLOCK = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "footer", "header",
           "blockquote", "main", "nav", "aside", "ul", "ol", "dl", "dt", "dd", "table", "thead", "tbody", "tfoot",
@@ -51,10 +51,11 @@ def read_html(path: Path) -> Document:
         raise UsageError(f"{path}: not a readable HTML file ({one_line(str(exc))})") from exc
     base = _base(root)
     body = root.find("body")
-    text = _text(body if body is not None else root)
+    top = body if body is not None else root
     links: list[Link] = []
     stripped = 0
-    for anchor in (body if body is not None else root).iter("a", "area"):
+    by_anchor: dict[Any, int] = {}  # anchor element -> its link's index, for the text walk to mark
+    for anchor in top.iter("a", "area"):
         href = anchor.get("href")
         if href is None:
             continue  # a named anchor, not a link
@@ -71,7 +72,9 @@ def read_html(path: Path) -> Document:
         if urlsplit(href).scheme.lower() not in ("http", "https"):
             continue  # mailto:, relative links with no base to resolve them: not citations
         label = one_line(anchor.text_content()) or one_line(" ".join(anchor.xpath(".//img/@alt")))
+        by_anchor[anchor] = len(links)
         links.append(Link(url=href, text=label))
+    text, links = settle_links(_text(top, by_anchor), links)
     return Document("html", text, links, stripped)
 
 
@@ -158,14 +161,17 @@ def _base(root: Any) -> str | None:
     return None
 
 
-def _text(root: Any) -> str:
-    """Visible text, block elements on lines of their own; iterative, as pages can nest very deep."""
+def _text(root: Any, anchors: dict[Any, int]) -> str:
+    """Visible text, block elements on lines of their own; iterative, as pages can nest very deep.
+
+    The text of each link in `anchors` is marked with its link's index (document.settle_links)."""
     out: list[str] = []
     pre = 0
     numbers: list[int] = []  # the next item number of each open <ol>
 
     def add(text: str | None) -> None:
         if text:
+            text = unmarked(text)
             out.append(text if pre else re.sub(r"\s+", " ", text))
 
     walker = etree.iterwalk(root, events=("start", "end", "comment", "pi"))
@@ -190,12 +196,16 @@ def _text(root: Any) -> str:
                 out.append("\n")
             if tag == "pre":
                 pre += 1
+            if element in anchors:
+                out.append(open_mark(anchors[element]))
             add(element.text)
         else:
             if tag == "ol" and numbers:
                 numbers.pop()
             if tag == "pre":
                 pre -= 1
+            if element in anchors:
+                out.append(close_mark())
             if tag in _BLOCK:
                 out.append("\n")
             elif tag in _CELL:

@@ -20,7 +20,7 @@ from docx.opc.exceptions import PackageNotFoundError
 from lxml import etree  # type: ignore[import-untyped]  # no stubs; lxml-stubs is not a dependency
 
 from ..errors import UsageError
-from .document import Document, Link, one_line
+from .document import Document, Link, mark, one_line, settle_links, unmarked
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
@@ -48,18 +48,18 @@ def read_docx(path: Path) -> Document:
                                                                          ("endnote", RT.ENDNOTES))}
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, etree.LxmlError, OSError) as exc:
         raise UsageError(f"{path}: not a readable DOCX ({one_line(str(exc)) or type(exc).__name__})") from exc
-    walker = _Walker(_hyperlinks(word.part), notes)
+    walker = _Walker(_hyperlinks(word.part), notes, [])
     walker.walk(body)
     parts = ["".join(walker.out)]
     for kind in ("footnote", "endnote"):
         for number, note_id in walker.numbered(kind):
             element, rels = notes[kind][note_id]
-            note = _Walker(rels, notes)
+            note = _Walker(rels, notes, walker.links)
             note.walk(element)
-            walker.links.extend(note.links)
             walker.stripped += note.stripped
             parts.append(f"{number}\n{_tidy(''.join(note.out)).strip()}\n")
-    return Document("docx", _tidy("\n".join(parts)), walker.links, walker.stripped)
+    text, links = settle_links(_tidy("\n".join(parts)), walker.links)
+    return Document("docx", text, links, walker.stripped)
 
 
 def _check_package(path: Path) -> None:
@@ -109,11 +109,12 @@ class _Field:
 class _Walker:
     """Visible text in document order, and the hyperlinks in it (w:hyperlink, HYPERLINK fields)."""
 
-    def __init__(self, rels: dict[str, str], notes: dict[str, dict[str, tuple[Any, dict[str, str]]]]) -> None:
+    def __init__(self, rels: dict[str, str], notes: dict[str, dict[str, tuple[Any, dict[str, str]]]],
+                 links: list[Link]) -> None:
         self.rels = rels
         self.notes = notes
         self.out: list[str] = []
-        self.links: list[Link] = []
+        self.links = links  # shared by the walkers of the body and its notes: marks in the text index it
         self.stripped = 0
         self.fields: list[_Field] = []
         self.order: dict[str, list[str]] = {"footnote": [], "endnote": []}
@@ -129,7 +130,7 @@ class _Walker:
             if not isinstance(tag, str) or tag in _SKIP:
                 continue
             if tag == f"{_W}t":
-                self.out.append(child.text or "")
+                self.out.append(unmarked(child.text or ""))
             elif tag in _CHARS:
                 self.out.append(_CHARS[tag])
             elif tag == f"{_W}p":
@@ -148,7 +149,8 @@ class _Walker:
                     self.fields[-1].instruction.append(child.text or "")
             elif tag == f"{_W}fldSimple":
                 text = self._capture(child)
-                self._field_link(child.get(f"{_W}instr") or "", text)
+                if self._field_link(child.get(f"{_W}instr") or "", text):
+                    self.out[-1] = mark(len(self.links) - 1, text)
             elif tag == f"{_MC}AlternateContent":
                 choice = child.find(f"{_MC}Choice")
                 if choice is not None:
@@ -188,6 +190,7 @@ class _Walker:
             self.stripped += 1
         else:
             self.links.append(Link(url=target.strip(), text=one_line(text)))
+            self.out[-1] = mark(len(self.links) - 1, text)  # the printed text this hyperlink covers
 
     def _reference(self, element: Any, kind: str) -> None:
         note_id = element.get(f"{_W}id")
@@ -206,14 +209,17 @@ class _Walker:
         elif kind == "end" and self.fields:
             done = self.fields.pop()
             text = ""
-            if done.result_at is not None and done.result_at[0] == id(self.out):
+            here = done.result_at is not None and done.result_at[0] == id(self.out)
+            if done.result_at is not None and here:
                 text = "".join(self.out[done.result_at[1]:])
-            self._field_link("".join(done.instruction), text)
+            if self._field_link("".join(done.instruction), text) and done.result_at is not None and here:
+                self.out[done.result_at[1]:] = [mark(len(self.links) - 1, text)]
 
-    def _field_link(self, instruction: str, text: str) -> None:
+    def _field_link(self, instruction: str, text: str) -> bool:
+        """Add the link a HYPERLINK field instruction names; whether it added one."""
         tokens = [bare or quoted for quoted, bare in _FIELD_TOKEN.findall(instruction)]
         if not tokens or tokens[0].upper() != "HYPERLINK":
-            return
+            return False
         target: str | None = None
         anchor = ""
         rest = iter(tokens[1:])
@@ -224,12 +230,13 @@ class _Walker:
             elif not token.startswith("\\") and target is None:
                 target = token
         if target is None:
-            return  # HYPERLINK \l "bookmark": a jump inside the document
+            return False  # HYPERLINK \l "bookmark": a jump inside the document
         target = target.replace("\\\\", "\\")
         if _EMPTY_TARGET.match(target):
             self.stripped += 1
-            return
+            return False
         self.links.append(Link(url=f"{target.strip()}#{anchor}" if anchor else target.strip(), text=one_line(text)))
+        return True
 
 
 def _tidy(text: str) -> str:

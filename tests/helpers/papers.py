@@ -190,3 +190,45 @@ def _add_footnotes(word: Any, footnotes: list[tuple[str, str, str]]) -> None:
             f'<w:footnote {_NS} w:id="{i}"><w:p>'
             f'<w:r><w:rPr><w:vertAlign w:val="superscript"/></w:rPr><w:footnoteRef/></w:r>'
             f'{_run(" " + citation + ", online: ")}{_hyperlink(rid, text)}{_run(".")}</w:p></w:footnote>'))
+
+
+def make_docx_paragraphs(path: Path, paragraphs: list[list[str | tuple[str, str]]]) -> None:
+    """A DOCX whose paragraphs are runs: a str is plain text, (text, url) a w:hyperlink around `text`.
+
+    Word splits a hyperlink wherever the formatting changes: two (text, url) in a row with one URL are
+    how such a split hyperlink is stored."""
+    word = new_docx()
+    part = word.part
+    for segments in paragraphs:
+        paragraph = word.add_paragraph()
+        for segment in segments:
+            if isinstance(segment, str):
+                paragraph._p.append(parse_xml(_run(segment)))
+            else:
+                text, url = segment
+                rid = part.relate_to(url, RT.HYPERLINK, is_external=True)
+                paragraph._p.append(parse_xml(_hyperlink(rid, text)))
+    word.save(str(path))
+
+
+def make_pdf_lines(path: Path, lines: list[list[str | tuple[str, str]]]) -> None:
+    """One page of lines of text; a (text, url) segment gets a link annotation to `url` over exactly its text.
+
+    Segments of a line are drawn one after the other: ["(", ("https://a.example/x-", url), "y)"] prints
+    "(https://a.example/x-y)" with an annotation that covers only part of the printed URL."""
+    canvas = Canvas(str(path), pagesize=letter)
+    ascent, descent = getAscent(BODY_FONT, BODY_SIZE), getDescent(BODY_FONT, BODY_SIZE)
+    y = TOP
+    for segments in lines:
+        x = LEFT
+        for segment in segments:
+            text, url = (segment, None) if isinstance(segment, str) else segment
+            canvas.setFont(BODY_FONT, BODY_SIZE)
+            canvas.drawString(x, y, text)
+            width = stringWidth(text, BODY_FONT, BODY_SIZE)
+            if url:
+                canvas.linkURL(url, (x, y + descent, x + width, y + ascent), relative=0, thickness=0)
+            x += width
+        y -= BODY_LEADING
+    canvas.showPage()
+    canvas.save()

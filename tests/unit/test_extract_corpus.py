@@ -93,9 +93,6 @@ def _below_threshold() -> list[str]:
             if min(u.recall, u.precision) < extract_corpus.THRESHOLD]
 
 
-@pytest.mark.xfail(strict=False, reason="issue 15: today's extractor is below 0.98 precision in every format "
-                   "(doi fields and doi.org links reported as URLs, markup glued to URLs, lost fragments); "
-                   "the fixers remove this mark")
 def test_every_format_reaches_098_recall_and_precision() -> None:
     documents()
     below = _below_threshold()
