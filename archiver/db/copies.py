@@ -36,6 +36,17 @@ _NEWEST = """SELECT p.fetch_url, p.archive, p.memento_url, p.memento_datetime, p
     WHERE p.id = (SELECT MAX(id) FROM copies q WHERE q.fetch_url = p.fetch_url AND q.archive = p.archive)"""
 
 
+def copies_json_sql(fetch_url: str, version: int) -> str:
+    """SQL: the JSON array of the URL's judged copies, nearest first ([] before schema v9)."""
+    if version < COPIES_VERSION:
+        return "json('[]')"
+    return f"""json(COALESCE((SELECT json_group_array(json_object('archive', archive, 'url', memento_url,
+        'datetime', memento_datetime)) FROM (SELECT p.archive, p.memento_url, p.memento_datetime FROM copies p
+            WHERE p.fetch_url = {fetch_url} AND p.status = 'ok'
+              AND p.id = (SELECT MAX(id) FROM copies q WHERE q.fetch_url = p.fetch_url AND q.archive = p.archive)
+            ORDER BY ABS(julianday(p.memento_datetime) - julianday(p.target_datetime)), p.archive)), '[]'))"""
+
+
 class CopyRows:
     """ArchiveDB sets `db`, `path` and `version`."""
 
@@ -98,4 +109,4 @@ class CopyRows:
         return {url: (accessed, captured) for url, accessed, captured in rows}
 
 
-__all__ = ["COPY_STATUSES", "CopyRow", "CopyRows"]
+__all__ = ["COPY_STATUSES", "CopyRow", "CopyRows", "copies_json_sql"]

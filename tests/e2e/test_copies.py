@@ -19,10 +19,10 @@ from server import page
 from archiver.copies import Copy, best_copies
 from archiver.db.archive_db import ArchiveDB
 
-A = "http://gone.example/article"  # IA near the accessed date, Arquivo.pt later
-B = "http://gone.example/only-later"  # Arquivo.pt only
-C = "http://gone.example/error"  # IA holds only archived error pages (a soft-404 and a 404)
-D = "http://gone.example/never"  # no archive holds it
+A = "http://gone.invalid/article"  # IA near the accessed date, Arquivo.pt later
+B = "http://gone.invalid/only-later"  # Arquivo.pt only
+C = "http://gone.invalid/error"  # IA holds only archived error pages (a soft-404 and a 404)
+D = "http://gone.invalid/never"  # no archive holds it
 ERROR_PAGE = (b"<!doctype html><html><head><title>Page not found</title></head><body><h1>Page not found</h1>"
               b"<p>Sorry, the page you are looking for does not exist.</p></body></html>")
 
@@ -135,3 +135,41 @@ def test_answers_are_cached_for_a_day_but_unreachable_is_asked_again(world: Worl
     rows = sqlite3.connect(storage / "archiver.db").execute(
         "SELECT status, COUNT(*) FROM copies GROUP BY status ORDER BY status").fetchall()
     assert dict(rows)["unreachable"] == 8
+
+
+def test_check_copies_then_report_fields(world: World, tmp_path: Path) -> None:
+    storage = tmp_path / "storage"
+    env = {"ARCHIVER_CONFIG": str(world.config)}
+    checked = run(storage, "check", str(world.manifest), "--copies", "--confirm-checks", "1", "--confirm-days", "0",
+                  env=env)
+    assert checked.returncode == 1, checked.stderr  # every citation is dead (.invalid never resolves)
+    assert f"copy: a: internet_archive 2020-03-01T12:00:00.000000Z http://web.archive.org/web/20200301120000/{A}" \
+        in checked.stderr
+    assert "copy: d: no copy: archive_today: unreachable" in checked.stderr
+    report = run(storage, "report", str(world.manifest), "--format", "json", "--confirm-checks", "1",
+                 "--confirm-days", "0", env=env)
+    rows = {row["id"]: row for row in json.loads(report.stdout)}
+    assert rows["a"]["verdict"] == "dead"
+    assert rows["a"]["copies"] == [
+        {"archive": "internet_archive", "url": f"http://web.archive.org/web/20200301120000/{A}",
+         "datetime": "2020-03-01T12:00:00.000000Z"},
+        {"archive": "arquivo_pt", "url": f"http://arquivo.pt/wayback/20230601000000/{A}",
+         "datetime": "2023-06-01T00:00:00.000000Z"},
+    ]
+    assert [c["archive"] for c in rows["b"]["copies"]] == ["arquivo_pt"]
+    assert rows["c"]["copies"] == [] and rows["d"]["copies"] == []
+    # the Python path (another policy than the stored one) gives the same copies
+    slow = run(storage, "report", str(world.manifest), "--format", "json", "--confirm-checks", "2", env=env)
+    assert {r["id"]: r["copies"] for r in json.loads(slow.stdout)} == {k: r["copies"] for k, r in rows.items()}
+    md = run(storage, "report", str(world.manifest), "--format", "md", "--confirm-checks", "1",
+             "--confirm-days", "0", env=env).stdout
+    line_a = next(line for line in md.splitlines() if line.startswith("| a |"))
+    assert f"[internet_archive 2020-03-01](<http://web.archive.org/web/20200301120000/{A}>)" in line_a
+    line_c = next(line for line in md.splitlines() if line.startswith("| c |"))
+    assert line_c.endswith("|  |")
+    table = run(storage, "report", str(world.manifest), "--format", "table", "--confirm-checks", "1",
+                "--confirm-days", "0", env={**env, "COLUMNS": "200"}).stdout
+    assert "copy: arquivo_pt 2022-01-01 http://arquivo.pt/wayback/20220101000000/" in table
+    csv_out = run(storage, "report", str(world.manifest), "--format", "csv", "--confirm-checks", "1",
+                  "--confirm-days", "0", env=env).stdout
+    assert "copy_archive,copy_url,copy_datetime" in csv_out.splitlines()[0]
