@@ -61,6 +61,9 @@ class Settings:
     browser_pages: int = 4  # pages rendered at once
     browser_timeout: float = 30.0  # cap on one page's rendering: load, settling, scrolling
     browser_max_requests: int = 1000  # sub-resources one page may fetch; further ones are refused
+    # Web archives asked for copies (archiver/copies/): each entry a default archive's name, or its own
+    # fields as (key, value) pairs (name, timemap, timegate, wayback); empty: the default list.
+    archives: tuple[tuple[tuple[str, str], ...], ...] = ()
 
     @property
     def db_path(self) -> Path:
@@ -95,6 +98,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return _reachability_urls(value, origin)
         if name == "allow":
             return _allow_entries(value, origin)
+        if name == "archives":
+            return _archive_entries(value, origin)
         if name == "allow_private":
             return _switch(name, value, origin)
         if name == "quiet":
@@ -231,6 +236,30 @@ def _allow_entries(value: Any, origin: str) -> tuple[str, ...]:
             raise ConfigError(f"{origin}: allow entry {item!r} is not a CIDR network: {exc}{hint}") from None
         networks.append(str(network))
     return tuple(networks)
+
+
+ARCHIVE_KEYS = ("name", "timemap", "timegate", "wayback")
+
+
+def _archive_entries(value: Any, origin: str) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """`archives`: a list of names (a default archive) and tables (name, timemap and/or timegate URL
+    templates with `{url}`, wayback: true when the archive serves `<14 digits>id_/` raw mementos);
+    a comma-separated list of names in the environment."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ConfigError(f"{origin}: archives must be a list of names or tables, got {value!r}")
+    out: list[tuple[tuple[str, str], ...]] = []
+    for item in items:
+        if isinstance(item, str) and item.strip():
+            out.append((("name", item.strip()),))
+        elif isinstance(item, dict) and item.get("name") and set(item) <= set(ARCHIVE_KEYS):
+            if not (item.get("timemap") or item.get("timegate")):
+                raise ConfigError(f"{origin}: archive {item['name']!r} needs a timemap or a timegate URL")
+            out.append(tuple((k, str(item[k]).lower() if isinstance(item[k], bool) else str(item[k]))
+                             for k in ARCHIVE_KEYS if k in item))
+        else:
+            raise ConfigError(f"{origin}: archives entry {item!r}: a name, or a table of {', '.join(ARCHIVE_KEYS)}")
+    return tuple(out)
 
 
 def _from_file(path: Path) -> dict[str, Any]:

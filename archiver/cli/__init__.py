@@ -20,6 +20,7 @@ import click
 from .. import __version__, signals
 from ..errors import ArchiverError
 from .capture import check_command, snapshot_command
+from .copies import copies_command
 from .daemon import daemon_command, status_command
 from .extract import extract_command
 from .options import GlobalOptions, global_options
@@ -73,7 +74,8 @@ def cli(ctx: click.Context, storage: Path | None, db: Path | None, config_file: 
 
 
 for command in (extract_command, snapshot_command, check_command, daemon_command, status_command,
-                history_command, show_command, report_command, verify_command, replay_command, export_command):
+                history_command, show_command, report_command, verify_command, replay_command, export_command,
+                copies_command):
     cli.add_command(command)
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import datetime as dt
 
     from ..check import CitationVerdict
+    from ..config import Settings
     from ..snapshot import Outcome, Summary
 
 
@@ -91,9 +92,11 @@ def print_problems(summary: Summary, failures: list[Outcome]) -> None:
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @fetch_options
 @policy_options
+@click.option("--copies", "find_copies", is_flag=True,
+              help="Then look up copies in other web archives of the citations failing or dead.")
 @click.pass_context
 def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool, confirm_checks: int,
-                  confirm_days: float, **flags: Any) -> None:
+                  confirm_days: float, find_copies: bool, **flags: Any) -> None:
     """Check every URL of the TARGETs: availability, soft-404, drift; record and archive what is seen.
 
     Prints the citations that are not alive. Exit status: 0 none failing or dead (blocked and
@@ -112,11 +115,31 @@ def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool
     else:
         for line in verdict_table([c for c in result.citations if c.verdict.verdict != "alive"]):
             click.echo(line)
+    if find_copies:
+        look_up_copies(settings, list(targets), result.citations, quiet=as_json)
     counts = ", ".join(f"{n} {word}" for word, n in sorted(result.counts.items()))
     click.echo(f"{len(result.citations)} citations: {counts} (run {result.summary.run_id}, {settings.storage})",
                err=True)
     print_network(result.summary)
     ctx.exit(result.exit_code)
+
+
+def look_up_copies(settings: Settings, targets: list[str], citations: list[CitationVerdict], *, quiet: bool) -> None:
+    """check --copies: copies elsewhere of the citations a check found failing or dead (kept in the
+    database for the report; one line each on stderr)."""
+    from ..copies.find import copies_for_targets
+    from ..run import url_target
+
+    wanted = {url_target(c.url)[0] for c in citations if c.verdict.verdict in ("failing", "dead")}
+    if not wanted:
+        return
+    cited, _ = copies_for_targets(settings, targets, only=wanted.__contains__)
+    if quiet:
+        return
+    for c in cited:
+        found = (f"{c.best.archive} {c.best.memento_datetime} {c.best.memento_url}" if c.best is not None
+                 else f"no copy: {c.why_none()}")
+        click.echo(f"copy: {c.id or c.url}: {found}", err=True)
 
 
 def verdict_json(c: CitationVerdict) -> dict[str, Any]:

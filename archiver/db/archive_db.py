@@ -16,6 +16,7 @@ import sqlite_utils
 from .. import stamps
 from ..errors import DatabaseDamaged, StorageError
 from .connection import Transaction, connect_readonly, connect_writable, remove_private
+from .copies import CopyRows
 from .damage import check, converted, not_sqlite
 from .queries import Queries
 from .rows import AuditRecord, Previous, R, WarcFile, named, scalar
@@ -23,7 +24,7 @@ from .rule_sql import run_offline
 from .schema import ALIVE_SQL, SCHEMA_VERSION, fill_url_state, good_capture
 
 
-class ArchiveDB(Queries):
+class ArchiveDB(Queries, CopyRows):
     """Made by `ArchiveDB.open`; `version` is the file's schema version (SCHEMA_VERSION once a
     writable open has upgraded it), `readonly` how it was opened. As a context manager it closes
     itself and turns SQLite's errors raised in its block into the archiver's (`reraise`)."""

@@ -14,6 +14,7 @@ import sqlite_utils
 
 from ..errors import StorageError
 from ..verdict import Policy
+from .copies import copies_json_sql
 from .rows import (
     CheckRow,
     Cited,
@@ -119,8 +120,10 @@ class Queries:
                         'length', warc_length, 'sha256', sha256, 'captured_at', captured_at,
                         'record_type', record_type) END,
                     'offline', json(CASE WHEN offline THEN 'true' ELSE 'false' END),
-                    'offline_checks', offline_checks) END AS json
+                    'offline_checks', offline_checks, 'copies', {copies_json_sql('fetch_url', self.version)})
+                    END AS json
                 FROM (SELECT t.rowid AS ord, COALESCE(s.dirty, 0) AS dirty, t.manifest, t.citation_id, t.url,
+                        t.fetch_url,
                         t.cited_as, t.context, {word_sql('k.status', 'k.drift_level', 's.dead_since')} AS verdict,
                         k.status, k.reason, k.http_status, k.final_url, k.checked_at,
                         CASE WHEN k.status IS NOT NULL THEN s.streak_first_at END AS failing_since,

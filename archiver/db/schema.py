@@ -164,7 +164,20 @@ def _v8(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE checks ADD COLUMN mode TEXT")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
+def _v9(db: sqlite_utils.Database) -> None:
+    """Copies of cited URLs in other web archives (archiver/copies/): one row per answer an archive gave
+    for a URL (`status`: 'ok' a judged memento, 'error_page' a memento that is an archived error or
+    soft-404 page, 'no_copy' the archive holds none, 'unreachable' the archive did not answer), with the
+    datetime it was asked for (`target_datetime`) and the memento's own (`memento_datetime`)."""
+    db.table("copies").create(
+        {"id": int, "fetch_url": str, "archive": str, "memento_url": str, "memento_datetime": str,
+         "target_datetime": str, "checked_at": str, "status": str, "detail": str},
+        pk="id",
+    )
+    db.table("copies").create_index(["fetch_url", "archive", "checked_at"])
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # -- derived objects ---------------------------------------------------------------------------------
@@ -201,6 +214,15 @@ def _policy_span(days: str) -> str:
 
 
 VIEWS: dict[str, str] = {
+    # Each citation's judged copies (each archive's newest answer for its URL, when 'ok'), nearest to
+    # the datetime asked for first (`rank` 1 is the best copy).
+    "citation_copies": """CREATE VIEW citation_copies AS
+        SELECT c.id AS citation, c.manifest, c.citation_id, c.fetch_url, p.archive, p.memento_url,
+            p.memento_datetime, p.target_datetime, p.checked_at,
+            ROW_NUMBER() OVER (PARTITION BY c.id ORDER BY
+                ABS(julianday(p.memento_datetime) - julianday(p.target_datetime)), p.archive) AS rank
+        FROM citations c JOIN copies p ON p.fetch_url = c.fetch_url AND p.status = 'ok'
+        WHERE p.id = (SELECT MAX(id) FROM copies q WHERE q.fetch_url = p.fetch_url AND q.archive = p.archive)""",
     "latest_checks": """CREATE VIEW latest_checks AS
         SELECT k.* FROM (SELECT DISTINCT fetch_url FROM checks) u
         JOIN checks k ON k.id = (SELECT id FROM checks WHERE fetch_url = u.fetch_url

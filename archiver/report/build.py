@@ -12,6 +12,7 @@ good capture.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,12 +47,15 @@ def build_report(settings: Settings, targets: list[str], policy: Policy | None =
             judged, captures = from_state(db, fetch_urls, policy)
         else:
             judged, captures = from_history(db, fetch_urls, policy)
+        copies = {url: tuple({"archive": c.archive, "url": c.memento_url or "", "datetime": c.memento_datetime or ""}
+                             for c in found) for url, found in db.good_copies(fetch_urls).items()}
     rows = []
     with _gc_paused():
         for entry in cited:
             row = _row(entry, judged, captures)
             if filters.keep(row):
-                rows.append(row)
+                rows.append(dataclasses.replace(row, copies=copies[entry.fetch_url]) if entry.fetch_url in copies
+                            else row)
     return Report(rows, titles, policy)
 
 
@@ -83,8 +87,12 @@ def report_json(settings: Settings, targets: list[str], policy: Policy | None = 
             if dirty:
                 entries = db.report_cited_rows(list(dirty))
                 judged, captures = from_history(db, sorted({e.fetch_url for e in entries}), policy)
+                elsewhere = db.good_copies(e.fetch_url for e in entries)
                 for entry in entries:
                     row = _row(entry, judged, captures)
+                    row = dataclasses.replace(row, copies=tuple(
+                        {"archive": c.archive, "url": c.memento_url or "", "datetime": c.memento_datetime or ""}
+                        for c in elsewhere.get(entry.fetch_url, [])))
                     if filters.keep(row):
                         texts[dirty[entry.ord]] = compact(row.as_json())
                         dead = dead or row.verdict.verdict == "dead"

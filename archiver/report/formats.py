@@ -16,8 +16,11 @@ from .rows import CAPTURE_FIELDS, FIELDS, Report, by_manifest, count_verdicts, o
 FORMATS = ("table", "json", "csv", "md", "html")
 SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".md": "md", ".html": "html", ".htm": "html"}
 # The capture object flattened where it stands: fields added after it stay the last columns.
+# `copies` becomes its nearest copy's three columns.
+COPY_FIELDS = ("archive", "url", "datetime")
 CSV_FIELDS = tuple(column for name in FIELDS
-                   for column in ([f"capture_{c}" for c in CAPTURE_FIELDS] if name == "capture" else [name]))
+                   for column in ([f"capture_{c}" for c in CAPTURE_FIELDS] if name == "capture"
+                                  else [f"copy_{c}" for c in COPY_FIELDS] if name == "copies" else [name]))
 OFFLINE_NOTE = "their runs looked offline (network down), so those failures do not count toward death"
 VERDICT_COLOURS: dict[str, dict[str, Any]] = {
     "alive": {"fg": "green"}, "drifted": {"fg": "cyan"}, "failing": {"fg": "yellow"},
@@ -56,6 +59,8 @@ def to_csv(report: Report) -> str:
         data = row.as_json()
         capture = data.pop("capture") or {}
         data.update((f"capture_{k}", capture.get(k)) for k in CAPTURE_FIELDS)
+        nearest = (data.pop("copies") or [{}])[0]
+        data.update((f"copy_{k}", nearest.get(k)) for k in COPY_FIELDS)
         writer.writerow([_csv_cell(data[k]) for k in CSV_FIELDS])
     return out.getvalue()
 
@@ -71,8 +76,8 @@ def to_markdown(report: Report) -> str:
         title = report.manifests.get(manifest) if manifest else None
         lines.append(f"### {_md(manifest or 'URLs')}" + (f" — {_md(title)}" if title else ""))
         lines.append("")
-        lines.append("| citation | verdict | since | status | last ok | URL | archived copy |")
-        lines.append("|---|---|---|---|---|---|---|")
+        lines.append("| citation | verdict | since | status | last ok | URL | archived copy | elsewhere |")
+        lines.append("|---|---|---|---|---|---|---|---|")
         for r in rows:
             v = r.verdict
             since = _day(v.dead_since if v.verdict == "dead" else v.failing_since)
@@ -82,7 +87,7 @@ def to_markdown(report: Report) -> str:
             if v.verdict == "drifted" and r.latest.drift is not None:
                 status += f" (drift {r.latest.drift:.2f})"
             lines.append(f"| {_md(r.id or '-')} | **{v.label}** | {since} | {status} | {_day(v.last_ok_at)} |"
-                         f" `{_code(r.url)}` | {copy} |")
+                         f" `{_code(r.url)}` | {copy} | {_elsewhere(r.best_copy)} |")
         lines.append("")
         lines.append(_counts_line(count_verdicts(rows)))
         skipped = offline_checks(rows)
@@ -91,6 +96,12 @@ def to_markdown(report: Report) -> str:
             lines.append(_offline_line(skipped))
         lines.append("")
     return "\n".join(lines) if lines else "No citations.\n"
+
+
+def _elsewhere(best: dict[str, str] | None) -> str:
+    if best is None:
+        return ""
+    return f"[{_md(best['archive'])} {_day_text(best['datetime'])}](<{best['url'].replace('>', '%3E')}>)"
 
 
 def _md(text: str) -> str:
@@ -123,6 +134,9 @@ def to_table(report: Report, *, colour: bool = False, width: int = 80) -> list[s
             word = f"{v.label:<{wide}}"
             rest = _cut(f" {status[:18]:<18} {since:<10} {ident:<10} {' '.join(r.url.split())}", width - len(word))
             lines.append((click.style(word, **VERDICT_COLOURS[v.verdict]) if colour else word) + rest)
+            best = r.best_copy
+            if best is not None:
+                lines.append(_cut(f"{'':<{wide}} copy: {best['archive']} {best['datetime'][:10]} {best['url']}", width))
         lines.append("")
     lines.append(_cut(_counts_line(report.counts), width))
     skipped = offline_checks(report.rows)

@@ -251,13 +251,17 @@ def _table(rows: list[ReportRow], excerpts: dict[str, str], captures: dict[str, 
 
 
 def _copy(row: ReportRow, excerpt: str) -> str:
+    best = row.best_copy
+    elsewhere = "" if best is None else (
+        f"<p class=\"elsewhere\">copy elsewhere: <a href=\"{_e(best['url'])}\" rel=\"noreferrer noopener\">"
+        f"{_e(best['archive'])} {_e(best['datetime'][:19])}</a></p>")
     c = row.capture
     if c is None:
-        return "none"
+        return "none" + elsewhere
     where = (f"{_e(c.record_type)} of {_e(c.captured_at[:19])}<br><small>{_e(c.warc)} @ {c.offset}"
              f" ({c.length} bytes)<br>sha256 {_e(c.sha256 or '-')}</small>")
     text = _e(excerpt) if excerpt else "(no text could be extracted)"
-    return f"{where}<details><summary>archived text</summary><pre>{text}</pre></details>"
+    return f"{where}<details><summary>archived text</summary><pre>{text}</pre></details>{elsewhere}"
 
 
 def _captures(row: ReportRow, listed: list[ListedCapture], port: int) -> str:

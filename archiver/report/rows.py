@@ -17,7 +17,7 @@ from ..verdict import VERDICTS, Policy, Verdict
 # (offline)"); `offline_checks`: how many failures since then did not count for that reason.
 FIELDS = ("manifest", "id", "url", "cited_as", "context", "verdict", "status", "reason", "http_status", "final_url",
           "checked_at", "failing_since", "dead_since", "last_ok_at", "drift", "drift_level", "capture", "offline",
-          "offline_checks")
+          "offline_checks", "copies")
 CAPTURE_FIELDS = ("warc", "offset", "length", "sha256", "captured_at", "record_type")
 
 
@@ -87,6 +87,15 @@ class ReportRow:
     # such (url_state keeps only stamps.iso's form, which optional_iso gives back): JSON need not format
     # them again.
     stamps: Stamps | None = None
+    # Judged copies in other web archives (archiver/copies/), nearest first: {archive, url, datetime}.
+    copies: tuple[dict[str, str], ...] = ()
+
+    @property
+    def best_copy(self) -> dict[str, str] | None:
+        """The copy elsewhere a report shows: of a dead or drifted citation, the nearest one."""
+        if self.copies and self.verdict.verdict in ("dead", "drifted", "failing"):
+            return self.copies[0]
+        return None
 
     def as_json(self) -> dict[str, Any]:
         v, latest = self.verdict, self.latest
@@ -99,7 +108,7 @@ class ReportRow:
                 "failing_since": failing_since, "dead_since": dead_since,
                 "last_ok_at": last_ok_at, "drift": latest.drift, "drift_level": latest.drift_level,
                 "capture": self.capture.as_json() if self.capture else None, "offline": v.offline,
-                "offline_checks": v.offline_checks}
+                "offline_checks": v.offline_checks, "copies": list(self.copies)}
 
 
 @dataclass

@@ -250,7 +250,7 @@ def test_markdown_is_a_pasteable_table(reported: Reported) -> None:
     table = [line for line in lines if line.startswith("|")]
     assert table[0].startswith("| citation | verdict |") and set(table[1]) <= set("|-")
     assert len(table) == 2 + len(reported.world.fates)
-    assert all(line.count("|") - line.count("\\|") == 8 for line in table)
+    assert all(line.count("|") - line.count("\\|") == 9 for line in table)
     assert any("**dead**" in line for line in table)
 
 
@@ -389,7 +389,9 @@ UNDO_V6 = ("DROP VIEW citation_verdicts", "DROP INDEX idx_checks_url_history_run
            "ALTER TABLE runs DROP COLUMN offline", "ALTER TABLE runs DROP COLUMN network",
            # and what v7 (browser capture) and v8 (a check's mode) added, so that migrating again replays them
            "ALTER TABLE captures DROP COLUMN mode", "ALTER TABLE captures DROP COLUMN rendering",
-           "DROP TABLE capture_resources", "ALTER TABLE checks DROP COLUMN mode")
+           "DROP TABLE capture_resources", "ALTER TABLE checks DROP COLUMN mode",
+           # and v9's copies in other web archives
+           "DROP VIEW citation_copies", "DROP TABLE copies")
 
 
 def _storage_copy(reported: Reported, tmp_path: Path, *sql: str, rebuild_state: bool = False) -> Path:

@@ -1,0 +1,43 @@
+"""`archiver copies`: copies of the cited URLs in other web archives (archiver/copies/), printed per
+citation: the copy chosen, or why there is none."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from .options import fetch_options, settings_from
+
+
+@click.command("copies")
+@click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
+@click.option("--refresh", is_flag=True, help="Ask the archives again, even for answers less than a day old.")
+@fetch_options
+@click.pass_context
+def copies_command(ctx: click.Context, /, targets: tuple[str, ...], refresh: bool, as_json: bool,
+                   **flags: Any) -> None:
+    """Find each citation's copy in other web archives (Memento), nearest its accessed date.
+
+    A copy is offered only when its memento answers 200 and is no archived error page. Exit status:
+    0 every citation has a copy, 1 some have none, 2 usage, 3 bad manifest or config, 4 storage
+    failure, 130 interrupted.
+    """
+    from ..copies.find import copies_for_targets
+
+    settings = settings_from(ctx, **flags)
+    cited, stats = copies_for_targets(settings, list(targets), refresh=refresh)
+    if as_json:
+        click.echo(json.dumps([c.to_json() for c in cited], indent=2))
+    else:
+        for c in cited:
+            label = c.id or c.url
+            if c.best is not None:
+                click.echo(f"{label}: {c.best.archive} {c.best.memento_datetime} {c.best.memento_url}")
+            else:
+                click.echo(f"{label}: no copy: {c.why_none()}")
+    found = sum(c.best is not None for c in cited)
+    click.echo(f"{found} of {len(cited)} citations have a copy ({stats.asked} answers asked,"
+               f" {stats.reused} reused, {stats.elapsed:.2f} s)", err=True)
+    ctx.exit(0 if found == len(cited) else 1)
