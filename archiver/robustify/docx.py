@@ -11,6 +11,7 @@ Hyperlinks in footnotes and endnotes (their own parts) are not touched.
 
 from __future__ import annotations
 
+import copy
 import io
 import posixpath
 import re
@@ -106,7 +107,8 @@ def _hyperlinks(document: str, w: str, r: str, targets: dict[str, str]) -> list[
             if close == -1:
                 continue
             end = close + len(f"</{w}:hyperlink>")
-        if rid is None or rid.group(1) not in targets or document.startswith(marker, end):
+        if rid is None or rid.group(1) not in targets or document.startswith(marker, end) \
+                or document.endswith(f"{marker}</{w}:t></{w}:r>", 0, match.start()):  # an archived link itself
             continue
         link = _Hyperlink(match.start(), end, targets[rid.group(1)])
         if found and found[-1].target == link.target and not document[found[-1].end:link.start].strip():
@@ -137,6 +139,7 @@ def _repacked(package: zipfile.ZipFile, changed: dict[str, bytes]) -> bytes:
     with zipfile.ZipFile(out, "w") as repacked:
         for member in package.infolist():
             data = changed.get(member.filename)
-            repacked.writestr(member, package.read(member) if data is None else data,
+            # writestr fills in the offsets and sizes of the ZipInfo it is given: a copy, not the reader's
+            repacked.writestr(copy.copy(member), package.read(member) if data is None else data,
                               compress_type=member.compress_type)
     return out.getvalue()

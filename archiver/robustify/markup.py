@@ -72,6 +72,7 @@ _TITLE = re.compile(r"""\s+(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\((?:[^()\\]|\
 _REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _WEB = re.compile(r"^https?://", re.IGNORECASE)
 MARK = " ([archived]("
+_ADDED = re.compile(r' \(\[archived\]\((?:<[^<>\n]*>|\S+) "[^"\n]*"\)\)')  # what a run before inserted
 
 
 def markdown_links(text: str) -> list[Found]:
@@ -109,8 +110,9 @@ def _archived_after(end: int) -> Edits:
 
 
 def _dead_ranges(text: str) -> list[tuple[int, int]]:
-    """Where nothing is a link: fenced code blocks, HTML comments, code spans."""
+    """Where nothing is a link: fenced code blocks, HTML comments, code spans, archived links added before."""
     dead = [(m.start(), m.end()) for m in _COMMENT.finditer(text)]
+    dead += [(m.start(), m.end()) for m in _ADDED.finditer(text)]
     fence: str | None = None
     opened = 0
     pos = 0

@@ -25,11 +25,13 @@ _VERBATIM = re.compile(r"\\begin\s*\{(verbatim|Verbatim|lstlisting|minted|commen
                        r"(?:\\end\s*\{\1\*?\}|\Z)", re.DOTALL)
 _SECOND = re.compile(r"\s*\{")
 LATEX_MARK = " (archived: "
+_ADDED = re.compile(r" \(archived: \\url\{(?:[^{}\\]|\\.)*\}, [^()\n]*\)")
 
 
 def latex_links(text: str) -> list[Found]:
     dead = [(m.start(), m.end()) for m in _VERBATIM.finditer(text)]
     dead += [(m.start(), m.end()) for m in _COMMENT.finditer(text) if not _inside(dead, m.start())]
+    dead += [(m.start(), m.end()) for m in _ADDED.finditer(text)]  # the archived links of a run before
     found: list[Found] = []
     for match in _COMMAND.finditer(text):
         if _inside(dead, match.start()):
