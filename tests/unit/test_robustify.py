@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import bibtexparser
-from bibtexparser.bparser import BibTexParser
 import docx
 import lxml.html
 import pytest
+from bibtexparser.bparser import BibTexParser
 from papers import make_docx
 
 from archiver.extract.readers import read_document
@@ -134,7 +134,8 @@ BIB = """@misc{plain,
 ADDED_FIELD = (r"(?:urldate = \{2024-05-01\}|note = \{Archived at \\url\{[^{}]*\}, 2024-05-01\}"
                r"|eprinttype = \{Archived\}|eprint = \{https://archive\.example\.org[^{}]*\})")
 # Added fields end with a comma when the entry's last field had one, else each begins with one.
-BIB_ADDED = re.compile(rf"\n[ \t]*{ADDED_FIELD},|,\n[ \t]*{ADDED_FIELD}|(?<=Seen online\.) Archived at \\url\{{[^{{}}]*\}}, 2024-05-01")
+BIB_ADDED = re.compile(rf"\n[ \t]*{ADDED_FIELD},|,\n[ \t]*{ADDED_FIELD}"
+                       r"|(?<=Seen online\.) Archived at \\url\{[^{}]*\}, 2024-05-01")
 
 
 def test_bibtex(tmp_path: Path) -> None:
