@@ -173,3 +173,20 @@ def test_check_copies_then_report_fields(world: World, tmp_path: Path) -> None:
     csv_out = run(storage, "report", str(world.manifest), "--format", "csv", "--confirm-checks", "1",
                   "--confirm-days", "0", env=env).stdout
     assert "copy_archive,copy_url,copy_datetime" in csv_out.splitlines()[0]
+
+
+def test_robustify_links_the_best_public_copy(world: World, tmp_path: Path) -> None:
+    """Without --ours, robustify adds each cited link's best judged copy from the archives: here the
+    Internet Archive's memento near the accessed date for A, Arquivo.pt's for B, nothing for C and D."""
+    storage = tmp_path / "storage"
+    copies(world, storage)
+    paper = tmp_path / "paper.md"
+    text = f"See [the article]({A}), [the later one]({B}), [an error]({C}) and [nothing]({D}).\n"
+    paper.write_text(text)
+    out = tmp_path / "robust.md"
+    done = run(storage, "robustify", str(paper), "-o", str(out), env={"ARCHIVER_CONFIG": str(world.config)})
+    assert done.returncode == 0, done.stderr
+    written = out.read_text()
+    assert f"([archived](http://web.archive.org/web/20200301120000/{A} \"2020-03-01\"))" in written
+    assert f"([archived](http://arquivo.pt/wayback/20220101000000/{B} \"2022-01-01\"))" in written
+    assert written.count("[archived]") == 2
