@@ -14,6 +14,7 @@ import sqlite_utils
 from .connection import Transaction
 
 COPIES_VERSION = 9
+IMPORTS_VERSION = 10  # captures.source_url: mementos imported from other archives
 COPY_STATUSES = ("ok", "error_page", "no_copy", "unreachable")
 
 
@@ -93,6 +94,16 @@ class CopyRows:
             found = CopyRow(*row)
             out.setdefault(found.fetch_url, []).append(found)
         return out
+
+    def imported_sources(self, fetch_urls: Iterable[str]) -> dict[tuple[str, str], int]:
+        """The mementos already imported (`--import`): (fetch URL, memento URL) -> the capture holding it."""
+        if self.version < IMPORTS_VERSION:
+            return {}
+        self._copy_urls(fetch_urls)
+        return {(url, source): int(capture_id) for url, source, capture_id in self.db.execute(
+            """SELECT k.fetch_url, k.source_url, MAX(k.id) FROM temp.copy_urls t
+               JOIN captures k ON k.fetch_url = t.value AND k.source_url IS NOT NULL
+               GROUP BY k.fetch_url, k.source_url""")}
 
     def copy_targets(self, fetch_urls: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
         """Per URL: the earliest `accessed` of its citations, and the time of its first good capture."""
