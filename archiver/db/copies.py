@@ -48,6 +48,17 @@ def copies_json_sql(fetch_url: str, version: int) -> str:
             ORDER BY ABS(julianday(p.memento_datetime) - julianday(p.target_datetime)), p.archive)), '[]'))"""
 
 
+def copies_down_sql(fetch_url: str, version: int) -> str:
+    """SQL: the JSON array of the archives whose newest answer for the URL is 'unreachable' (archive
+    down, so "no copy" is not known), by name ([] before schema v9)."""
+    if version < COPIES_VERSION:
+        return "json('[]')"
+    return f"""json(COALESCE((SELECT json_group_array(archive) FROM (SELECT p.archive FROM copies p
+            WHERE p.fetch_url = {fetch_url} AND p.status = 'unreachable'
+              AND p.id = (SELECT MAX(id) FROM copies q WHERE q.fetch_url = p.fetch_url AND q.archive = p.archive)
+            ORDER BY p.archive)), '[]'))"""
+
+
 class CopyRows:
     """ArchiveDB sets `db`, `path` and `version`."""
 
@@ -81,6 +92,14 @@ class CopyRows:
             return []
         self._copy_urls(fetch_urls)
         return [CopyRow(*row) for row in self.db.execute(_NEWEST + " ORDER BY p.fetch_url, p.archive")]
+
+    def down_archives(self, fetch_urls: Iterable[str]) -> dict[str, list[str]]:
+        """Per URL the archives whose newest answer is 'unreachable', by name (URLs without one left out)."""
+        out: dict[str, list[str]] = {}
+        for row in self.newest_copies(fetch_urls):
+            if row.status == "unreachable":
+                out.setdefault(row.fetch_url, []).append(row.archive)
+        return out
 
     def good_copies(self, fetch_urls: Iterable[str]) -> dict[str, list[CopyRow]]:
         """The judged ('ok') copies of each URL, nearest to the datetime asked for first."""
@@ -120,4 +139,4 @@ class CopyRows:
         return {url: (accessed, captured) for url, accessed, captured in rows}
 
 
-__all__ = ["COPY_STATUSES", "CopyRow", "CopyRows", "copies_json_sql"]
+__all__ = ["COPY_STATUSES", "CopyRow", "CopyRows", "copies_down_sql", "copies_json_sql"]

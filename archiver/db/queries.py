@@ -14,7 +14,7 @@ import sqlite_utils
 
 from ..errors import StorageError
 from ..verdict import Policy
-from .copies import copies_json_sql
+from .copies import copies_down_sql, copies_json_sql
 from .rows import (
     CheckRow,
     Cited,
@@ -120,7 +120,8 @@ class Queries:
                         'length', warc_length, 'sha256', sha256, 'captured_at', captured_at,
                         'record_type', record_type) END,
                     'offline', json(CASE WHEN offline THEN 'true' ELSE 'false' END),
-                    'offline_checks', offline_checks, 'copies', {copies_json_sql('fetch_url', self.version)})
+                    'offline_checks', offline_checks, 'copies', {copies_json_sql('fetch_url', self.version)},
+                    'copies_down', {copies_down_sql('fetch_url', self.version)})
                     END AS json
                 FROM (SELECT t.rowid AS ord, COALESCE(s.dirty, 0) AS dirty, t.manifest, t.citation_id, t.url,
                         t.fetch_url,
