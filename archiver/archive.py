@@ -80,10 +80,11 @@ class Archive:
         return self.db.captures_of(url.strip(), fetch_url)
 
     def choose(self, url: str, *, at: dt.datetime | None = None, latest: bool = False) -> Chosen | None:
-        """The capture a reader of `url` is given (None: none holds a payload). By default the newest
+        """The capture of ours a reader of `url` is given (None: none holds a payload). By default the newest
         good one (a whole 2xx payload: the report's capture), not a newer 404 or cut-off body; with
         `latest` the newest whatever it is; with `at` the one nearest that time whatever it is."""
-        rows = [r for r in self.history(url) if r["record_type"] in ("response", "revisit")]
+        # A memento imported from another archive is that archive's copy, never the one shown as ours.
+        rows = [r for r in self.history(url) if r["record_type"] in ("response", "revisit") and r["ours"]]
         if not rows:
             return None
         if at is not None:

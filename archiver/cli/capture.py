@@ -94,9 +94,11 @@ def print_problems(summary: Summary, failures: list[Outcome]) -> None:
 @policy_options
 @click.option("--copies", "find_copies", is_flag=True,
               help="Then look up copies in other web archives of the citations failing or dead.")
+@click.option("--import", "import_", is_flag=True,
+              help="With --copies: fetch each chosen copy into our WARCs (mode 'memento'; see archiver copies).")
 @click.pass_context
 def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool, confirm_checks: int,
-                  confirm_days: float, find_copies: bool, **flags: Any) -> None:
+                  confirm_days: float, find_copies: bool, import_: bool, **flags: Any) -> None:
     """Check every URL of the TARGETs: availability, soft-404, drift; record and archive what is seen.
 
     Prints the citations that are not alive. Exit status: 0 none failing or dead (blocked and
@@ -106,6 +108,8 @@ def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool
     from ..check import check
     from ..verdict import Policy
 
+    if import_ and not find_copies:
+        raise click.UsageError("--import needs --copies")
     settings = settings_from(ctx, **flags)
     with Progress("check", quiet=bool(settings.quiet), as_json=as_json) as progress:
         result = check(settings, list(targets), policy=Policy(confirm_checks, confirm_days), on_plan=progress.plan,
@@ -116,7 +120,7 @@ def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool
         for line in verdict_table([c for c in result.citations if c.verdict.verdict != "alive"]):
             click.echo(line)
     if find_copies:
-        look_up_copies(settings, list(targets), result.citations, quiet=as_json)
+        look_up_copies(settings, list(targets), result.citations, quiet=as_json, import_=import_)
     counts = ", ".join(f"{n} {word}" for word, n in sorted(result.counts.items()))
     click.echo(f"{len(result.citations)} citations: {counts} (run {result.summary.run_id}, {settings.storage})",
                err=True)
@@ -124,7 +128,8 @@ def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool
     ctx.exit(result.exit_code)
 
 
-def look_up_copies(settings: Settings, targets: list[str], citations: list[CitationVerdict], *, quiet: bool) -> None:
+def look_up_copies(settings: Settings, targets: list[str], citations: list[CitationVerdict], *, quiet: bool,
+                   import_: bool = False) -> None:
     """check --copies: copies elsewhere of the citations a check found failing or dead (kept in the
     database for the report; one line each on stderr)."""
     from ..copies.find import copies_for_targets
@@ -134,6 +139,10 @@ def look_up_copies(settings: Settings, targets: list[str], citations: list[Citat
     if not wanted:
         return
     cited, _ = copies_for_targets(settings, targets, only=wanted.__contains__)
+    if import_:
+        from .copies import import_chosen
+
+        import_chosen(settings, cited, targets, quiet=quiet)
     if quiet:
         return
     for c in cited:

@@ -4,19 +4,27 @@ citation: the copy chosen, or why there is none."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .options import fetch_options, settings_from
 
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..copies.find import CitedCopies
+    from ..copies.importing import Imported
+
 
 @click.command("copies")
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @click.option("--refresh", is_flag=True, help="Ask the archives again, even for answers less than a day old.")
+@click.option("--import", "import_", is_flag=True,
+              help="Fetch each chosen copy's raw bytes into our WARCs as a capture of the original URL"
+                   " (mode 'memento', with its provenance): it replays and exports, but is never our copy.")
 @fetch_options
 @click.pass_context
-def copies_command(ctx: click.Context, /, targets: tuple[str, ...], refresh: bool, as_json: bool,
+def copies_command(ctx: click.Context, /, targets: tuple[str, ...], refresh: bool, import_: bool, as_json: bool,
                    **flags: Any) -> None:
     """Find each citation's copy in other web archives (Memento), nearest its accessed date.
 
@@ -28,8 +36,10 @@ def copies_command(ctx: click.Context, /, targets: tuple[str, ...], refresh: boo
 
     settings = settings_from(ctx, **flags)
     cited, stats = copies_for_targets(settings, list(targets), refresh=refresh)
+    imported = import_chosen(settings, cited, list(targets), quiet=as_json) if import_ else {}
     if as_json:
-        click.echo(json.dumps([c.to_json() for c in cited], indent=2))
+        click.echo(json.dumps([{**c.to_json(), **({"imported": imported[c.fetch_url].to_json()}
+                                                  if c.fetch_url in imported else {})} for c in cited], indent=2))
     else:
         for c in cited:
             label = c.id or c.url
@@ -40,4 +50,19 @@ def copies_command(ctx: click.Context, /, targets: tuple[str, ...], refresh: boo
     found = sum(c.best is not None for c in cited)
     click.echo(f"{found} of {len(cited)} citations have a copy ({stats.asked} answers asked,"
                f" {stats.reused} reused, {stats.elapsed:.2f} s)", err=True)
-    ctx.exit(0 if found == len(cited) else 1)
+    failed = any(i.status == "failed" for i in imported.values())
+    ctx.exit(0 if found == len(cited) and not failed else 1)
+
+
+def import_chosen(settings: Settings, cited: list[CitedCopies], targets: list[str], *,
+                  quiet: bool) -> dict[str, Imported]:
+    """--import: the chosen copies fetched into our WARCs; one line each on stderr (unless `quiet`)."""
+    from ..copies.importing import import_copies
+
+    done = {i.fetch_url: i for i in import_copies(settings, cited, targets)}
+    if not quiet:
+        for i in done.values():
+            said = {"imported": f"imported as capture {i.capture_id}",
+                    "already": f"already imported (capture {i.capture_id})"}.get(i.status, f"not imported: {i.detail}")
+            click.echo(f"import: {i.fetch_url}: {i.archive} {i.memento_url}: {said}", err=True)
+    return done

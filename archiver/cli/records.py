@@ -48,7 +48,8 @@ def history_command(ctx: click.Context, url: str, as_json: bool) -> None:
 
 
 def history_line(row: dict[str, Any]) -> str:
-    """A capture as `history` lists it: when (to the second), status, record type, size, digest, where."""
+    """A capture as `history` lists it: when (to the second), status, record type, size, digest, where; a
+    memento imported from another archive says so, with the archive and the memento's URL."""
     when = stamps.iso(stamps.parse(row["captured_at"]), "seconds")
     status = row["outcome"] if row["outcome"] != "ok" else f"{row['http_status']}"
     kind = row["record_type"] or "-"
@@ -56,7 +57,9 @@ def history_line(row: dict[str, Any]) -> str:
     size = row["payload_size"] if row["payload_size"] is not None else "-"
     sha = (row["payload_sha256"] or "-")[:16]
     trunc = f" truncated:{row['truncated']}" if row["truncated"] else ""
-    return f"{when}  {status:<16} {kind:<8} {size:>10}  {sha}  {where}{trunc}"
+    memento = row.get("mode") == "memento"
+    source = f"  memento from {row.get('source_archive')}: {row.get('source_url')}" if memento else ""
+    return f"{when}  {status:<16} {kind:<8} {size:>10}  {sha}  {where}{trunc}{source}"
 
 
 def parse_at(text: str | None) -> dt.datetime | None:

@@ -21,7 +21,7 @@ from .damage import check, converted, not_sqlite
 from .queries import Queries
 from .rows import AuditRecord, Previous, R, WarcFile, named, scalar
 from .rule_sql import run_offline
-from .schema import ALIVE_SQL, SCHEMA_VERSION, fill_url_state, good_capture
+from .schema import ALIVE_SQL, SCHEMA_VERSION, fill_url_state, good_capture, ours
 
 
 class ArchiveDB(Queries, CopyRows):
@@ -234,7 +234,7 @@ class ArchiveDB(Queries, CopyRows):
         return out
 
     def previous_payloads(self, fetch_urls: Iterable[str]) -> dict[str, Previous]:
-        """For each URL, its newest capture with a payload, resolved to the full response record."""
+        """For each URL, its newest capture of ours with a payload, resolved to the full response record."""
         out: dict[str, Previous] = {}
         urls = list(dict.fromkeys(fetch_urls))
         for i in range(0, len(urls), 500):
@@ -244,6 +244,7 @@ class ArchiveDB(Queries, CopyRows):
                 WITH newest AS (
                     SELECT fetch_url, MAX(id) AS id FROM captures
                     WHERE fetch_url IN ({marks}) AND record_type IN ('response', 'revisit') AND truncated IS NULL
+                      AND {ours()} -- an imported memento is never the original a capture of ours refers to
                     GROUP BY fetch_url)
                 SELECT c.fetch_url, c.payload_sha1, orig.id AS capture_id, orig.record_id, r.uri, r.date
                 FROM newest JOIN captures c ON c.id = newest.id
@@ -283,7 +284,7 @@ class ArchiveDB(Queries, CopyRows):
         return self._by_url(
             f"""SELECT c.fetch_url, c.id, c.captured_at, c.payload_sha1, COALESCE(c.refers_to, c.id) AS payload_id
                FROM captures c
-               WHERE c.fetch_url IN ({{marks}}) AND {good_capture('c.')}
+               WHERE c.fetch_url IN ({{marks}}) AND {good_capture('c.', self.version)}
                  -- a 200 that a check found to be a soft-404, a login wall or a parking page is no baseline
                  AND NOT EXISTS (SELECT 1 FROM checks k WHERE k.capture_id = c.id
                                  AND k.status NOT IN {ALIVE_SQL})

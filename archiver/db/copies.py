@@ -14,6 +14,7 @@ import sqlite_utils
 from .connection import Transaction
 
 COPIES_VERSION = 9
+IMPORTS_VERSION = 10  # captures.source_url: mementos imported from other archives
 COPY_STATUSES = ("ok", "error_page", "no_copy", "unreachable")
 
 
@@ -45,6 +46,17 @@ def copies_json_sql(fetch_url: str, version: int) -> str:
             WHERE p.fetch_url = {fetch_url} AND p.status = 'ok'
               AND p.id = (SELECT MAX(id) FROM copies q WHERE q.fetch_url = p.fetch_url AND q.archive = p.archive)
             ORDER BY ABS(julianday(p.memento_datetime) - julianday(p.target_datetime)), p.archive)), '[]'))"""
+
+
+def copies_down_sql(fetch_url: str, version: int) -> str:
+    """SQL: the JSON array of the archives whose newest answer for the URL is 'unreachable' (archive
+    down, so "no copy" is not known), by name ([] before schema v9)."""
+    if version < COPIES_VERSION:
+        return "json('[]')"
+    return f"""json(COALESCE((SELECT json_group_array(archive) FROM (SELECT p.archive FROM copies p
+            WHERE p.fetch_url = {fetch_url} AND p.status = 'unreachable'
+              AND p.id = (SELECT MAX(id) FROM copies q WHERE q.fetch_url = p.fetch_url AND q.archive = p.archive)
+            ORDER BY p.archive)), '[]'))"""
 
 
 class CopyRows:
@@ -81,6 +93,14 @@ class CopyRows:
         self._copy_urls(fetch_urls)
         return [CopyRow(*row) for row in self.db.execute(_NEWEST + " ORDER BY p.fetch_url, p.archive")]
 
+    def down_archives(self, fetch_urls: Iterable[str]) -> dict[str, list[str]]:
+        """Per URL the archives whose newest answer is 'unreachable', by name (URLs without one left out)."""
+        out: dict[str, list[str]] = {}
+        for row in self.newest_copies(fetch_urls):
+            if row.status == "unreachable":
+                out.setdefault(row.fetch_url, []).append(row.archive)
+        return out
+
     def good_copies(self, fetch_urls: Iterable[str]) -> dict[str, list[CopyRow]]:
         """The judged ('ok') copies of each URL, nearest to the datetime asked for first."""
         if self.version < COPIES_VERSION:
@@ -93,6 +113,16 @@ class CopyRows:
             found = CopyRow(*row)
             out.setdefault(found.fetch_url, []).append(found)
         return out
+
+    def imported_sources(self, fetch_urls: Iterable[str]) -> dict[tuple[str, str], int]:
+        """The mementos already imported (`--import`): (fetch URL, memento URL) -> the capture holding it."""
+        if self.version < IMPORTS_VERSION:
+            return {}
+        self._copy_urls(fetch_urls)
+        return {(url, source): int(capture_id) for url, source, capture_id in self.db.execute(
+            """SELECT k.fetch_url, k.source_url, MAX(k.id) FROM temp.copy_urls t
+               JOIN captures k ON k.fetch_url = t.value AND k.source_url IS NOT NULL
+               GROUP BY k.fetch_url, k.source_url""")}
 
     def copy_targets(self, fetch_urls: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
         """Per URL: the earliest `accessed` of its citations, and the time of its first good capture."""
@@ -109,4 +139,4 @@ class CopyRows:
         return {url: (accessed, captured) for url, accessed, captured in rows}
 
 
-__all__ = ["COPY_STATUSES", "CopyRow", "CopyRows", "copies_json_sql"]
+__all__ = ["COPY_STATUSES", "CopyRow", "CopyRows", "copies_down_sql", "copies_json_sql"]

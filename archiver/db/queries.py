@@ -14,7 +14,7 @@ import sqlite_utils
 
 from ..errors import StorageError
 from ..verdict import Policy
-from .copies import copies_json_sql
+from .copies import copies_down_sql, copies_json_sql
 from .rows import (
     CheckRow,
     Cited,
@@ -30,7 +30,7 @@ from .rows import (
     scalar,
 )
 from .rule_sql import run_offline, skipped_failure, word_sql
-from .schema import ALIVE_SQL, good_capture, url_state_current
+from .schema import ALIVE_SQL, good_capture, ours, url_state_current
 
 # Current citations of the manifests in temp.report_manifests (those seen at the manifest's last
 # load), in manifest order; invalid URLs, never citations rows, come from their newest check.
@@ -120,7 +120,8 @@ class Queries:
                         'length', warc_length, 'sha256', sha256, 'captured_at', captured_at,
                         'record_type', record_type) END,
                     'offline', json(CASE WHEN offline THEN 'true' ELSE 'false' END),
-                    'offline_checks', offline_checks, 'copies', {copies_json_sql('fetch_url', self.version)})
+                    'offline_checks', offline_checks, 'copies', {copies_json_sql('fetch_url', self.version)},
+                    'copies_down', {copies_down_sql('fetch_url', self.version)})
                     END AS json
                 FROM (SELECT t.rowid AS ord, COALESCE(s.dirty, 0) AS dirty, t.manifest, t.citation_id, t.url,
                         t.fetch_url,
@@ -197,7 +198,7 @@ class Queries:
             f"""WITH newest AS MATERIALIZED (
                    SELECT value AS fetch_url,
                        (SELECT id FROM captures INDEXED BY idx_captures_url_good WHERE fetch_url = u.value
-                        AND {good_capture()} ORDER BY captured_at DESC LIMIT 1) AS id
+                        AND {good_capture('', self.version)} ORDER BY captured_at DESC LIMIT 1) AS id
                    FROM temp.report_urls u)
                SELECT c.captured_at, c.record_type, COALESCE(c.payload_sha256, o.payload_sha256) AS sha256,
                       o.warc, o.warc_offset AS "offset", o.warc_length AS length, o.id AS payload_capture_id,
@@ -207,16 +208,17 @@ class Queries:
         return {row.fetch_url: row for row in rows}
 
     def report_capture_list(self, fetch_urls: Iterable[str], limit: int) -> dict[str, list[ListedCapture]]:
-        """Per URL its `limit` newest captures that replay (responses and revisits), newest first."""
+        """Per URL its `limit` newest captures of ours that replay (responses and revisits), newest
+        first: imported mementos are the other archives' copies, not in this list."""
         self.temp_list("report_urls", fetch_urls)
         out: dict[str, list[ListedCapture]] = {}
         for row in named(self.db.execute(
-                """SELECT captured_at, record_type, http_status, total, fetch_url FROM (
+                f"""SELECT captured_at, record_type, http_status, total, fetch_url FROM (
                        SELECT c.fetch_url, c.captured_at, c.record_type, c.http_status,
                            ROW_NUMBER() OVER (PARTITION BY c.fetch_url ORDER BY c.captured_at DESC, c.id DESC) AS n,
                            COUNT(*) OVER (PARTITION BY c.fetch_url) AS total
                        FROM temp.report_urls u JOIN captures c ON c.fetch_url = u.value
-                       WHERE c.record_type IN ('response', 'revisit'))
+                       WHERE c.record_type IN ('response', 'revisit') AND {ours('c.', self.version)})
                    WHERE n <= ? ORDER BY fetch_url, n""", [limit]), ListedCapture):
             out.setdefault(row.fetch_url, []).append(row)
         return out
@@ -331,7 +333,7 @@ class Queries:
                     FROM temp.rendered_urls u JOIN captures c ON c.fetch_url = u.value
                     JOIN records r ON r.capture_id = c.id AND r.rec_type = 'resource'
                                       AND substr(r.uri, 1, 8) = 'urn:dom:'
-                    WHERE c.mode = 'browser' AND {good_capture('c.')}
+                    WHERE c.mode = 'browser' AND {good_capture('c.', self.version)}
                       AND NOT EXISTS (SELECT 1 FROM checks k WHERE k.capture_id = c.id
                                       AND k.status NOT IN {ALIVE_SQL})
                     ORDER BY c.fetch_url, c.captured_at, c.id"""):
@@ -345,10 +347,10 @@ class Queries:
             return {}
         self.temp_list("rendered_urls", fetch_urls)
         return {row[0]: row[1] or "http" for row in self.db.execute(
-            """SELECT u.value, (SELECT mode FROM captures WHERE fetch_url = u.value
+            f"""SELECT u.value, (SELECT mode FROM captures WHERE fetch_url = u.value AND {ours('', self.version)}
                                 AND record_type IN ('response', 'revisit') ORDER BY captured_at DESC, id DESC LIMIT 1)
                FROM temp.rendered_urls u
-               WHERE EXISTS (SELECT 1 FROM captures WHERE fetch_url = u.value
+               WHERE EXISTS (SELECT 1 FROM captures WHERE fetch_url = u.value AND {ours('', self.version)}
                              AND record_type IN ('response', 'revisit'))""")}
 
     def report_resources(self, capture_ids: Iterable[int], prefix: str) -> dict[int, dict[str, Any]]:
@@ -377,9 +379,11 @@ class Queries:
 
     def captures_of(self, url: str, fetch_url: str | None) -> list[dict[str, Any]]:
         """Every capture of a URL (as cited or as fetched), newest first: `archiver history`. `good`: it
-        holds a whole 2xx payload, the rule the report's capture and export's pages follow."""
-        return [{**row, "good": bool(row["good"])} for row in self.db.query(
-            f"SELECT *, ({good_capture()}) AS good FROM captures WHERE url = :url OR fetch_url = :fetch"
+        holds a whole 2xx payload and is ours, the rule the report's capture and export's pages follow;
+        `ours`: not a memento imported from another archive."""
+        return [{**row, "good": bool(row["good"]), "ours": bool(row["ours"])} for row in self.db.query(
+            f"SELECT *, ({good_capture('', self.version)}) AS good, ({ours('', self.version)}) AS ours FROM captures"
+            " WHERE url = :url OR fetch_url = :fetch"
             " ORDER BY captured_at DESC, id DESC",
             {"url": url, "fetch": fetch_url or url},
         )]

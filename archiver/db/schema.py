@@ -177,7 +177,22 @@ def _v9(db: sqlite_utils.Database) -> None:
     db.table("copies").create_index(["fetch_url", "archive", "checked_at"])
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
+def _v10(db: sqlite_utils.Database) -> None:
+    """Copies imported from other web archives (`--import`): a capture with `mode` 'memento' holds a
+    memento's raw bytes under the original URL, `captured_at` its memento datetime; where it came from
+    is kept beside it (`source_url` the memento, `source_archive` the archive's name, `imported_at`).
+    It replays and exports, but is never our copy (good_capture). The report's covering index holds
+    `mode` so that rule stays an index read."""
+    db.execute("ALTER TABLE captures ADD COLUMN source_url TEXT")
+    db.execute("ALTER TABLE captures ADD COLUMN source_archive TEXT")
+    db.execute("ALTER TABLE captures ADD COLUMN imported_at TEXT")
+    db.execute("DROP INDEX idx_captures_url_good")
+    db.execute("CREATE INDEX idx_captures_url_good ON captures (fetch_url, captured_at, record_type, http_status,"
+               " truncated, mode)")
+    db.execute("CREATE INDEX idx_captures_source ON captures (fetch_url, source_url) WHERE source_url IS NOT NULL")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # -- derived objects ---------------------------------------------------------------------------------
@@ -189,11 +204,22 @@ CANONICAL_GLOB = ("'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][
                   ".[0-9][0-9][0-9][0-9][0-9][0-9]Z'")
 
 
-def good_capture(alias: str = "") -> str:
+MEMENTO = "memento"  # captures.mode of a copy imported from another web archive: never ours
+MODES_VERSION = 7  # captures.mode exists from schema v7
+
+
+def ours(alias: str = "", version: int = SCHEMA_VERSION) -> str:
+    """SQL: the captures row is one we made (not a memento imported from another archive). `version`:
+    the database's schema (before v7 there is no mode, and every capture was ours)."""
+    return f"COALESCE({alias}mode, '') <> '{MEMENTO}'" if version >= MODES_VERSION else "1"
+
+
+def good_capture(alias: str = "", version: int = SCHEMA_VERSION) -> str:
     """SQL: the captures row (`alias`: its qualifier, e.g. `c.`) holds a whole 2xx payload, as a
-    response or as a revisit of one: a copy worth showing as the citation's."""
+    response or as a revisit of one, and is ours: a copy worth showing as the citation's. An imported
+    memento is not (it replays, but as the other archive's copy). `version`: the database's schema."""
     return (f"{alias}record_type IN ('response', 'revisit') AND {alias}truncated IS NULL"
-            f" AND {alias}http_status BETWEEN 200 AND 299")
+            f" AND {alias}http_status BETWEEN 200 AND 299 AND {ours(alias, version)}")
 
 
 def micros(column: str) -> str:

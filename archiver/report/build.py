@@ -49,13 +49,14 @@ def build_report(settings: Settings, targets: list[str], policy: Policy | None =
             judged, captures = from_history(db, fetch_urls, policy)
         copies = {url: tuple({"archive": c.archive, "url": c.memento_url or "", "datetime": c.memento_datetime or ""}
                              for c in found) for url, found in db.good_copies(fetch_urls).items()}
+        down = db.down_archives(fetch_urls)
     rows = []
     with _gc_paused():
         for entry in cited:
             row = _row(entry, judged, captures)
             if filters.keep(row):
-                rows.append(dataclasses.replace(row, copies=copies[entry.fetch_url]) if entry.fetch_url in copies
-                            else row)
+                rows.append(dataclasses.replace(row, copies=copies.get(entry.fetch_url, ()),
+                                                copies_down=tuple(down.get(entry.fetch_url, ()))))
     return Report(rows, titles, policy)
 
 
@@ -88,11 +89,12 @@ def report_json(settings: Settings, targets: list[str], policy: Policy | None = 
                 entries = db.report_cited_rows(list(dirty))
                 judged, captures = from_history(db, sorted({e.fetch_url for e in entries}), policy)
                 elsewhere = db.good_copies(e.fetch_url for e in entries)
+                down = db.down_archives(e.fetch_url for e in entries)
                 for entry in entries:
                     row = _row(entry, judged, captures)
                     row = dataclasses.replace(row, copies=tuple(
                         {"archive": c.archive, "url": c.memento_url or "", "datetime": c.memento_datetime or ""}
-                        for c in elsewhere.get(entry.fetch_url, [])))
+                        for c in elsewhere.get(entry.fetch_url, [])), copies_down=tuple(down.get(entry.fetch_url, ())))
                     if filters.keep(row):
                         texts[dirty[entry.ord]] = compact(row.as_json())
                         dead = dead or row.verdict.verdict == "dead"

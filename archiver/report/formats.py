@@ -66,6 +66,8 @@ def to_csv(report: Report) -> str:
 
 
 def _csv_cell(value: Any) -> Any:
+    if isinstance(value, list):  # copies_down: archive names
+        return " ".join(str(v) for v in value)
     return "" if value is None else value
 
 

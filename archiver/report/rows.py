@@ -17,7 +17,7 @@ from ..verdict import VERDICTS, Policy, Verdict
 # (offline)"); `offline_checks`: how many failures since then did not count for that reason.
 FIELDS = ("manifest", "id", "url", "cited_as", "context", "verdict", "status", "reason", "http_status", "final_url",
           "checked_at", "failing_since", "dead_since", "last_ok_at", "drift", "drift_level", "capture", "offline",
-          "offline_checks", "copies")
+          "offline_checks", "copies", "copies_down")
 CAPTURE_FIELDS = ("warc", "offset", "length", "sha256", "captured_at", "record_type")
 
 
@@ -89,6 +89,9 @@ class ReportRow:
     stamps: Stamps | None = None
     # Judged copies in other web archives (archiver/copies/), nearest first: {archive, url, datetime}.
     copies: tuple[dict[str, str], ...] = ()
+    # The archives that did not answer when last asked for a copy: with no copy, "archive down" rather
+    # than "no copy".
+    copies_down: tuple[str, ...] = ()
 
     @property
     def best_copy(self) -> dict[str, str] | None:
@@ -108,7 +111,8 @@ class ReportRow:
                 "failing_since": failing_since, "dead_since": dead_since,
                 "last_ok_at": last_ok_at, "drift": latest.drift, "drift_level": latest.drift_level,
                 "capture": self.capture.as_json() if self.capture else None, "offline": v.offline,
-                "offline_checks": v.offline_checks, "copies": list(self.copies)}
+                "offline_checks": v.offline_checks, "copies": list(self.copies),
+                "copies_down": list(self.copies_down)}
 
 
 @dataclass

@@ -269,6 +269,29 @@ class RecordBuilder:
         offset, length = self._write(out, rec_type, headers, io.BytesIO(data), len(data), content_type, level)
         return RecordInfo(rec_type, uri, record_id, date, offset, length, -1, payload)
 
+    def memento(self, out: IO[bytes], hop: Hop, original: str, when: dt.datetime, source: str,
+                fields: list[tuple[str, str]]) -> list[RecordInfo]:
+        """A memento imported from another web archive, as pywb records what it fetches from a remote
+        archive: a `response` record under the ORIGINAL URL, dated its memento datetime (so replay
+        finds it where the original stood), `WARC-Source-URI` the memento and `WARC-Creation-Date` when
+        it was imported; then a `metadata` record concurrent to it whose warc-fields say the rest
+        (`fields`: the archive, the memento's datetime, the raw URL fetched). No request record: the
+        request went to the archive, not to the original URL."""
+        record_id = self.make_id()
+        date = warc_date(when)
+        headers = [("WARC-Type", "response"), ("WARC-Record-ID", record_id), ("WARC-Date", date),
+                   ("WARC-Target-URI", original), ("WARC-Source-URI", source),
+                   ("WARC-Creation-Date", warc_date(stamps.now())),
+                   ("WARC-Block-Digest", sha1_label(hop.block_sha1)),
+                   ("WARC-Payload-Digest", sha1_label(hop.payload_sha1))]
+        hop.response.seek(0)
+        offset, length = self._write(out, "response", headers, hop.response, hop.response_length,
+                                     "application/http; msgtype=response", gzip_level(hop, self.gzip_level))
+        response = RecordInfo("response", original, record_id, date, offset, length, 0, sha1_label(hop.payload_sha1))
+        block = "".join(f"{name}: {value}\r\n" for name, value in fields).encode()
+        metadata = self.resource(out, original, "application/warc-fields", block, date, record_id, rec_type="metadata")
+        return [response, metadata]
+
     def _common(self, hop: Hop, rec_type: str, record_id: str, date: str, concurrent: str) -> list[tuple[str, str]]:
         headers = [
             ("WARC-Type", rec_type),

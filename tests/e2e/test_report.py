@@ -384,7 +384,13 @@ def test_readme_queries(reported: Reported, tmp_path: Path) -> None:
 
 # What schema v6 added (offline runs), taken out again: with these a copy is a v5 database (whose view,
 # derived, a writable open makes again).
-UNDO_V6 = ("DROP VIEW citation_verdicts", "DROP INDEX idx_checks_url_history_run", "DROP INDEX idx_checks_run",
+UNDO_V6 = (# first v10's imported mementos (their index holds v7's mode)
+           "DROP VIEW good_captures", "DROP INDEX idx_captures_source", "DROP INDEX idx_captures_url_good",
+           "CREATE INDEX idx_captures_url_good ON captures (fetch_url, captured_at, record_type, http_status,"
+           " truncated)", "ALTER TABLE captures DROP COLUMN source_url",
+           "ALTER TABLE captures DROP COLUMN source_archive",
+           "ALTER TABLE captures DROP COLUMN imported_at",
+           "DROP VIEW citation_verdicts", "DROP INDEX idx_checks_url_history_run", "DROP INDEX idx_checks_run",
            "CREATE INDEX idx_checks_url_history ON checks (fetch_url, checked_at, status, drift_level)",
            "ALTER TABLE runs DROP COLUMN offline", "ALTER TABLE runs DROP COLUMN network",
            # and what v7 (browser capture) and v8 (a check's mode) added, so that migrating again replays them
