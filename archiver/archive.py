@@ -85,18 +85,7 @@ class Archive:
         `latest` the newest whatever it is; with `at` the one nearest that time whatever it is."""
         # A memento imported from another archive is that archive's copy, never the one shown as ours.
         rows = [r for r in self.history(url) if r["record_type"] in ("response", "revisit") and r["ours"]]
-        if not rows:
-            return None
-        if at is not None:
-            target = at.astimezone(dt.UTC)
-            return Chosen(min(rows, key=lambda r: abs((stamps.parse(r["captured_at"]) - target).total_seconds())),
-                          NEAREST)
-        if latest:
-            return Chosen(rows[0], NEWEST)
-        for i, row in enumerate(rows):
-            if row["good"]:
-                return Chosen(row, NEWEST_GOOD, rows[:i])
-        return Chosen(rows[0], NO_GOOD)
+        return pick(rows, at, latest) if rows else None
 
     def payload_record(self, capture: dict[str, Any]) -> dict[str, Any]:
         """The capture row whose WARC record holds the payload (a revisit's original)."""
@@ -126,3 +115,16 @@ class Archive:
                 raise StorageError(f"{path} at offset {source['warc_offset']}: unreadable record: {exc}") from exc
 
 
+def pick(rows: list[dict[str, Any]], at: dt.datetime | None, latest: bool) -> Chosen:
+    """The choice rule of `Archive.choose` over capture rows (newest first, at least one): nearest `at`,
+    the newest with `latest`, else the newest good one."""
+    if at is not None:
+        target = at.astimezone(dt.UTC)
+        return Chosen(min(rows, key=lambda r: abs((stamps.parse(r["captured_at"]) - target).total_seconds())),
+                      NEAREST)
+    if latest:
+        return Chosen(rows[0], NEWEST)
+    for i, row in enumerate(rows):
+        if row["good"]:
+            return Chosen(row, NEWEST_GOOD, rows[:i])
+    return Chosen(rows[0], NO_GOOD)

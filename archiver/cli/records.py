@@ -164,7 +164,7 @@ def browser_part(capture: dict[str, Any]) -> str:
 def write_screenshot(ctx: click.Context, url: str, when: dt.datetime | None, at: str | None, latest: bool,
                      path: Path | None, *, to_stdout: bool) -> None:
     """`show --screenshot`: the PNG of the browser capture the rules choose among those with one."""
-    from ..archive import Archive
+    from ..archive import Archive, pick
     from ..browser.stage import SCREENSHOT
     from ..rendered import read_resource
     from ..urls import host_of
@@ -191,22 +191,6 @@ def write_screenshot(ctx: click.Context, url: str, when: dt.datetime | None, at:
     write_payload([png], url, path, len(png))
     if path is not None:
         click.echo(str(path))
-
-
-def pick(rows: list[dict[str, Any]], when: dt.datetime | None, latest: bool) -> Chosen:
-    """Archive.choose's rules over `rows` (newest first): nearest `when`, the newest, or the newest good."""
-    from ..archive import NEAREST, NEWEST, NEWEST_GOOD, NO_GOOD, Chosen
-
-    if when is not None:
-        target = when.astimezone(dt.UTC)
-        return Chosen(min(rows, key=lambda r: abs((stamps.parse(r["captured_at"]) - target).total_seconds())),
-                      NEAREST)
-    if latest:
-        return Chosen(rows[0], NEWEST)
-    for i, row in enumerate(rows):
-        if row["good"]:
-            return Chosen(row, NEWEST_GOOD, rows[:i])
-    return Chosen(rows[0], NO_GOOD)
 
 
 def _status(capture: dict[str, Any]) -> str:
