@@ -42,6 +42,8 @@ class Kept:
 
     page_records: int  # how many of the capture's records are the page's own fetch
     resources: list[tuple[Resource, RecordInfo | None]] = field(default_factory=list)  # and its answer's record
+    # payload digest -> (record id, URI, date) of the full responses this capture wrote, for revisits
+    written: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
 
 class BrowserStage:
@@ -146,8 +148,10 @@ class BrowserStage:
         """Append the rendering's records after the page's own: every sub-resource, then the
         screenshot, the DOM and the metadata record. Returns them, the page's count first."""
         kept = Kept(len(page))
+        kept.written.update((r.payload_digest, (r.record_id, r.uri, r.date)) for r in page
+                            if r.rec_type == "response" and r.payload_digest)
         for resource in rendering.resources:
-            kept.resources.append((resource, self._write_result(builder, out, resource.result, page)))
+            kept.resources.append((resource, self._write_result(builder, out, resource.result, page, kept)))
         date = warc_date(rendering.started_at)
         if rendering.media is not None:
             self._write_media(builder, out, rendering, page, kept, date)
@@ -173,31 +177,31 @@ class BrowserStage:
             final = result.final
             kind = "media-file" if final is not None and final.url in files else "media-lookup"
             kept.resources.append((Resource(result.url, "GET", kind, result),
-                                   self._write_result(builder, out, result, page)))
+                                   self._write_result(builder, out, result, page, kept)))
         if media.info_json:
             page.append(builder.resource(out, MEDIA_INFO + rendering.url, "application/json", media.info_json,
                                          date, None))
 
     def _write_result(self, builder: RecordBuilder, out: IO[bytes], result: FetchResult | None,
-                      page: list[RecordInfo]) -> RecordInfo | None:
+                      page: list[RecordInfo], kept: Kept) -> RecordInfo | None:
         """A sub-resource's records, appended to the capture's; returns the one holding its answer."""
         if result is None or not result.hops:
             return None
-        written = builder.capture(out, result, self._original(result, page))
+        written = builder.capture(out, result, self._original(result, kept))
         page.extend(written)
+        for record in written:
+            if record.rec_type == "response" and record.payload_digest:
+                kept.written.setdefault(record.payload_digest, (record.record_id, record.uri, record.date))
         return next((r for r in reversed(written) if r.rec_type in ("response", "revisit")), None)
 
-    def _original(self, result: FetchResult, page: list[RecordInfo]) -> Original | None:
+    def _original(self, result: FetchResult, kept: Kept) -> Original | None:
         """The stored payload a sub-resource's answer repeats: one committed before, or one this same
         capture already wrote (the browser and yt-dlp both fetch a video; one copy is enough)."""
         final = result.final
         if final is None or final.truncated:
             return None
         label = sha1_label(final.payload_sha1)
-        known = self._payloads.get(label)
-        if known is None:
-            same = next((r for r in page if r.rec_type == "response" and r.payload_digest == label), None)
-            known = (same.record_id, same.uri, same.date) if same is not None else None
+        known = self._payloads.get(label) or kept.written.get(label)
         return Original(final.payload_sha1, *known) if known is not None else None
 
     # -- the writer ---------------------------------------------------------------------------------
