@@ -169,6 +169,9 @@ async function more() {
   if (box.top < innerHeight) more();  // still at the bottom: keep filling
 }
 new IntersectionObserver(entries => { if (entries.some(e => e.isIntersecting)) more(); }).observe(sentinel);
+// An observer only reports changes: a scroll that lands before it saw the sentinel leave the view
+// would go unnoticed, so scrolling checks too, as many real feeds do.
+addEventListener("scroll", () => { if (sentinel.getBoundingClientRect().top < innerHeight) more(); });
 """,
     "lazy": """
 const seen = new IntersectionObserver(entries => {
