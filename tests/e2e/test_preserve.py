@@ -6,9 +6,9 @@ a real local pywb archive and linked in the robust copy."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import re
-import http.server
 import subprocess
 import sys
 import threading
