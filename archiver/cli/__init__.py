@@ -24,6 +24,7 @@ from .copies import copies_command
 from .daemon import daemon_command, status_command
 from .extract import extract_command
 from .options import GlobalOptions, global_options
+from .preserve import preserve_command
 from .records import history_command, show_command
 from .replay import export_command, replay_command
 from .report import report_command
@@ -78,6 +79,7 @@ for command in (extract_command, snapshot_command, check_command, daemon_command
                 history_command, show_command, report_command, verify_command, replay_command, export_command,
                 copies_command, robustify_command):
     cli.add_command(command)
+cli.add_command(preserve_command)
 
 
 def main() -> None:
