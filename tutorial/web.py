@@ -1,6 +1,6 @@
 """The tutorial web: a miniature copy of the pages the sample paper cites, served on loopback.
 
-    python tutorial/web.py start FOLDER    # serve in the background; write FOLDER/archiver.toml and FOLDER/tutorial-ca.pem
+    python tutorial/web.py start FOLDER    # serve in the background; write FOLDER/archiver.toml, tutorial-ca.pem
     python tutorial/web.py day 2 FOLDER    # "the next day": some pages change, one disappears
     python tutorial/web.py stop FOLDER     # stop the server
     python tutorial/web.py serve FOLDER    # the same server in the foreground (Ctrl-C stops it)
