@@ -1,7 +1,7 @@
 """`archiver report` over the checker's scenario world: snapshot the early web, check the later one
 three times (as tests/test_check.py does), then assert every verdict and date in JSON, CSV and the
 table against the recorded checks, the filters, the exit codes, the policy flags (which must not
-touch the database), and the SQL views and README queries."""
+touch the database), and the SQL views and docs/database.md queries."""
 
 from __future__ import annotations
 
@@ -309,7 +309,7 @@ def test_output_file_format_from_its_suffix(reported: Reported, tmp_path: Path) 
         assert check(target.read_text())
 
 
-# -- SQL views and the README's queries ---------------------------------------------------------------
+# -- SQL views and the queries of docs/database.md ---------------------------------------------------------------
 
 
 def test_status_groups_in_sql_match_verdict_py() -> None:
@@ -347,7 +347,7 @@ def test_citation_verdicts_view_agrees_with_judge(reported: Reported, tmp_path: 
 
 
 def _readme_queries() -> dict[str, str]:
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "docs" / "database.md").read_text()
     found = re.findall(r"# ([^\n]+)\nsqlite-utils query storage/archiver.db \"(.*?)\"", text, re.S)
     return {title.strip(): sql for title, sql in found}
 
