@@ -19,6 +19,7 @@ import click
 
 from .. import __version__, signals
 from ..errors import ArchiverError
+from .browse import browse_command
 from .capture import check_command, snapshot_command
 from .copies import copies_command
 from .daemon import daemon_command, status_command
@@ -80,6 +81,7 @@ for command in (extract_command, snapshot_command, check_command, daemon_command
                 copies_command, robustify_command):
     cli.add_command(command)
 cli.add_command(preserve_command)
+cli.add_command(browse_command)  # archiver/cli/browse.py (the browse extra: Datasette)
 
 
 def main() -> None:
