@@ -77,7 +77,8 @@ def test_runnable_examples_run(tmp_path: Path) -> None:
     for verdict in VERDICTS:
         assert re.search(rf"\d+ {verdict}\b", summary[-1]), summary[-1]
     run = tmp_path / "tutorial-run"
-    for name in ("manifests/artsakh.yaml", "report.html", "hrw.html", "artsakh.wacz"):
+    for name in ("manifests/artsakh.yaml", "report.html", "hrw.html", "artsakh.wacz",
+                 "preserved/report.html", "preserved/2021-artsakh-war-crimes-paper.wacz", "preserved/preserve.json"):
         assert (run / name).is_file(), name
 
 
