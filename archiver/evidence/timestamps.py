@@ -232,7 +232,7 @@ def check_timestamps(settings: Settings, db: ArchiveDB, broken: list[ChainProble
     bundles = dict(settings.tsa)
     out: list[ChainProblem] = []
     for row in db.timestamp_rows():
-        where = f"timestamp {row.file} ({tsa_host(row.tsa)}, ledger entry {row.seq})"
+        where = f"{row.file} ({tsa_host(row.tsa)}, ledger entry {row.seq})"
         try:
             token = (settings.storage / row.file).read_bytes()
         except OSError as exc:

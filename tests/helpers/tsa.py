@@ -1,6 +1,8 @@
 """A real RFC 3161 Time Stamping Authority on loopback: OpenSSL's own responder (`openssl ts -reply`)
 behind a tiny HTTP handler, with a test CA and a TSA certificate (extendedKeyUsage critical
-timeStamping) made here with `cryptography`. `up = False` makes it answer 503, as a TSA that is down."""
+timeStamping) made here with `cryptography`. Its replies carry the TSA's certificate only (no `certs`):
+OpenSSL writes a SET of several certificates in the order given, not DER's sorted order, and
+rfc3161-client's strict DER parser refuses such a token. `up = False` makes it answer 503, as a TSA that is down."""
 
 from __future__ import annotations
 
@@ -27,7 +29,6 @@ dir = {dir}
 serial = $dir/serial
 crypto_device = builtin
 signer_cert = $dir/tsa.pem
-certs = $dir/ca.pem
 signer_key = $dir/tsa.key
 signer_digest = sha256
 default_policy = 1.2.3.4.1
