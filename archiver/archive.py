@@ -52,7 +52,7 @@ class Archive:
                                    builder=RecordBuilder(gzip_level=settings.gzip_level), create=writing)
             self.notices: list[str] = []  # said once, after the run (a TSA that did not answer)
             if writing:
-                evidence(self)
+                evidence(settings, self.store, self.notices.append)
                 self.recovered = self.store.recover()
         except ArchiverError:
             self.db.close()

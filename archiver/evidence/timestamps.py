@@ -37,8 +37,8 @@ from ..fetch.ask import Ask
 from .ledger import ChainProblem, Ledger, check_chain, head
 
 if TYPE_CHECKING:
-    from ..archive import Archive
     from ..fetch.fetcher import Fetcher
+    from ..storage import WarcStore
 
 MAX_REPLY = 1024 * 1024
 FOLDER = "timestamps"
@@ -200,15 +200,14 @@ def stamp(settings: Settings) -> StampResult:
         return stamp_head(settings, db)
 
 
-def evidence(archive: Archive) -> None:
+def evidence(settings: Settings, store: WarcStore, notice: Callable[[str], None]) -> None:
     """Turn on, for an archive opened for writing, the log (unless `ledger` is off) and the stamping of
     its head as each WARC file closes (when TSAs are configured). A TSA that fails is a notice: the
     WARC file is closed and its entry logged all the same."""
-    settings = archive.settings
     if settings.ledger:
-        archive.store.ledger = Ledger(settings.storage)
+        store.ledger = Ledger(settings.storage)
     if settings.ledger and settings.tsa:
-        archive.store.on_closed = _stamper(settings, archive.db, archive.notices.append)
+        store.on_closed = _stamper(settings, store.db, notice)
 
 
 def _stamper(settings: Settings, db: ArchiveDB, notice: Callable[[str], None]) -> Callable[[str], None]:
