@@ -102,7 +102,7 @@ class Ledger:
         try:
             fd = os.open(self.mirror, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
         except OSError as exc:
-            raise StorageError(f"{self.mirror}: cannot open the ledger: {exc.strerror or exc}") from exc
+            raise StorageError(f"{self.mirror}: cannot write: {exc.strerror or exc}") from exc
         try:
             end = _cut_back(fd, entry.seq)
             os.lseek(fd, end, os.SEEK_SET)
@@ -111,7 +111,7 @@ class Ledger:
                 view = view[os.write(fd, view):]
             os.fsync(fd)
         except OSError as exc:
-            raise StorageError(f"{self.mirror}: cannot append to the ledger: {exc.strerror or exc}") from exc
+            raise StorageError(f"{self.mirror}: cannot write: {exc.strerror or exc}") from exc
         finally:
             os.close(fd)
 
