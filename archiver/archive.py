@@ -16,6 +16,7 @@ from . import stamps
 from .config import Settings
 from .db import ArchiveDB
 from .errors import ArchiverError, InvalidURL, NotArchived, StorageError
+from .evidence.timestamps import evidence
 from .storage import WarcStore
 from .urls import normalize_url
 from .warc import RecordBuilder
@@ -49,7 +50,9 @@ class Archive:
             self.store = WarcStore(settings.storage, self.db, max_size=settings.warc_max_size,
                                    user_agent=settings.user_agent,
                                    builder=RecordBuilder(gzip_level=settings.gzip_level), create=writing)
+            self.notices: list[str] = []  # said once, after the run (a TSA that did not answer)
             if writing:
+                evidence(settings, self.store, self.notices.append)
                 self.recovered = self.store.recover()
         except ArchiverError:
             self.db.close()

@@ -64,6 +64,11 @@ class Settings:
     # Web archives asked for copies (archiver/copies/): each entry a default archive's name, or its own
     # fields as (key, value) pairs (name, timemap, timegate, wayback); empty: the default list.
     archives: tuple[tuple[tuple[str, str], ...], ...] = ()
+    # Evidence (archiver/evidence/): the tamper-evident log of what is stored (on unless switched off,
+    # e.g. to measure its cost), and the RFC 3161 Time Stamping Authorities its head is sent to when a
+    # WARC file closes and by `archiver stamp`: (url, ca_bundle) pairs; none by default.
+    ledger: bool = True
+    tsa: tuple[tuple[str, str], ...] = ()
 
     @property
     def db_path(self) -> Path:
@@ -100,8 +105,10 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return _allow_entries(value, origin)
         if name == "archives":
             return _archive_entries(value, origin)
-        if name == "allow_private":
+        if name in ("allow_private", "ledger"):
             return _switch(name, value, origin)
+        if name == "tsa":
+            return _tsa_entries(value, origin)
         if name == "quiet":
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
         if isinstance(value, bool):  # TOML's true is no number, though Python would take it for 1
@@ -259,6 +266,25 @@ def _archive_entries(value: Any, origin: str) -> tuple[tuple[tuple[str, str], ..
                              for k in ARCHIVE_KEYS if k in item))
         else:
             raise ConfigError(f"{origin}: archives entry {item!r}: a name, or a table of {', '.join(ARCHIVE_KEYS)}")
+    return tuple(out)
+
+
+def _tsa_entries(value: Any, origin: str) -> tuple[tuple[str, str], ...]:
+    """`tsa`: a list of tables {url, ca_bundle} (the CA bundle, PEM, that the TSA's certificate chains
+    to); in the environment, `url|ca_bundle` entries separated by commas."""
+    items = [dict(zip(("url", "ca_bundle"), i.split("|", 1), strict=False)) for i in value.split(",") if i.strip()] \
+        if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise ConfigError(f"{origin}: tsa must be a list of tables {{url, ca_bundle}}, got {value!r}")
+    out = []
+    for item in items:
+        if not isinstance(item, dict) or set(item) != {"url", "ca_bundle"} or not all(
+                isinstance(v, str) and v.strip() for v in item.values()):
+            raise ConfigError(f"{origin}: tsa entry {item!r}: a table of url and ca_bundle")
+        parts = urlsplit(item["url"].strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{origin}: tsa URL {item['url']!r} is not an http(s) URL with a host")
+        out.append((item["url"].strip(), item["ca_bundle"].strip()))
     return tuple(out)
 
 

@@ -402,6 +402,7 @@ class Run:
                         except BaseException as exc:
                             failure = exc
                     self.archive.store.sync()  # the bytes on disk before the rows that point at them
+                    self.archive.store.log_captures([o.capture_id for o in done if o.capture_id is not None])
                 for fetched in group:  # committed: later renderings may refer to these payloads
                     if fetched.kept is not None and fetched.error is None:
                         self.browser.remember(fetched.records)
@@ -421,6 +422,7 @@ class Run:
                           error=job.invalid_reason)
         with self.archive.db.transaction():
             outcome.capture_id = self.archive.db.add_capture(capture_row(outcome, run_id, None, None), [])
+            self.archive.store.log_captures([outcome.capture_id])
             self.kind.stored(Fetched(job), outcome, run_id)
         self.on_outcome(outcome)
         return outcome
@@ -573,6 +575,7 @@ def _finish(archive: Archive, kind: RunKind[Any], summary: Summary, carry: WarcC
         if carry is not None:
             carry.take(archive.store, summary.status == "done")
         archive.store.close()
+        summary.notices.extend(archive.notices)  # e.g. a Time Stamping Authority that did not answer
     finally:
         try:
             network = summary.network

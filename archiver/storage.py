@@ -32,6 +32,7 @@ from . import stamps
 from .atomic import fsync_dir
 from .db import ArchiveDB
 from .errors import StorageError
+from .evidence.ledger import Ledger
 from .warc import RecordBuilder, RecordInfo
 
 OPEN_SUFFIX = ".open"
@@ -155,6 +156,9 @@ class WarcStore:
         self.now = now
         self.prefix = prefix
         self.current: _OpenWarc | None = None
+        # The tamper-evident log (evidence/ledger.py; None: off), and who hears of each closed file.
+        self.ledger: Ledger | None = None
+        self.on_closed: Callable[[str], None] | None = None
         if not create:
             return
         try:
@@ -283,7 +287,21 @@ class WarcStore:
             raise _storage_error(warc.path, "close WARC", exc) from exc
         finally:
             warc.handle.close()
-        self.db.close_warc(warc.name, warc.size, digest)
+        self._closed(warc.name, warc.size, digest)
+
+    def _closed(self, name: str, size: int, digest: str) -> None:
+        """The file's row closed and its ledger entry appended together; then `on_closed` hears of it."""
+        with self.db.transaction():
+            self.db.close_warc(name, size, digest)
+            if self.ledger is not None:
+                self.ledger.warc_closed(self.db, name, size, digest)
+        if self.on_closed is not None:
+            self.on_closed(name)
+
+    def log_captures(self, capture_ids: list[int]) -> None:
+        """Inside the transaction that stores captures: their ledger entry (evidence/ledger.py)."""
+        if self.ledger is not None:
+            self.ledger.captures(self.db, capture_ids)
 
     def _committed_end(self, name: str) -> int:
         try:
@@ -337,7 +355,7 @@ class WarcStore:
             if not renamed:
                 os.replace(path, final)
             fsync_dir(final.parent)
-            self.db.close_warc(name, end, digest)
+            self._closed(name, end, digest)
             recovered.append(name)
         except OSError as exc:
             raise _storage_error(target, "recover WARC", exc) from exc

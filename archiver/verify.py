@@ -36,6 +36,8 @@ from . import stamps
 from .config import Settings
 from .db import ArchiveDB
 from .errors import DatabaseDamaged, RecordDamaged, StorageError
+from .evidence.ledger import Ledger, check_chain
+from .evidence.timestamps import check_timestamps
 from .storage import OPEN_SUFFIX, warc_path
 from .warc import StoredRecord
 
@@ -49,6 +51,7 @@ MAX_WORKERS = 4
 MISSING, TRUNCATED, ALTERED, RECORD_DAMAGED, UNREADABLE = "missing", "truncated", "altered", "record_damaged", \
     "unreadable"
 DATABASE_DAMAGED = "database_damaged"  # `warc` names the database file
+LEDGER, TIMESTAMP = "ledger", "timestamp"  # `warc` names the log entry, mirror line or token (evidence/)
 UNKNOWN_FILE = "unknown_file"  # a warning: a file the database does not know is not a fixity failure
 WARNINGS = frozenset({UNKNOWN_FILE})
 
@@ -271,9 +274,10 @@ class Verifier:
     thread), `workers` threads read files."""
 
     def __init__(self, settings: Settings, *, since: dt.datetime | None = None, quick: bool = False,
-                 full: bool = False, workers: int | None = None,
+                 full: bool = False, workers: int | None = None, timestamps: bool = False,
                  on_problem: Callable[[AuditProblem], None] | None = None) -> None:
         self.settings = settings
+        self.timestamps = timestamps
         self.full = full
         self.root = settings.storage
         self.since = stamps.iso(since) if since is not None else None
@@ -353,6 +357,7 @@ class Verifier:
                 self._found(audit, problem)
             audit.files = len(files)
             self._verify(db, files, audit)
+            self._check_evidence(db, audit)
         except DatabaseDamaged as exc:
             # Damage SQLite's check did not see (or saw: reading the list of WARC files failed): a problem
             # like the others, and nothing more is written into the file.
@@ -376,13 +381,25 @@ class Verifier:
         audit.finished_at = stamps.now_iso()
         if audit.audit_id is None:
             return
+        row = {"finished_at": audit.finished_at, "files": audit.files, "records": audit.records,
+               "bytes": audit.bytes, "problems": len(audit.problems), "warnings": len(audit.warnings),
+               "status": audit.status}
         try:
-            db.finish_audit(audit.audit_id, {
-                "finished_at": audit.finished_at, "files": audit.files, "records": audit.records,
-                "bytes": audit.bytes, "problems": len(audit.problems), "warnings": len(audit.warnings),
-                "status": audit.status}, [p.to_dict() for p in audit.found])
+            with db.transaction():  # the audit's row and its ledger entry together
+                db.finish_audit(audit.audit_id, row, [p.to_dict() for p in audit.found])
+                if self.settings.ledger and db.has_ledger():
+                    Ledger(self.root).audit(db, audit.audit_id, {"mode": audit.mode, **row})
         except StorageError as exc:
             audit.not_recorded = str(exc)
+
+    def _check_evidence(self, db: ArchiveDB, audit: Audit) -> None:
+        """The tamper-evident log recomputed (and with `timestamps`, every token over it): evidence/."""
+        chain = check_chain(db, self.root)
+        for link in chain:
+            self._found(audit, AuditProblem(LEDGER, link.where, link.detail))
+        if self.timestamps:
+            for token in check_timestamps(self.settings, db, chain):
+                self._found(audit, AuditProblem(TIMESTAMP, token.where, token.detail))
 
     def _found(self, audit: Audit, problem: AuditProblem) -> None:
         audit.found.append(problem)
@@ -496,7 +513,10 @@ def _open_db(path: Path) -> tuple[ArchiveDB, str | None]:
 
 
 def verify(settings: Settings, *, since: dt.datetime | None = None, quick: bool = False, full: bool = False,
-           workers: int | None = None, on_problem: Callable[[AuditProblem], None] | None = None) -> Audit:
+           workers: int | None = None, timestamps: bool = False,
+           on_problem: Callable[[AuditProblem], None] | None = None) -> Audit:
     """Check the database (SQLite's quick_check; integrity_check when `full`) and audit every WARC file
-    it knows (created on/after `since`); record the audit in it when possible."""
-    return Verifier(settings, since=since, quick=quick, full=full, workers=workers, on_problem=on_problem).run()
+    it knows (created on/after `since`), the tamper-evident log (and every timestamp token with
+    `timestamps`); record the audit in it when possible."""
+    return Verifier(settings, since=since, quick=quick, full=full, workers=workers, timestamps=timestamps,
+                    on_problem=on_problem).run()

@@ -30,6 +30,7 @@ from .records import history_command, show_command
 from .replay import export_command, replay_command
 from .report import report_command
 from .robustify import robustify_command
+from .stamp import stamp_command
 from .verify import verify_command
 
 
@@ -78,7 +79,7 @@ def cli(ctx: click.Context, storage: Path | None, db: Path | None, config_file: 
 
 for command in (extract_command, snapshot_command, check_command, daemon_command, status_command,
                 history_command, show_command, report_command, verify_command, replay_command, export_command,
-                copies_command, robustify_command):
+                copies_command, robustify_command, stamp_command):
     cli.add_command(command)
 cli.add_command(preserve_command)
 cli.add_command(browse_command)  # archiver/cli/browse.py (the browse extra: Datasette)

@@ -22,15 +22,21 @@ if TYPE_CHECKING:
 @click.option("--full", is_flag=True,
               help="Check the database with SQLite's integrity_check (every index matched against its table)"
                    " instead of quick_check; slower on a large database.")
+@click.option("--timestamps", is_flag=True,
+              help="Also check every RFC 3161 timestamp token: the log head it covers, its signature chaining to"
+                   " the TSA's CA bundle (the tsa setting), and that the entry is still in the unbroken log.")
 @click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON on stdout.")
 @click.pass_context
-def verify_command(ctx: click.Context, since: str | None, quick: bool, full: bool, as_json: bool) -> None:
+def verify_command(ctx: click.Context, since: str | None, quick: bool, full: bool, timestamps: bool,
+                   as_json: bool) -> None:
     """Re-read every WARC file the database knows and check its fixity: the size and sha256 recorded
     when it was closed, and each record (whole gzip member, record id, block and payload digests).
     The database itself first goes through SQLite's own check (quick_check; integrity_check with --full).
 
     Problems are printed one per line on stderr, by name: missing, truncated, altered,
-    record_damaged, unreadable, database_damaged; files in the storage folder that the database does
+    record_damaged, unreadable, database_damaged; ledger (the tamper-evident log's first broken link, a
+    mirror line that differs, an entry whose WARC file or captures changed); timestamp (a token that
+    fails, with --timestamps); files in the storage folder that the database does
     not know are a warning (unknown_file). Each audit is recorded in the database (tables audits,
     audit_problems); a database that cannot be written is still read, and a damaged one is never
     written. Exit status: 0 all intact, 1 some problem (a damaged database included), 2 usage, 4 the
@@ -46,7 +52,8 @@ def verify_command(ctx: click.Context, since: str | None, quick: bool, full: boo
         label = "warning: " if problem.warning else ""
         click.echo(f"archiver: {label}{problem.line()}", err=True)
 
-    audit = verify(settings, since=parse_since(since), quick=quick, full=full, on_problem=show)
+    audit = verify(settings, since=parse_since(since), quick=quick, full=full, timestamps=timestamps,
+                   on_problem=show)
     if audit.not_recorded:
         click.echo(f"archiver: warning: audit not recorded in the database: {audit.not_recorded}", err=True)
     if as_json:

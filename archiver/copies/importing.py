@@ -117,6 +117,7 @@ def _store(archive: Archive, run_id: int, c: CitedCopies, raw: str, result: Fetc
             rows = record_rows(warc, records, base)
             capture = _capture_row(run_id, c, hop, when, result, rows[0], records[0].record_id)
             capture_id = archive.db.add_capture(capture, rows)
+            store.log_captures([capture_id])
             store.sync()  # the bytes on disk before the row that points at them is committed
     return Imported(c.fetch_url, best.archive, best.memento_url, "imported", capture_id)
 

@@ -18,13 +18,14 @@ from ..errors import DatabaseDamaged, StorageError
 from .connection import Transaction, connect_readonly, connect_writable, remove_private
 from .copies import CopyRows
 from .damage import check, converted, not_sqlite
+from .evidence import EvidenceRows
 from .queries import Queries
 from .rows import AuditRecord, Previous, R, WarcFile, named, scalar
 from .rule_sql import run_offline
 from .schema import ALIVE_SQL, SCHEMA_VERSION, fill_url_state, good_capture, ours
 
 
-class ArchiveDB(Queries, CopyRows):
+class ArchiveDB(Queries, CopyRows, EvidenceRows):
     """Made by `ArchiveDB.open`; `version` is the file's schema version (SCHEMA_VERSION once a
     writable open has upgraded it), `readonly` how it was opened. As a context manager it closes
     itself and turns SQLite's errors raised in its block into the archiver's (`reraise`)."""

@@ -192,7 +192,21 @@ def _v10(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_captures_source ON captures (fetch_url, source_url) WHERE source_url IS NOT NULL")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
+def _v12(db: sqlite_utils.Database) -> None:
+    """Evidence (archiver/evidence/): the tamper-evident log `ledger`, one row per event (`kind`:
+    warc_closed, captures, audit) with its canonical JSON (`event`), the hash of the entry before
+    (`prev`) and its own (`hash` = sha256 of prev + event); and `timestamps`, the RFC 3161 tokens a
+    Time Stamping Authority signed over the log's head (`seq`, `head`), kept as bytes and as a .tsr
+    file in the storage folder (`file`)."""
+    db.execute("CREATE TABLE ledger (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL,"
+               " event TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL)")
+    db.execute("CREATE TABLE timestamps (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, head TEXT NOT NULL,"
+               " tsa TEXT NOT NULL, file TEXT NOT NULL, token BLOB NOT NULL, gen_time TEXT, stamped_at TEXT NOT NULL)")
+    db.execute("CREATE INDEX idx_timestamps_seq ON timestamps (seq)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10,
+                                                             _v12]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # -- derived objects ---------------------------------------------------------------------------------

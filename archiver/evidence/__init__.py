@@ -1,0 +1,2 @@
+"""Evidence that holds up outside this machine: the tamper-evident log of what was stored (ledger.py),
+RFC 3161 timestamps over its head (timestamps.py)."""
