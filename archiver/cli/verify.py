@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import UsageError
-from .options import parse_since, settings_from
+from .options import json_option, parse_since, settings_from
 
 if TYPE_CHECKING:
     from ..verify import AuditProblem
 
 
-@click.command("verify")
+@click.command("verify", short_help="Re-read every WARC file and check its fixity.")
 @click.option("--since", metavar="DATE",
               help="Only WARC files created on or after DATE (ISO date, midnight UTC, or date-time).")
 @click.option("--quick", is_flag=True,
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 @click.option("--full", is_flag=True,
               help="Check the database with SQLite's integrity_check (every index matched against its table)"
                    " instead of quick_check; slower on a large database.")
-@click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON on stdout.")
+@json_option("the audit as one JSON object (counts, status, database check, every problem and warning)")
 @click.pass_context
 def verify_command(ctx: click.Context, since: str | None, quick: bool, full: bool, as_json: bool) -> None:
     """Re-read every WARC file the database knows and check its fixity: the size and sha256 recorded
