@@ -63,6 +63,11 @@ NOTES: dict[str, tuple[str, str]] = {
     "copies": ("Copies in other web archives", "One row per answer an archive gave for a URL: archive,"
                " memento_url, memento_datetime, target_datetime, checked_at, status (ok, error_page, no_copy,"
                " unreachable), detail."),
+    "ledger": ("Tamper-evident log", "One entry per event (kind: warc_closed, captures, audit): its canonical JSON"
+               " (event), the hash of the entry before (prev) and its own (hash = sha256 of prev + event)."
+               " Mirrored in storage/ledger.jsonl; archiver verify recomputes the chain."),
+    "timestamps": ("Trusted timestamps", "RFC 3161 tokens a Time Stamping Authority (tsa) signed over the log's"
+                   " head (seq, head), with the authority's time (gen_time); also storage/timestamps/*.tsr."),
     "citation_copies": ("Copies of citations elsewhere (view)", "Each citation's judged copies in other web"
                         " archives (each archive's newest ok answer), nearest to the datetime asked for"
                         " first: rank 1 is the best copy."),

@@ -21,9 +21,8 @@ from typing import Any
 from .browse import PLUGIN, Shape, metadata, read_shape, replay_link
 from .db import ArchiveDB
 from .errors import UsageError
+from .extras import install_hint
 
-INSTALL_HINT = ("archiver browse needs Datasette: pip install 'archiver[browse]'"
-                " (in a clone: pip install -e '.[browse]')")
 # The citation_verdicts view judges every citation per page: more than Datasette's 1 s default on a
 # large archive. Facets get the same room.
 SETTINGS = {"sql_time_limit_ms": 20_000, "facet_time_limit_ms": 5_000, "default_page_size": 100}
@@ -34,7 +33,7 @@ def require_datasette() -> Any:
     try:
         import datasette.app as app
     except ImportError:
-        raise UsageError(INSTALL_HINT) from None
+        raise UsageError(f"archiver browse needs Datasette: {install_hint('browse')}") from None
     return app
 
 

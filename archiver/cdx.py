@@ -26,6 +26,7 @@ from typing import Any
 
 from . import stamps
 from .errors import UsageError
+from .extras import install_hint
 
 INDEXED_TYPES = ("response", "revisit", "resource")
 HOP_TYPES = ("response", "revisit")
@@ -135,7 +136,7 @@ def surt_key(url: str) -> str:
     try:
         import surt
     except ImportError:  # an optional extra: say how to get it instead of a traceback
-        raise UsageError("replay and export need the replay extra: pip install 'archiver[replay]'") from None
+        raise UsageError(f"replay and export need the replay extra: {install_hint('replay')}") from None
     return str(surt.surt(url))
 
 

@@ -26,6 +26,7 @@ from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # lxml sh
 
 from .config import Settings
 from .errors import Interrupted, StorageError
+from .extras import install_hint
 from .fetch.ask import Ask
 from .fetch.results import FetchResult, Hop
 from .platforms import host_matches, is_platform_login, platform_for
@@ -148,7 +149,7 @@ def grab(page_url: str, fetcher: Fetcher, settings: Settings, *, html: str | Non
     try:
         import yt_dlp  # noqa: F401 (optional: the media extra)
     except ImportError:
-        capture.notes.append("yt-dlp not installed: media not kept (pip install 'archiver[media]')")
+        capture.notes.append(f"yt-dlp not installed: media not kept ({install_hint('media')})")
         return capture
     session = _Session(fetcher, settings, capture)
     try:

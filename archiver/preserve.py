@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .atomic import write_atomically
 from .config import REPLAY_PORT, Settings
 from .errors import NotArchived, UsageError
+from .extras import install_hint
 from .verdict import Policy
 
 if TYPE_CHECKING:
@@ -293,7 +294,7 @@ def _wacz(settings: Settings, done: Preserved, watch: Watch) -> None:
     note: the report and the robust copy are worth having without it."""
     watch.stage("wacz")
     if importlib.util.find_spec("surt") is None:
-        why = "the replay extra is not installed (pip install 'archiver[replay]')"
+        why = f"the replay extra is not installed ({install_hint('replay')})"
         done.skipped += [{"what": output_names(p)[0], "why": why} for p in done.papers]
         watch.notice(f"wacz: not written: {why}")
         return

@@ -42,6 +42,7 @@ from .cdx import cdxj_lines, entries_from_rows, timestamp14
 from .config import REPLAY_HOST, REPLAY_PORT, Settings
 from .errors import ArchiverError, NotArchived, UsageError
 from .export import not_captured, resolve_manifest
+from .extras import install_hint
 from .storage import OPEN_SUFFIX, warc_path
 
 ALL = "archive"  # the collection of every capture
@@ -164,7 +165,7 @@ def wayback_command() -> str:
     local = Path(sys.executable).with_name("wayback")
     found = str(local) if local.exists() else shutil.which("wayback")
     if found is None:
-        raise UsageError("replay needs pywb: pip install 'archiver[replay]'")
+        raise UsageError(f"replay needs pywb: {install_hint('replay')}")
     return found
 
 

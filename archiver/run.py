@@ -93,6 +93,13 @@ class Summary:
     status: str = "running"  # done, interrupted or failed once the run is over
     network: NetworkVerdict | None = None  # whether the run was offline, once it is over
     notices: list[str] = field(default_factory=list)  # said once per run (e.g. no browser for auto)
+    planned: list[Job] = field(default_factory=list)  # every job of the run, invalid URLs included
+
+    @property
+    def unattempted(self) -> list[str]:
+        """The cited URLs with no outcome: never fetched, or cut off in flight, when a run was stopped."""
+        done = {o.fetch_url for o in self.outcomes}
+        return [job.url for job in self.planned if job.fetch_url not in done]
 
     @property
     def offline(self) -> bool:
@@ -114,7 +121,7 @@ class Summary:
                            "skipped": len(self.problems), "offline": self.offline,
                            "network": self.network.as_json() if self.network else None,
                            "recovered_warcs": self.recovered, "notices": self.notices,
-                           "problems": [str(p) for p in self.problems],
+                           "problems": [str(p) for p in self.problems], "unattempted": self.unattempted,
                            "urls": [asdict(o) for o in self.outcomes]}, indent=2)
 
 
@@ -388,7 +395,10 @@ class Run:
         try:
             rest = batch
             while rest and failure is None:
-                self.archive.store.prepare(_spooled(rest[0]))  # rotation, outside any transaction
+                # Rotation, outside any transaction; no file at all while nothing has records to keep
+                # (a run whose every fetch failed leaves no warcinfo-only WARC behind).
+                if need := next((n for fetched in rest if (n := _spooled(fetched))), 0):
+                    self.archive.store.prepare(need)
                 group, rest = _fitting(rest, self.archive.store.room())
                 done: list[Outcome] = []
                 with self.archive.db.transaction():
@@ -469,8 +479,8 @@ class Run:
 
 
 def _spooled(fetched: Fetched[Any]) -> int:
-    """Bytes of WARC records waiting in a fetch's spool."""
-    return fetched.spool.seek(0, 2) if fetched.spool is not None else 0
+    """Bytes of WARC records waiting in a fetch's spool (none when it has no records to append)."""
+    return fetched.spool.seek(0, 2) if fetched.spool is not None and fetched.records else 0
 
 
 def _fitting(batch: list[Fetched[Any]], room: int) -> tuple[list[Fetched[Any]], list[Fetched[Any]]]:
@@ -536,7 +546,7 @@ def execute(
         for m in manifests:
             archive.db.record_manifest(m.path, m.name, m.title, m.source, m.schedule, _citation_rows(m))
         run_id = archive.db.start_run(kind.command, targets)
-        summary = Summary(run_id, problems=problems, recovered=archive.recovered)
+        summary = Summary(run_id, problems=problems, recovered=archive.recovered, planned=jobs + invalid)
         if on_plan:
             on_plan(len(jobs) + len(invalid))
         run = Run(settings, archive, kind, on_outcome)

@@ -13,10 +13,18 @@ import os
 import shutil
 from collections.abc import Mapping
 
+from ..extras import install_hint
+
 CHROMIUM_ENV = "ARCHIVER_CHROMIUM"
 CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser")
-INSTALL_HINT = ("install Debian's chromium (apt-get install chromium) and the browser extra"
-                " (pip install 'archiver[browser]'), or set ARCHIVER_CHROMIUM to a Chromium binary")
+
+
+def browser_hint() -> str:
+    """How to get a browser for captures, with the extra's install line for this installation."""
+    return ("install Debian's chromium (apt-get install chromium) and the browser extra"
+            f" ({install_hint('browser')}), or set ARCHIVER_CHROMIUM to a Chromium binary")
+
+
 # Port 9 (discard) on loopback: nothing listens there, so a connection is refused at once.
 DEAD_PROXY = "http://127.0.0.1:9"
 LAUNCH_ARGS = (
@@ -53,12 +61,12 @@ def unavailable(env: Mapping[str, str] | None = None) -> str | None:
     """Why pages cannot be rendered here (one line), or None when they can."""
     env = os.environ if env is None else env
     if importlib.util.find_spec("playwright") is None:
-        return f"Playwright is not installed: {INSTALL_HINT}"
+        return f"Playwright is not installed: {browser_hint()}"
     if find_chromium(env) is None:
         chosen = env.get(CHROMIUM_ENV)
         where = f"{CHROMIUM_ENV}={chosen} is not an executable file" if chosen else "no chromium found on PATH"
-        return f"{where}: {INSTALL_HINT}"
+        return f"{where}: {browser_hint()}"
     return None
 
 
-__all__ = ["CHROMIUM_ENV", "DEAD_PROXY", "INSTALL_HINT", "LAUNCH_ARGS", "find_chromium", "unavailable"]
+__all__ = ["CHROMIUM_ENV", "DEAD_PROXY", "browser_hint", "LAUNCH_ARGS", "find_chromium", "unavailable"]

@@ -17,6 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..errors import BrowserUnavailable
+from ..extras import install_hint
 from ..fetch.ask import Ask
 from ..fetch.fetcher import Fetcher
 from ..fetch.results import FetchResult
@@ -24,7 +25,7 @@ from ..media import grab, wants_media
 from ..warc import Original, RecordInfo
 from ..warc.digests import sha1_label
 from ..warc.records import RecordBuilder, warc_date
-from .chromium import INSTALL_HINT, unavailable
+from .chromium import browser_hint, unavailable
 from .need import is_html, why_render
 from .rendering import Rendering, Resource
 
@@ -94,7 +95,7 @@ class BrowserStage:
                 self._media = importlib.util.find_spec("yt_dlp") is not None
                 if not self._media:
                     self.notice("media (video, audio) not kept: yt-dlp is not installed"
-                                " (pip install 'archiver[media]')")
+                                f" ({install_hint('media')})")
         if self._media:
             try:
                 rendering.media = grab(rendering.url, self.fetcher, self.settings,
@@ -120,7 +121,8 @@ class BrowserStage:
                     if mode == "browser":
                         raise
                     self.missing = str(exc)
-                    hint = "" if INSTALL_HINT in exc.message else f" ({INSTALL_HINT})"
+                    said = browser_hint()
+                    hint = "" if said in exc.message else f" ({said})"
                     self.notice(f"pages that need a browser are captured over HTTP only: {exc.message}{hint}")
                     return None
                 self.service = service

@@ -36,7 +36,16 @@ from .verify import verify_command
 
 class ArchiverGroup(click.Group):
     """Maps the ArchiverError tree to exit codes with a one-line message, for the console script
-    and for CliRunner alike."""
+    and for CliRunner alike; lists its commands with their whole one-line descriptions."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click cuts each description to fit one line, ending it with "..."; ours are written short
+        # (`short_help`), and a longer one (a command without) wraps rather than being cut.
+        rows = [(name, command.get_short_help_str(limit=1000)) for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         # SIGTERM (systemd stop, kill) gets the same clean shutdown as Ctrl-C, unless the embedding

@@ -9,7 +9,7 @@ import click
 from .options import settings_from
 
 
-@click.command("browse")
+@click.command("browse", short_help="Browse the database in Datasette, read-only.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8001, show_default=True, help="Port to serve on.")
 @click.option("--replay-url", metavar="URL",
@@ -26,7 +26,7 @@ def browse_command(ctx: click.Context, host: str, port: int, replay_url: str | N
     status and host, canned queries (dead citations by paper, drifted since a date, captures of a URL,
     runs that failed). The file is never written or migrated. Serves until Ctrl-C.
 
-    Needs the browse extra (pip install 'archiver[browse]'). Exit status: 0 stopped or written,
+    Needs the browse extra (Datasette). Exit status: 0 stopped or written,
     2 usage (Datasette missing, FILE exists), 4 the database cannot be read.
     """
     from ..browse import metadata, read_shape, write_metadata

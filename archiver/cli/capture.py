@@ -10,7 +10,7 @@ import click
 
 from .. import stamps
 from ..errors import ArchiverError
-from .options import fetch_options, policy_options, settings_from
+from .options import fetch_options, json_option, policy_options, settings_from, targets_help
 from .progress import Progress
 
 if TYPE_CHECKING:
@@ -21,9 +21,12 @@ if TYPE_CHECKING:
     from ..snapshot import Outcome, Summary
 
 
-@click.command("snapshot")
+@click.command("snapshot", short_help="Fetch every cited URL once and keep it as WARC.")
+@targets_help
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @fetch_options
+@json_option("the run as one JSON object (run_id, status, counts, network, problems, one entry per URL in"
+             " `urls`, and in `unattempted` the URLs a stopped run never finished)")
 @click.pass_context
 def snapshot_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool, **flags: Any) -> None:
     """Fetch every URL of the TARGETs (manifest files or URLs) once and keep it as WARC.
@@ -88,9 +91,12 @@ def print_problems(summary: Summary, failures: list[Outcome]) -> None:
         click.echo(f"failed: {failed.url}: {what}{detail}", err=True)
 
 
-@click.command("check")
+@click.command("check", short_help="Check cited URLs: availability, soft-404, drift, verdicts.")
+@targets_help
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @fetch_options
+@json_option("a JSON array, one object per citation (manifest, id, url, verdict, status, reason, times, drift)"
+             " instead of the table")
 @policy_options
 @click.option("--copies", "find_copies", is_flag=True,
               help="Then look up copies in other web archives of the citations failing or dead.")
@@ -165,9 +171,9 @@ def verdict_json(c: CitationVerdict) -> dict[str, Any]:
 
 
 def verdict_table(rows: list[CitationVerdict]) -> list[str]:
-    """Fits 80 columns: verdict, status, id, then as much of the URL as is left."""
-    lines = []
+    """Fits 80 columns: verdict, status, id, then as much of the URL as is left, under a header row."""
     wide = max([9, *(len(c.verdict.label) for c in rows)])  # `failing (offline)` widens the column
+    lines = [f"{'verdict':<{wide}} {'status':<18} {'id':<10} url"] if rows else []
     for c in rows:
         ident = (c.id or "-")[:10]
         status = c.verdict.status or "-"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .options import fetch_options, settings_from
+from .options import fetch_options, json_option, settings_from, targets_help
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -16,13 +16,16 @@ if TYPE_CHECKING:
     from ..copies.importing import Imported
 
 
-@click.command("copies")
+@click.command("copies", short_help="Find copies of the cited URLs in other web archives.")
+@targets_help
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @click.option("--refresh", is_flag=True, help="Ask the archives again, even for answers less than a day old.")
 @click.option("--import", "import_", is_flag=True,
               help="Fetch each chosen copy's raw bytes into our WARCs as a capture of the original URL"
                    " (mode 'memento', with its provenance): it replays and exports, but is never our copy.")
 @fetch_options
+@json_option("a JSON array, one object per citation (its copies found, the one chosen, why none; with --import"
+             " what was imported) instead of the table")
 @click.pass_context
 def copies_command(ctx: click.Context, /, targets: tuple[str, ...], refresh: bool, import_: bool, as_json: bool,
                    **flags: Any) -> None:
@@ -41,17 +44,28 @@ def copies_command(ctx: click.Context, /, targets: tuple[str, ...], refresh: boo
         click.echo(json.dumps([{**c.to_json(), **({"imported": imported[c.fetch_url].to_json()}
                                                   if c.fetch_url in imported else {})} for c in cited], indent=2))
     else:
-        for c in cited:
-            label = c.id or c.url
-            if c.best is not None:
-                click.echo(f"{label}: {c.best.archive} {c.best.memento_datetime} {c.best.memento_url}")
-            else:
-                click.echo(f"{label}: no copy: {c.why_none()}")
+        for line in copies_table(cited):
+            click.echo(line)
     found = sum(c.best is not None for c in cited)
     click.echo(f"{found} of {len(cited)} citations have a copy ({stats.asked} answers asked,"
                f" {stats.reused} reused, {stats.elapsed:.2f} s)", err=True)
     failed = any(i.status == "failed" for i in imported.values())
     ctx.exit(0 if found == len(cited) and not failed else 1)
+
+
+def copies_table(cited: list[CitedCopies]) -> list[str]:
+    """One row per citation under a header: its id (or URL), then the chosen copy's archive, time and
+    URL, or why there is none."""
+    wide = min(max([8, *(len(c.id or c.url) for c in cited)]), 40)
+    lines = [f"{'citation':<{wide}}  {'archive':<16} {'memento time':<20} memento url"] if cited else []
+    for c in cited:
+        label = c.id or c.url
+        if c.best is not None:
+            lines.append(f"{label:<{wide}}  {c.best.archive:<16} {c.best.memento_datetime or '-':<20}"
+                         f" {c.best.memento_url}")
+        else:
+            lines.append(f"{label:<{wide}}  no copy: {c.why_none()}")
+    return lines
 
 
 def import_chosen(settings: Settings, cited: list[CitedCopies], targets: list[str], *,

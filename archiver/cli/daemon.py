@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .. import stamps
-from .options import daemon_fetch_options, settings_from
+from .options import daemon_fetch_options, json_option, settings_from
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ..status import ManifestStatus
 
 
-@click.command("daemon")
+@click.command("daemon", short_help="Snapshot and check a folder of manifests on schedule.")
 @click.option("--manifests", "manifests_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("manifests"), show_default=True, help="Folder of manifests to keep archiving.")
 @click.option("--once", is_flag=True, help="Run whatever is due now, then exit (for cron and systemd timers).")
@@ -51,18 +51,24 @@ def daemon_command(ctx: click.Context, /, manifests_dir: Path, once: bool, resca
     ctx.exit(daemon.once() if once else daemon.serve())
 
 
-@click.command("status")
+@click.command("status", short_help="Each manifest's schedule, last and next runs, verdicts.")
 @click.option("--manifests", "manifests_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("manifests"), show_default=True, help="Folder of manifests the daemon keeps.")
-@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+              help="Folder of manifests the daemon keeps.  [default: ./manifests, else the database's manifests]")
+@json_option("one JSON object (daemon, and per manifest: schedule, last and next runs, verdict counts)"
+             " instead of the table")
 @click.pass_context
-def status_command(ctx: click.Context, manifests_dir: Path, as_json: bool) -> None:
-    """Each manifest's schedule, last and next runs, and counts of alive / failing / dead citations."""
+def status_command(ctx: click.Context, manifests_dir: Path | None, as_json: bool) -> None:
+    """Each manifest's schedule, last and next runs, and counts of alive / failing / dead citations.
+
+    Without --manifests and without a ./manifests folder, the manifests the database knows (as they
+    were last snapshot or checked). Exit status: 0 shown, 2 usage (no such folder, no database),
+    3 bad config, 4 storage failure.
+    """
     from ..lock import holder
     from ..status import status
 
     settings = settings_from(ctx)
-    rows = status(settings, manifests_dir)
+    rows = status(settings, manifests_dir or Path("manifests"), given=manifests_dir is not None)
     running = holder(settings.storage)
     if as_json:
         click.echo(json.dumps(status_json(running, rows), indent=2))
@@ -93,13 +99,14 @@ def status_lines(r: ManifestStatus) -> list[str]:
     lines = ["", r.manifest]
     if r.error:
         return [*lines, f"  error: {r.error}"]
+    lines.append(f"  {'run':<8} {'schedule':<18} {'last run':<32} next run")
     for kind in ("snapshot", "check"):
         last = r.last.get(kind)
         done = f"{stamps.iso(stamps.parse(last['started_at']), 'seconds')} {last['status']}" if last else "never"
         nxt = next_run(r.next.get(kind)) or "not scheduled"
         spec = r.schedule[kind]
         every = f"every {spec}" if parse_interval(spec) is not None else f"cron {spec}"
-        lines.append(f"  {kind:<8} {every:<18} last {done:<29} next {nxt}")
+        lines.append(f"  {kind:<8} {every:<18} {done:<32} {nxt}")
     counts = ", ".join(f"{r.verdicts.get(w, 0)} {w}" for w in ("alive", "drifted", "failing", "dead", "blocked",
                                                                 "unchecked") if r.verdicts.get(w))
     return [*lines, f"  citations: {counts or 'none'}"]

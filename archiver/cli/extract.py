@@ -8,11 +8,10 @@ from typing import Any
 import click
 
 from ..atomic import write_atomically
-from ..errors import UsageError
-from .options import probe_options, settings_from
+from .options import force_option, probe_options, refuse_overwrite, settings_from
 
 
-@click.command("extract")
+@click.command("extract", short_help="Find the URLs and DOIs papers cite; write a manifest.")
 @click.argument("papers", nargs=-1, required=True, metavar="PAPER...",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
@@ -22,7 +21,7 @@ from .options import probe_options, settings_from
 @click.option("--doi/--no-doi", "dois", default=True, show_default=True,
               help="Write DOIs (doi fields, doi: prints, doi.org links) as `doi:` citations, or leave them out.")
 @click.option("--title", help="Manifest title.")
-@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@force_option
 @probe_options
 @click.pass_context
 def extract_command(ctx: click.Context, /, papers: tuple[Path, ...], output: Path | None, probe: bool,
@@ -36,8 +35,7 @@ def extract_command(ctx: click.Context, /, papers: tuple[Path, ...], output: Pat
     from ..extract import extract_papers, manifest_yaml, tally
 
     settings = settings_from(ctx, **flags)
-    if output is not None and output.exists() and not force:
-        raise UsageError(f"{output}: exists; pass --force to overwrite it")
+    refuse_overwrite(output, force)
     results = extract_papers(list(papers), probe=probe, dois=dois, settings=settings,
                              on_notice=lambda notice: click.echo(f"archiver: {notice}", err=True))
     if not settings.quiet:

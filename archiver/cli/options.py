@@ -4,12 +4,14 @@ The group's global options (--storage, --db, --config) are kept on the root cont
 `GlobalOptions`; `settings_from` builds a command's Settings from them and the command's own flags
 (defaults, then the config file, then ARCHIVER_* env, then flags: config.load_settings). Also here:
 the fetch options of snapshot and check (and the subsets extract and the daemon take), the verdict
-policy options of check and report, and --since.
+policy options of check and report, --since, --json and --force (the one overwrite rule), and what a
+TARGET may be.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,10 @@ from ..config import Settings, load_settings
 from ..errors import UsageError
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+# What TARGET may be, for the help of every command that takes TARGETs (manifests.load_targets).
+TARGETS_HELP = ("A TARGET is an http(s) URL or a manifest file: .yaml/.yml (as `archiver extract` writes),"
+                " .txt (one URL per line, # comments) or .csv (a url or doi column).")
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ def settings_from(ctx: click.Context, **flags: Any) -> Settings:
 
 
 # Options shared by every command that fetches, by parameter name (the name of the Settings field
-# they set, apart from as_json and quiet's output switches).
+# they set, apart from quiet, an output switch).
 FETCH_OPTIONS: list[tuple[str, Decorator]] = [
     ("concurrency", click.option("--concurrency", type=click.IntRange(1, 512),
                                  help="Requests in flight.  [default 16]")),
@@ -85,15 +91,36 @@ FETCH_OPTIONS: list[tuple[str, Decorator]] = [
                                   " need it.  [default auto; env ARCHIVER_CAPTURE]")),
     ("browser_pages", click.option("--browser-pages", type=click.IntRange(1, 64),
                                    help="Pages rendered in the browser at once.  [default 4]")),
-    ("as_json", click.option("--json", "as_json", is_flag=True,
-                             help="Print a machine-readable summary on stdout.")),
     ("quiet", click.option("--quiet", "-q", is_flag=True, default=None,
                            help="No progress bar or per-URL lines.")),
 ]
 
 
+def targets_help(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Adds TARGETS_HELP to a command's help, as its second paragraph (put it under @click.command)."""
+    first, _, rest = inspect.cleandoc(func.__doc__ or "").partition("\n\n")
+    func.__doc__ = "\n\n".join(part for part in (first, TARGETS_HELP, rest) if part)
+    return func
+
+
+def json_option(what: str) -> Decorator:
+    """--json, saying what exactly the command prints on stdout with it."""
+    return click.option("--json", "as_json", is_flag=True, help=f"Print on stdout {what}.")
+
+
+def force_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--force, for every command that writes a file: without it an existing file is never replaced."""
+    return click.option("--force", is_flag=True, help="Overwrite an existing output file.")(func)
+
+
+def refuse_overwrite(path: Path | None, force: bool) -> None:
+    """The one rule of commands that write a file: an existing one is replaced only with --force (exit 2)."""
+    if path is not None and not force and (path.exists() or path.is_symlink()):
+        raise UsageError(f"{path}: exists; pass --force to overwrite it")
+
+
 def fetch_options(func: Callable[..., Any], only: tuple[str, ...] | None = None) -> Callable[..., Any]:
-    """The shared fetch options (snapshot, check); `only` picks some of them by name."""
+    """The shared fetch options (snapshot, check, copies, the daemon); `only` picks some of them by name."""
     for name, option in reversed(FETCH_OPTIONS):
         if only is None or name in only:
             func = option(func)
@@ -101,14 +128,14 @@ def fetch_options(func: Callable[..., Any], only: tuple[str, ...] | None = None)
 
 
 def probe_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The fetch options of `extract --probe`: no body cap, no JSON summary."""
+    """The fetch options of `extract --probe`: no body cap."""
     return fetch_options(func, only=("concurrency", "per_host_delay", "timeout", "total_timeout", "retries",
                                      "user_agent", "allow_private", "allow", "quiet"))
 
 
 def daemon_fetch_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The fetch options of the daemon: all but --json (it logs each job run instead)."""
-    return fetch_options(func, only=tuple(name for name, _ in FETCH_OPTIONS if name != "as_json"))
+    """The fetch options of the daemon (it logs each job run instead of --json)."""
+    return fetch_options(func)
 
 
 def policy_options(func: Callable[..., Any]) -> Callable[..., Any]:

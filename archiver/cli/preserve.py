@@ -60,7 +60,7 @@ class StageLine:
             click.echo("\r\033[K", err=True, nl=False)
 
 
-@click.command("preserve")
+@click.command("preserve", short_help="Extract, snapshot, check and package a paper's citations.")
 @click.argument("papers", nargs=-1, required=True, metavar="PAPER...",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("preserved"),

@@ -17,18 +17,23 @@ from .. import stamps
 from ..atomic import create_part
 from ..config import REPLAY_PORT
 from ..errors import NotArchived, StorageError, UsageError
-from .options import settings_from
+from .options import force_option, json_option, refuse_overwrite, settings_from
 
 if TYPE_CHECKING:
     from ..archive import Chosen
 
 
-@click.command("history")
+@click.command("history", short_help="List every capture of a URL, newest first.")
 @click.argument("url")
-@click.option("--json", "as_json", is_flag=True, help="JSON array instead of a table.")
+@json_option("a JSON array, one object per capture (the captures table's columns, `good`: a whole 2xx"
+             " payload, and `replay_url`) instead of the table")
 @click.pass_context
 def history_command(ctx: click.Context, url: str, as_json: bool) -> None:
-    """Every capture of URL, newest first."""
+    """Every capture of URL, newest first: when, HTTP status (or the failure), record type, payload
+    size and sha256, and the WARC file and offset of its record.
+
+    Exit status: 0 listed, 1 never captured, 2 usage, 4 storage failure (a damaged database included).
+    """
     from ..archive import Archive
     from ..replay import replay_url
 
@@ -43,8 +48,12 @@ def history_command(ctx: click.Context, url: str, as_json: bool) -> None:
             row["replay_url"] = replay_url(row) if row["record_type"] in ("response", "revisit") else None
         click.echo(json.dumps(rows, indent=2))
         return
+    click.echo(HISTORY_HEADER)
     for row in rows:
         click.echo(history_line(row))
+
+
+HISTORY_HEADER = f"{'captured':<20}  {'status':<16} {'record':<8} {'bytes':>10}  {'sha256':<16}  warc@offset"
 
 
 def history_line(row: dict[str, Any]) -> str:
@@ -72,7 +81,7 @@ def parse_at(text: str | None) -> dt.datetime | None:
         raise click.BadParameter(f"{text!r} is not an ISO date or date-time", param_hint="--at") from None
 
 
-@click.command("show")
+@click.command("show", short_help="Print the archived payload or screenshot of a URL.")
 @click.argument("url")
 @click.option("--at", "at", metavar="DATE", help="The capture nearest this ISO date/time, whatever it holds.")
 @click.option("--latest", is_flag=True, help="The newest capture, whatever it holds (an error page, a cut-off body).")
@@ -86,17 +95,20 @@ def parse_at(text: str | None) -> dt.datetime | None:
 @click.option("--screenshot", "screenshot", is_flag=False, flag_value="", default=None, metavar="[PATH]",
               help="The PNG screenshot of a browser capture instead of the payload, written to PATH ('-':"
                    " stdout; no PATH: -o FILE, else HOST-TIME-CAPTURE.png here); the path is printed.")
+@force_option
 @click.pass_context
 def show_command(ctx: click.Context, url: str, at: str | None, latest: bool, output: Path | None, max_size: int,
-                 as_link: bool, port: int, screenshot: str | None) -> None:
+                 as_link: bool, port: int, screenshot: str | None, force: bool) -> None:
     """The archived payload of URL, decoded from its Content-Encoding: the newest good capture (a whole
     2xx payload, the copy the report points at), not a newer error page or cut-off body; which one,
     and what newer captures it passed over, is said on stderr (for a browser capture also how many
     sub-resources the page fetched and what the rendering noted).
 
     With --screenshot (after URL), the full-page screenshot of a browser capture, chosen by the same
-    rules among the captures that have one. Exit status: 0 shown, 1 nothing archived (no capture with
-    a screenshot included), 2 usage, 4 storage failure (a damaged database or WARC record included)."""
+    rules among the captures that have one. An existing output file is replaced only with --force.
+
+    Exit status: 0 shown, 1 nothing archived (no capture with a screenshot included), 2 usage (an
+    output file that exists included), 4 storage failure (a damaged database or WARC record included)."""
     from ..archive import Archive
     from ..replay import replay_url
 
@@ -107,9 +119,10 @@ def show_command(ctx: click.Context, url: str, at: str | None, latest: bool, out
     if screenshot and output is not None:
         raise UsageError("--screenshot PATH and -o FILE: give the path once")
     when = parse_at(at)
+    refuse_overwrite(output, force)
     if screenshot is not None:
         write_screenshot(ctx, url, when, at, latest, Path(screenshot) if screenshot else output,
-                         to_stdout=screenshot == "-")
+                         to_stdout=screenshot == "-", force=force)
         return
     with Archive(settings_from(ctx), writing=False) as archive:
         chosen = archive.choose(url, at=when, latest=latest)
@@ -162,13 +175,15 @@ def browser_part(capture: dict[str, Any]) -> str:
 
 
 def write_screenshot(ctx: click.Context, url: str, when: dt.datetime | None, at: str | None, latest: bool,
-                     path: Path | None, *, to_stdout: bool) -> None:
+                     path: Path | None, *, to_stdout: bool, force: bool) -> None:
     """`show --screenshot`: the PNG of the browser capture the rules choose among those with one."""
     from ..archive import Archive, pick
     from ..browser.stage import SCREENSHOT
     from ..rendered import read_resource
     from ..urls import host_of
 
+    if not to_stdout:
+        refuse_overwrite(path, force)
     with Archive(settings_from(ctx), writing=False) as archive:
         rows = archive.history(url)
         if not rows:
@@ -188,6 +203,7 @@ def write_screenshot(ctx: click.Context, url: str, when: dt.datetime | None, at:
     elif path is None:
         stamp = stamps.digits14(stamps.parse(capture["captured_at"]))
         path = Path(f"{host_of(capture['fetch_url'] or url) or 'page'}-{stamp}-{capture['id']}.png")
+        refuse_overwrite(path, force)
     write_payload([png], url, path, len(png))
     if path is not None:
         click.echo(str(path))

@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 
 from ..config import REPLAY_HOST, REPLAY_PORT
-from .options import settings_from
+from .options import force_option, refuse_overwrite, settings_from
 
 
-@click.command("replay")
+@click.command("replay", short_help="Serve the archive with pywb on 127.0.0.1.")
 @click.argument("manifest", required=False, metavar="[MANIFEST]")
 @click.option("--port", type=click.IntRange(1, 65535), default=REPLAY_PORT, show_default=True,
               help=f"Port to serve on ({REPLAY_HOST} only).")
@@ -25,8 +25,8 @@ def replay_command(ctx: click.Context, manifest: str | None, port: int, refresh:
     captured, or .../TIMESTAMPid_/URL for the bytes exactly as captured. A browser capture replays
     with the stylesheets, images, scripts and data its page fetched, each from the archive; its
     screenshot is at .../TIMESTAMPid_/urn:screenshot:URL and the DOM its scripts built at
-    .../TIMESTAMPid_/urn:dom:URL. Needs the replay extra
-    (pip install 'archiver[replay]'). Exit status: 0 stopped, 1 nothing captured, 2 usage (unknown
+    .../TIMESTAMPid_/urn:dom:URL. Needs the replay extra (without it,
+    archiver says how to install it). Exit status: 0 stopped, 1 nothing captured, 2 usage (unknown
     manifest, port in use, pywb missing), 3 bad manifest, 4 storage failure.
     """
     from ..replay import ReplayServer
@@ -49,25 +49,27 @@ def replay_command(ctx: click.Context, manifest: str | None, port: int, refresh:
         server.stop()
 
 
-@click.command("export")
+@click.command("export", short_help="Package a manifest's captures as WACZ or WARC.")
 @click.argument("manifest", metavar="MANIFEST")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="File to write (FILE.wacz, or FILE.warc.gz with --format warc).")
 @click.option("--format", "fmt", type=click.Choice(["wacz", "warc"]),
               help="Package format.  [default: warc when -o ends in .warc.gz, else wacz]")
+@force_option
 @click.pass_context
-def export_command(ctx: click.Context, manifest: str, output: Path, fmt: str | None) -> None:
+def export_command(ctx: click.Context, manifest: str, output: Path, fmt: str | None, force: bool) -> None:
     """Package MANIFEST's captures (a manifest file, or a manifest's path or name as the database
     knows it): a WACZ 1.1.1 file (WARC, CDXJ index, pages, datapackage with sha256 of each file) for
     ReplayWeb.page and pywb, or one WARC file. Records are copied byte for byte, with the originals
-    of revisits.
+    of revisits. An existing output file is replaced only with --force. Needs the replay extra.
 
-    Exit status: 0 written, 1 nothing of MANIFEST captured, 2 usage (unknown manifest), 3 bad
-    manifest, 4 the output or the archive cannot be written or read.
+    Exit status: 0 written, 1 nothing of MANIFEST captured, 2 usage (unknown manifest, the output
+    exists), 3 bad manifest, 4 the output or the archive cannot be written or read.
     """
     from ..export import export_wacz, export_warc
 
     settings = settings_from(ctx)
+    refuse_overwrite(output, force)
     kind = fmt or ("warc" if output.name.lower().endswith(".warc.gz") else "wacz")
     done = (export_warc if kind == "warc" else export_wacz)(settings, manifest, output)
     pages = f", {done.pages} pages" if kind == "wacz" else ""

@@ -12,10 +12,11 @@ from ..atomic import write_atomically
 from ..config import REPLAY_PORT
 from ..report.formats import FORMATS
 from ..verdict import Policy
-from .options import parse_since, policy_options, settings_from
+from .options import force_option, parse_since, policy_options, refuse_overwrite, settings_from, targets_help
 
 
-@click.command("report")
+@click.command("report", short_help="One row per citation: verdict, since when, drift, capture.")
+@targets_help
 @click.argument("targets", nargs=-1, metavar="[TARGET...]")
 @click.option("--dead", "only", flag_value="dead", multiple=True, help="Only dead citations.")
 @click.option("--drifted", "only", flag_value="drifted", multiple=True, help="Only drifted citations.")
@@ -29,19 +30,22 @@ from .options import parse_since, policy_options, settings_from
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE, not stdout.")
 @click.option("--replay-port", type=click.IntRange(1, 65535), default=REPLAY_PORT, show_default=True,
               help="html: the port of `archiver replay` that the replay links point at.")
+@force_option
 @policy_options
 @click.pass_context
 def report_command(ctx: click.Context, /, targets: tuple[str, ...], only: tuple[str, ...], since: str | None,
-                   fmt: str | None, output: Path | None, replay_port: int, confirm_checks: int,
+                   fmt: str | None, output: Path | None, replay_port: int, force: bool, confirm_checks: int,
                    confirm_days: float) -> None:
     """One row per citation of the TARGETs (manifest files or URLs; none: every manifest in the database):
     verdict, status, since when, last time it was fine, drift, and the newest good capture.
 
     The verdicts are computed now from the recorded checks under --confirm-checks/--confirm-days;
-    the database is only read. Exit status: 0 no reported citation is dead, 1 some is, 2 usage,
-    3 bad manifest or config, 4 storage failure.
+    the database is only read. An existing -o file is replaced only with --force. Exit status: 0 no
+    reported citation is dead, 1 some is, 2 usage (an output file that exists included), 3 bad
+    manifest or config, 4 storage failure.
     """
     settings = settings_from(ctx)
+    refuse_overwrite(output, force)
     from ..report.build import build_report, report_json  # the database layer: only when a report runs
     from ..report.formats import format_for, to_csv, to_markdown, to_table
     from ..report.rows import Filters

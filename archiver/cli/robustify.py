@@ -8,17 +8,17 @@ import click
 
 from ..atomic import write_atomically
 from ..errors import UsageError
-from .options import settings_from
+from .options import force_option, refuse_overwrite, settings_from
 
 
-@click.command("robustify")
+@click.command("robustify", short_help="Copy a paper with an archived link beside each link.")
 @click.argument("paper", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the robustified copy (same format as PAPER).")
 @click.option("--ours", "prefix", metavar="URL-PREFIX",
               help="Link our own copies: the replay of each URL's newest good capture, served at URL-PREFIX"
                    " (e.g. https://archive.example.org/paper: links read URL-PREFIX/<14-digit time>/<url>).")
-@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@force_option
 @click.pass_context
 def robustify_command(ctx: click.Context, /, paper: Path, output: Path, prefix: str | None, force: bool) -> None:
     """Write a copy of PAPER (.md .html .tex .bib .docx, or a .yaml manifest) with an archived link beside
@@ -32,8 +32,7 @@ def robustify_command(ctx: click.Context, /, paper: Path, output: Path, prefix: 
     from ..robustify import public_finder, robustify
 
     settings = settings_from(ctx)
-    if output.exists() and not force:
-        raise UsageError(f"{output}: exists; pass --force to overwrite it")
+    refuse_overwrite(output, force)
     if output.resolve() == paper.resolve():
         raise UsageError(f"{output}: is the paper itself; write the robust copy elsewhere")
     with ArchiveDB.open(settings.db_path, readonly=True) as db:

@@ -10,7 +10,7 @@ from ..errors import UsageError
 from .options import settings_from
 
 
-@click.command("stamp")
+@click.command("stamp", short_help="Send the log's head to the timestamp authorities (RFC 3161).")
 @click.option("--json", "as_json", is_flag=True, help="Print each authority's answer as JSON on stdout.")
 @click.pass_context
 def stamp_command(ctx: click.Context, as_json: bool) -> None:

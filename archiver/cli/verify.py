@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import UsageError
-from .options import parse_since, settings_from
+from .options import json_option, parse_since, settings_from
 
 if TYPE_CHECKING:
     from ..verify import AuditProblem
 
 
-@click.command("verify")
+@click.command("verify", short_help="Re-read every WARC file and check its fixity.")
 @click.option("--since", metavar="DATE",
               help="Only WARC files created on or after DATE (ISO date, midnight UTC, or date-time).")
 @click.option("--quick", is_flag=True,
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 @click.option("--timestamps", is_flag=True,
               help="Also check every RFC 3161 timestamp token: the log head it covers, its signature chaining to"
                    " the TSA's CA bundle (the tsa setting), and that the entry is still in the unbroken log.")
-@click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON on stdout.")
+@json_option("the audit as one JSON object (counts, status, database check, every problem and warning)")
 @click.pass_context
 def verify_command(ctx: click.Context, since: str | None, quick: bool, full: bool, timestamps: bool,
                    as_json: bool) -> None:

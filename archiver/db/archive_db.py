@@ -134,6 +134,11 @@ class ArchiveDB(Queries, CopyRows, EvidenceRows):
 
     # -- manifests and citations -----------------------------------------------------------------
 
+    def manifest_schedules(self) -> dict[str, dict[str, str]]:
+        """Every manifest the database knows (path as recorded) -> its `schedule:` as last loaded."""
+        return {row["path"]: json.loads(row["schedule"] or "{}")
+                for row in self.db.query("SELECT path, schedule FROM manifests ORDER BY path")}
+
     def record_manifest(self, path: str, name: str, title: str | None, source: str | None,
                         schedule: dict[str, str], citations: Iterable[dict[str, Any]]) -> None:
         stamp = stamps.now_iso()

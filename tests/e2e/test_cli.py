@@ -118,7 +118,7 @@ def test_history_lists_newest_first(fresh_server: TestServer, storage: Path) -> 
     stamp = rows[1]["captured_at"][:19].replace("-", "").replace(":", "").replace("T", "")
     assert rows[1]["replay_url"] == f"http://127.0.0.1:8080/archive/{stamp}/{url}"
     text = invoke(storage, "history", url).stdout.splitlines()
-    assert len(text) == 2 and " 200 " in text[0] and "response" in text[0]
+    assert len(text) == 3 and text[0].startswith("captured") and " 200 " in text[1] and "response" in text[1]
 
 
 def test_settings_order_defaults_file_env_flags(tmp_path: Path) -> None:

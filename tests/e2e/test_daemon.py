@@ -441,7 +441,7 @@ def test_status_before_the_first_run_shows_schedules_by_kind(tmp_path: Path) -> 
     assert out.returncode == 0, out.stderr
     assert "daemon: not running" in out.stdout
     lines = out.stdout.splitlines()
-    assert any("snapshot" in line and "cron 0 3 * * 1" in line and "last never" in line for line in lines)
+    assert any("snapshot" in line and "cron 0 3 * * 1" in line and " never " in line for line in lines)
     assert any("check" in line and "every 12h" in line and "not scheduled" in line for line in lines)
     assert any("snapshot" in line and "every 7d" in line for line in lines)  # the defaults for .txt
     assert lines.count("  citations: 1 unchecked") == 2

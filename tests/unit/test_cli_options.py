@@ -22,7 +22,7 @@ seen: list[Settings] = []
 @click.command("probe")
 @fetch_options
 @click.pass_context
-def probe(ctx: click.Context, /, as_json: bool, **flags: Any) -> None:
+def probe(ctx: click.Context, /, **flags: Any) -> None:
     """Records the Settings a fetching command would run with."""
     seen.append(settings_from(ctx, **flags))
 

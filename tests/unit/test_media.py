@@ -18,6 +18,7 @@ from webm import tiny_webm
 
 from archiver.config import Settings, load_settings
 from archiver.errors import ConfigError, Interrupted
+from archiver.extras import install_hint
 from archiver.fetch.fetcher import Fetcher
 from archiver.fetch.politeness import HostGate
 from archiver.fetch.results import FetchResult
@@ -334,5 +335,5 @@ def test_interrupt_propagates(ytdlp: object, fresh_server: TestServer, media_gra
 def test_without_yt_dlp(fresh_server: TestServer, media_grab: MediaGrab, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "yt_dlp", None)  # import yt_dlp raises ImportError
     capture = media_grab(page_url(fresh_server))
-    assert capture.notes == ["yt-dlp not installed: media not kept (pip install 'archiver[media]')"]
+    assert capture.notes == [f"yt-dlp not installed: media not kept ({install_hint('media')})"]
     assert capture.results == [] and fresh_server.hits == []
