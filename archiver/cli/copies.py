@@ -12,8 +12,9 @@ from .options import fetch_options, settings_from
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from ..copies.find import CitedCopies
+    from ..copies.find import CitedCopies, SaveAsk
     from ..copies.importing import Imported
+    from ..copies.save import Saved
 
 
 @click.command("copies")
@@ -22,10 +23,14 @@ if TYPE_CHECKING:
 @click.option("--import", "import_", is_flag=True,
               help="Fetch each chosen copy's raw bytes into our WARCs as a capture of the original URL"
                    " (mode 'memento', with its provenance): it replays and exports, but is never our copy.")
+@click.option("--save", is_flag=True,
+              help="Then ask the archives that can save (the Internet Archive's Save Page Now) to save each"
+                   " URL without a copy; keys from ARCHIVER_IA_ACCESS_KEY and ARCHIVER_IA_SECRET_KEY.")
+@click.option("--save-always", is_flag=True, help="With --save: ask to save every URL, with a copy or not.")
 @fetch_options
 @click.pass_context
-def copies_command(ctx: click.Context, /, targets: tuple[str, ...], refresh: bool, import_: bool, as_json: bool,
-                   **flags: Any) -> None:
+def copies_command(ctx: click.Context, /, targets: tuple[str, ...], refresh: bool, import_: bool, save: bool,
+                   save_always: bool, as_json: bool, **flags: Any) -> None:
     """Find each citation's copy in other web archives (Memento), nearest its accessed date.
 
     A copy is offered only when its memento answers 200 and is no archived error page. Exit status:
@@ -35,7 +40,10 @@ def copies_command(ctx: click.Context, /, targets: tuple[str, ...], refresh: boo
     from ..copies.find import copies_for_targets
 
     settings = settings_from(ctx, **flags)
-    cited, stats = copies_for_targets(settings, list(targets), refresh=refresh)
+    asked = save_ask(save, save_always)
+    cited, stats = copies_for_targets(settings, list(targets), refresh=refresh, save=asked)
+    if not as_json:
+        say_saves(stats.saved)
     imported = import_chosen(settings, cited, list(targets), quiet=as_json) if import_ else {}
     if as_json:
         click.echo(json.dumps([{**c.to_json(), **({"imported": imported[c.fetch_url].to_json()}
@@ -52,6 +60,32 @@ def copies_command(ctx: click.Context, /, targets: tuple[str, ...], refresh: boo
                f" {stats.reused} reused, {stats.elapsed:.2f} s)", err=True)
     failed = any(i.status == "failed" for i in imported.values())
     ctx.exit(0 if found == len(cited) and not failed else 1)
+
+
+def save_ask(save: bool, always: bool) -> SaveAsk | None:
+    """--save / --save-always: the keys from the environment (exit 2 naming the variables without them)."""
+    import os
+
+    from ..copies.find import SaveAsk
+    from ..copies.save import keys_from_env
+    from ..errors import UsageError
+
+    if always and not save:
+        raise click.UsageError("--save-always needs --save")
+    if not save:
+        return None
+    try:
+        return SaveAsk(keys_from_env(os.environ), always)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def say_saves(saved: list[Saved]) -> None:
+    """One line per save request on stderr: the job, how it ended, the memento or the archive's words."""
+    for s in saved:
+        what = s.memento.url if s.memento else (s.detail or "")
+        job = f" job {s.job_id}" if s.job_id else ""
+        click.echo(f"save: {s.fetch_url}: {s.archive}{job}: {s.status} {what}".rstrip(), err=True)
 
 
 def import_chosen(settings: Settings, cited: list[CitedCopies], targets: list[str], *,
