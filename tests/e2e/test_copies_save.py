@@ -118,6 +118,8 @@ def world(tmp_path: Path) -> Iterator[tuple[Fake, Path, Path]]:
     fake.port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     config = tmp_path / "archiver.toml"
+    IA = ('name = "internet_archive", cdx = "http://web.archive.org/cdx/search/cdx", wayback = true,'  # noqa: N806
+          ' timegate = "http://web.archive.org/web/{url}", save = "http://web.archive.org/save"')
     config.write_text(f"""
 timeout = 2
 total_timeout = 4
@@ -127,7 +129,7 @@ save_poll = 0.05
 save_wait = 0.5
 resolve = ["web.archive.org:80:127.0.0.1:{fake.port}"]
 archives = [
-  {{name = "internet_archive", cdx = "http://web.archive.org/cdx/search/cdx", timegate = "http://web.archive.org/web/{{url}}", wayback = true, save = "http://web.archive.org/save"}},
+  {{{IA}}},
 ]
 """)
     manifest = tmp_path / "paper.yaml"
@@ -148,7 +150,8 @@ def every_byte(root: Path) -> bytes:
 def test_save_records_and_offers_and_keeps_no_key(world: tuple[Fake, Path, Path], tmp_path: Path) -> None:
     fake, config, manifest = world
     storage = tmp_path / "storage"
-    result = run(storage, "copies", str(manifest), "--json", "--save", env={"ARCHIVER_CONFIG": str(config), **KEYS})
+    env = {"ARCHIVER_CONFIG": str(config), **KEYS}
+    result = run(storage, "copies", str(manifest), "--json", "--save", env=env)
     assert result.returncode == 1, result.stderr  # quota, busy, fails, slow: no copy
     by_id = {row["id"]: row for row in json.loads(result.stdout)}
     # held: found by one CDX query (no TimeMap, no TimeGate), never saved
@@ -156,7 +159,8 @@ def test_save_records_and_offers_and_keeps_no_key(world: tuple[Fake, Path, Path]
     assert by_id["held"]["saves"] == []
     assert ("POST", "/save") in fake.log and not any("timemap" in p for _, p in fake.log)
     # saved: polled while pending, then its memento judged and offered as the copy
-    assert by_id["saved"]["copy"] == {"archive": "internet_archive", "url": f"http://web.archive.org/web/{SAVED_AT}/{SAVED}",
+    assert by_id["saved"]["copy"] == {"archive": "internet_archive",
+                                      "url": f"http://web.archive.org/web/{SAVED_AT}/{SAVED}",
                                       "datetime": "2020-03-01T12:00:00.000000Z"}
     (save,) = by_id["saved"]["saves"]
     assert save["status"] == "saved" and save["job_id"] == "spn2-saved" and fake.polls["spn2-saved"] == 2
