@@ -63,6 +63,9 @@ NOTES: dict[str, tuple[str, str]] = {
     "copies": ("Copies in other web archives", "One row per answer an archive gave for a URL: archive,"
                " memento_url, memento_datetime, target_datetime, checked_at, status (ok, error_page, no_copy,"
                " unreachable), detail."),
+    "saves": ("Save requests", "One row per page an archive was asked to save now (copies --save): its job_id,"
+              " status (saved, failed, refused, pending, unreachable), the memento a saved job made"
+              " (memento_url, memento_datetime) and the archive's own words (detail). No key is kept."),
     "ledger": ("Tamper-evident log", "One entry per event (kind: warc_closed, captures, audit): its canonical JSON"
                " (event), the hash of the entry before (prev) and its own (hash = sha256 of prev + event)."
                " Mirrored in storage/ledger.jsonl; archiver verify recomputes the chain."),

@@ -62,13 +62,18 @@ class Settings:
     browser_timeout: float = 30.0  # cap on one page's rendering: load, settling, scrolling
     browser_max_requests: int = 1000  # sub-resources one page may fetch; further ones are refused
     # Web archives asked for copies (archiver/copies/): each entry a default archive's name, or its own
-    # fields as (key, value) pairs (name, timemap, timegate, wayback); empty: the default list.
+    # fields as (key, value) pairs (name, timemap, timegate, wayback, cdx, save); empty: the default list.
     archives: tuple[tuple[tuple[str, str], ...], ...] = ()
     # Evidence (archiver/evidence/): the tamper-evident log of what is stored (on unless switched off,
     # e.g. to measure its cost), and the RFC 3161 Time Stamping Authorities its head is sent to when a
     # WARC file closes and by `archiver stamp`: (url, ca_bundle) pairs; none by default.
     ledger: bool = True
     tsa: tuple[tuple[str, str], ...] = ()
+    # `copies --save` (copies/save.py): saves asked per run at most, and how a save job is awaited.
+    # The archive's keys come from the environment only (never a setting: never in a config file).
+    save_max: int = 20
+    save_poll: float = 5.0  # seconds between status requests of a save job
+    save_wait: float = 120.0  # a job still pending after this long is recorded 'pending'
 
     @property
     def db_path(self) -> Path:
@@ -78,12 +83,12 @@ class Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-_POSITIVE_INT = {"concurrency", "per_host", "max_size", "max_media", "max_redirects", "warc_max_size",
+_POSITIVE_INT = {"save_max", "concurrency", "per_host", "max_size", "max_media", "max_redirects", "warc_max_size",
                  "browser_pages", "browser_max_requests"}
 CAPTURE_MODES = ("http", "browser", "auto")
 _INT = _POSITIVE_INT | {"retries", "gzip_level"}
 _NON_NEGATIVE = {"per_host_delay", "retries", "backoff", "max_retry_after"}
-_POSITIVE_FLOAT = {"connect_timeout", "timeout", "total_timeout", "browser_timeout"}
+_POSITIVE_FLOAT = {"save_poll", "save_wait", "connect_timeout", "timeout", "total_timeout", "browser_timeout"}
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
@@ -245,12 +250,13 @@ def _allow_entries(value: Any, origin: str) -> tuple[str, ...]:
     return tuple(networks)
 
 
-ARCHIVE_KEYS = ("name", "timemap", "timegate", "wayback")
+ARCHIVE_KEYS = ("name", "timemap", "timegate", "wayback", "cdx", "save")
 
 
 def _archive_entries(value: Any, origin: str) -> tuple[tuple[tuple[str, str], ...], ...]:
     """`archives`: a list of names (a default archive) and tables (name, timemap and/or timegate URL
-    templates with `{url}`, wayback: true when the archive serves `<14 digits>id_/` raw mementos);
+    templates with `{url}`, wayback: true when the archive serves `<14 digits>id_/` raw mementos, cdx:
+    its Wayback CDX API, save: its Save Page Now 2 endpoint);
     a comma-separated list of names in the environment."""
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list):
@@ -262,6 +268,9 @@ def _archive_entries(value: Any, origin: str) -> tuple[tuple[tuple[str, str], ..
         elif isinstance(item, dict) and item.get("name") and set(item) <= set(ARCHIVE_KEYS):
             if not (item.get("timemap") or item.get("timegate")):
                 raise ConfigError(f"{origin}: archive {item['name']!r} needs a timemap or a timegate URL")
+            if item.get("cdx") and not (item.get("timegate") and item.get("wayback")):
+                raise ConfigError(f"{origin}: archive {item['name']!r}: a cdx endpoint needs a Wayback-style"
+                                  " timegate (wayback = true), the prefix of its mementos")
             out.append(tuple((k, str(item[k]).lower() if isinstance(item[k], bool) else str(item[k]))
                              for k in ARCHIVE_KEYS if k in item))
         else:

@@ -34,6 +34,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 # name, host, path prefix, which citations it holds (by index)
 ARCHIVES = (
@@ -108,7 +109,9 @@ class Handler(BaseHTTPRequestHandler):
         prefix, held = self.held.get(host, ("", {}))
         path = self.path
         time.sleep(self.latency)
-        if path.startswith(prefix + "/timemap/link/"):
+        if path.startswith("/cdx/search/cdx?"):
+            self.cdx(parse_qs(urlsplit(path).query), held)
+        elif path.startswith(prefix + "/timemap/link/"):
             url = path[len(prefix + "/timemap/link/"):]
             self.timemap(host, prefix, url, held.get(url))
         elif path.startswith(prefix + "/") and path[len(prefix) + 15:len(prefix) + 19] == "id_/":
@@ -128,6 +131,16 @@ class Handler(BaseHTTPRequestHandler):
             http_date = dt.datetime.strptime(when, "%Y%m%d%H%M%S").strftime("%a, %d %b %Y %H:%M:%S GMT")
             lines.append(f'<{base}/{when}/{url}>; rel="memento"; datetime="{http_date}"')
         self.send(200, (",\n".join(lines) + "\n").encode(), "application/link-format")
+
+    def cdx(self, q, held):
+        """The Internet Archive's CDX API as archiver asks it: 200 captures, nearest `closest` first."""
+        url, closest, limit = q["url"][0], q.get("closest", [""])[0], int(q.get("limit", ["0"])[0] or 0)
+        target = dt.datetime.strptime(closest, "%Y%m%d%H%M%S") if closest else dt.datetime.now()
+        rows = [m for m in held.get(url, []) if m[1] == 200]
+        rows.sort(key=lambda m: abs((dt.datetime.strptime(m[0], "%Y%m%d%H%M%S") - target).total_seconds()))
+        rows = rows[:limit] if limit else rows
+        body = [["timestamp", "original", "statuscode"]] + [[m[0], url, "200"] for m in rows] if rows else []
+        self.send(200, json.dumps(body).encode(), "application/json")
 
     def memento(self, url, when, mementos):
         found = next((m for m in mementos if m[0] == when), None)
@@ -172,14 +185,18 @@ def serve(conn, n, latency):
             return
 
 
-def write_inputs(root, n, ports):
+def write_inputs(root, n, ports, protocol="timemap"):
     manifest = root / "paper.yaml"
     lines = ["title: copies bench", "citations:"]
     lines += [f'  - {{url: "{cited_url(i)}", id: c{i}, accessed: {accessed(i).isoformat()}}}' for i in range(n)]
     manifest.write_text("\n".join(lines) + "\n")
     resolve = ", ".join(f'"{host}:80:127.0.0.1:{ports[host]}"' for _, host, _, _ in ARCHIVES)
-    archives = "\n".join(f'  {{name = "{name}", timemap = "http://{host}{prefix}/timemap/link/{{url}}",'
-                         f' wayback = true}},' for name, host, prefix, _ in ARCHIVES)
+    def entry(name, host, prefix):
+        if name == "internet_archive" and protocol == "cdx":  # the default list's: CDX first
+            return (f'  {{name = "{name}", cdx = "http://{host}/cdx/search/cdx", timemap = "http://{host}{prefix}'
+                    f'/timemap/link/{{url}}", timegate = "http://{host}{prefix}/{{url}}", wayback = true}},')
+        return f'  {{name = "{name}", timemap = "http://{host}{prefix}/timemap/link/{{url}}", wayback = true}},'
+    archives = "\n".join(entry(name, host, prefix) for name, host, prefix, _ in ARCHIVES)
     config = root / "archiver.toml"
     config.write_text(f"resolve = [{resolve}]\nreachability = []\narchives = [\n{archives}\n]\n")
     return manifest, config
@@ -240,6 +257,8 @@ def main():
     p.add_argument("--per-host", type=int, default=None, help="default: archiver's (1)")
     p.add_argument("--per-host-delay", type=float, default=None, help="default: archiver's (1.0 s)")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--ia-protocol", choices=("cdx", "timemap"), default="cdx",
+                   help="how the Internet Archive is asked: its CDX API first (the default list's), or its TimeMap")
     p.add_argument("--timeout", type=float, default=7200)
     p.add_argument("--archiver", default=shutil.which("archiver") or "archiver")
     args = p.parse_args()
@@ -252,7 +271,7 @@ def main():
     results = []
     with tempfile.TemporaryDirectory(prefix="copies-bench-") as tmp:
         root = Path(tmp)
-        manifest, config = write_inputs(root, args.citations, ports)
+        manifest, config = write_inputs(root, args.citations, ports, args.ia_protocol)
         for k in range(args.rounds):
             r = one_round(args, parent, root, manifest, config)
             r["bound"] = bound(r["requests"], args.latency, delay, per_host)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from ..check import CitationVerdict
     from ..config import Settings
+    from ..copies.find import SaveAsk
     from ..snapshot import Outcome, Summary
 
 
@@ -102,9 +103,11 @@ def print_problems(summary: Summary, failures: list[Outcome]) -> None:
               help="Then look up copies in other web archives of the citations failing or dead.")
 @click.option("--import", "import_", is_flag=True,
               help="With --copies: fetch each chosen copy into our WARCs (mode 'memento'; see archiver copies).")
+@click.option("--save", is_flag=True, help="With --copies: ask archives to save the URLs without a copy (see"
+                                           " archiver copies --save).")
 @click.pass_context
 def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool, confirm_checks: int,
-                  confirm_days: float, find_copies: bool, import_: bool, **flags: Any) -> None:
+                  confirm_days: float, find_copies: bool, import_: bool, save: bool, **flags: Any) -> None:
     """Check every URL of the TARGETs: availability, soft-404, drift; record and archive what is seen.
 
     Prints the citations that are not alive. Exit status: 0 none failing or dead (blocked and
@@ -113,9 +116,13 @@ def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool
     """
     from ..check import check
     from ..verdict import Policy
+    from .copies import save_ask
 
     if import_ and not find_copies:
         raise click.UsageError("--import needs --copies")
+    if save and not find_copies:
+        raise click.UsageError("--save needs --copies")
+    asked = save_ask(save, False)  # before the check: missing keys are a usage error, not a late surprise
     settings = settings_from(ctx, **flags)
     with Progress("check", quiet=bool(settings.quiet), as_json=as_json) as progress:
         result = check(settings, list(targets), policy=Policy(confirm_checks, confirm_days), on_plan=progress.plan,
@@ -126,7 +133,7 @@ def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool
         for line in verdict_table([c for c in result.citations if c.verdict.verdict != "alive"]):
             click.echo(line)
     if find_copies:
-        look_up_copies(settings, list(targets), result.citations, quiet=as_json, import_=import_)
+        look_up_copies(settings, list(targets), result.citations, quiet=as_json, import_=import_, save=asked)
     counts = ", ".join(f"{n} {word}" for word, n in sorted(result.counts.items()))
     click.echo(f"{len(result.citations)} citations: {counts} (run {result.summary.run_id}, {settings.storage})",
                err=True)
@@ -135,7 +142,7 @@ def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool
 
 
 def look_up_copies(settings: Settings, targets: list[str], citations: list[CitationVerdict], *, quiet: bool,
-                   import_: bool = False) -> None:
+                   import_: bool = False, save: SaveAsk | None = None) -> None:
     """check --copies: copies elsewhere of the citations a check found failing or dead (kept in the
     database for the report; one line each on stderr)."""
     from ..copies.find import copies_for_targets
@@ -144,7 +151,11 @@ def look_up_copies(settings: Settings, targets: list[str], citations: list[Citat
     wanted = {url_target(c.url)[0] for c in citations if c.verdict.verdict in ("failing", "dead")}
     if not wanted:
         return
-    cited, _ = copies_for_targets(settings, targets, only=wanted.__contains__)
+    cited, stats = copies_for_targets(settings, targets, only=wanted.__contains__, save=save)
+    if not quiet:
+        from .copies import say_saves
+
+        say_saves(stats.saved)
     if import_:
         from .copies import import_chosen
 

@@ -12,8 +12,9 @@ from .options import fetch_options, json_option, settings_from, targets_help
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from ..copies.find import CitedCopies
+    from ..copies.find import CitedCopies, SaveAsk
     from ..copies.importing import Imported
+    from ..copies.save import Saved
 
 
 @click.command("copies", short_help="Find copies of the cited URLs in other web archives.")
@@ -23,12 +24,16 @@ if TYPE_CHECKING:
 @click.option("--import", "import_", is_flag=True,
               help="Fetch each chosen copy's raw bytes into our WARCs as a capture of the original URL"
                    " (mode 'memento', with its provenance): it replays and exports, but is never our copy.")
+@click.option("--save", is_flag=True,
+              help="Then ask the archives that can save (the Internet Archive's Save Page Now) to save each"
+                   " URL without a copy; keys from ARCHIVER_IA_ACCESS_KEY and ARCHIVER_IA_SECRET_KEY.")
+@click.option("--save-always", is_flag=True, help="With --save: ask to save every URL, with a copy or not.")
 @fetch_options
 @json_option("a JSON array, one object per citation (its copies found, the one chosen, why none; with --import"
              " what was imported) instead of the table")
 @click.pass_context
-def copies_command(ctx: click.Context, /, targets: tuple[str, ...], refresh: bool, import_: bool, as_json: bool,
-                   **flags: Any) -> None:
+def copies_command(ctx: click.Context, /, targets: tuple[str, ...], refresh: bool, import_: bool, save: bool,
+                   save_always: bool, as_json: bool, **flags: Any) -> None:
     """Find each citation's copy in other web archives (Memento), nearest its accessed date.
 
     A copy is offered only when its memento answers 200 and is no archived error page. Exit status:
@@ -38,7 +43,10 @@ def copies_command(ctx: click.Context, /, targets: tuple[str, ...], refresh: boo
     from ..copies.find import copies_for_targets
 
     settings = settings_from(ctx, **flags)
-    cited, stats = copies_for_targets(settings, list(targets), refresh=refresh)
+    asked = save_ask(save, save_always)
+    cited, stats = copies_for_targets(settings, list(targets), refresh=refresh, save=asked)
+    if not as_json:
+        say_saves(stats.saved)
     imported = import_chosen(settings, cited, list(targets), quiet=as_json) if import_ else {}
     if as_json:
         click.echo(json.dumps([{**c.to_json(), **({"imported": imported[c.fetch_url].to_json()}
@@ -66,6 +74,32 @@ def copies_table(cited: list[CitedCopies]) -> list[str]:
         else:
             lines.append(f"{label:<{wide}}  no copy: {c.why_none()}")
     return lines
+
+
+def save_ask(save: bool, always: bool) -> SaveAsk | None:
+    """--save / --save-always: the keys from the environment (exit 2 naming the variables without them)."""
+    import os
+
+    from ..copies.find import SaveAsk
+    from ..copies.save import keys_from_env
+    from ..errors import UsageError
+
+    if always and not save:
+        raise click.UsageError("--save-always needs --save")
+    if not save:
+        return None
+    try:
+        return SaveAsk(keys_from_env(os.environ), always)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def say_saves(saved: list[Saved]) -> None:
+    """One line per save request on stderr: the job, how it ended, the memento or the archive's words."""
+    for s in saved:
+        what = s.memento.url if s.memento else (s.detail or "")
+        job = f" job {s.job_id}" if s.job_id else ""
+        click.echo(f"save: {s.fetch_url}: {s.archive}{job}: {s.status} {what}".rstrip(), err=True)
 
 
 def import_chosen(settings: Settings, cited: list[CitedCopies], targets: list[str], *,

@@ -10,6 +10,7 @@ archive costs one timeout, not one per citation.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -22,11 +23,12 @@ from typing import Any
 from .. import stamps
 from ..config import Settings
 from ..db.archive_db import ArchiveDB
-from ..db.copies import CopyRow
+from ..db.copies import CopyRow, SaveRow
 from ..fetch.fetcher import Fetcher
 from ..fetch.politeness import HostGate
 from .archives import MementoArchive, archives_of
 from .lookup import Answer, Lookup, target_of
+from .save import Saved, SaveKeys, save_pages
 
 CACHE_FOR = dt.timedelta(days=1)
 REUSED = frozenset({"ok", "no_copy", "error_page"})
@@ -40,6 +42,7 @@ class Lookups:
     asked: int = 0
     reused: int = 0
     elapsed: float = 0.0
+    saved: list[Saved] = dataclasses.field(default_factory=list)  # save requests made (--save)
 
 
 def _fresh(row: CopyRow | None, target: str, now: dt.datetime) -> bool:
@@ -139,10 +142,14 @@ class CitedCopies:
     fetch_url: str
     answers: list[CopyRow]
     best: CopyRow | None
+    saves: list[SaveRow] = dataclasses.field(default_factory=list)  # each archive's newest save request
 
     def to_json(self) -> dict[str, Any]:
         best = self.best
         return {"manifest": self.manifest, "id": self.id, "url": self.url,
+                "saves": [{"archive": s.archive, "status": s.status, "job_id": s.job_id, "url": s.memento_url,
+                           "datetime": s.memento_datetime, "detail": s.detail, "requested_at": s.requested_at}
+                          for s in self.saves],
                 "copy": None if best is None else {"archive": best.archive, "url": best.memento_url,
                                                    "datetime": best.memento_datetime},
                 "answers": [{"archive": a.archive, "status": a.status, "url": a.memento_url,
@@ -158,10 +165,20 @@ class CitedCopies:
         return "; ".join(parts)
 
 
+@dataclass(frozen=True)
+class SaveAsk:
+    """`--save`: the keys, and whether to ask for every URL (`always`) or only those without a copy."""
+
+    keys: SaveKeys
+    always: bool = False
+
+
 def copies_for_targets(settings: Settings, targets: list[str], *, refresh: bool = False,
-                       only: Callable[[str], bool] | None = None) -> tuple[list[CitedCopies], Lookups]:
+                       only: Callable[[str], bool] | None = None,
+                       save: SaveAsk | None = None) -> tuple[list[CitedCopies], Lookups]:
     """`archiver copies`: the copies of every citation of the TARGETs (manifests or URLs); `only`:
-    which fetch URLs to look up (check --copies: the failing and dead ones)."""
+    which fetch URLs to look up (check --copies: the failing and dead ones); `save`: then ask the
+    archives that can save (save.py) to save the URLs without a copy (or every URL)."""
     from ..archive import Archive
     from ..manifests import load_targets
     from ..run import url_target
@@ -182,14 +199,22 @@ def copies_for_targets(settings: Settings, targets: list[str], *, refresh: bool 
             accessed[fetch_url] = day
     with Archive(settings, writing=True) as archive:
         stats = find_copies(settings, archive.db, accessed, refresh=refresh)
+        if save is not None:
+            good = archive.db.good_copies(accessed)
+            asked_for = {r.fetch_url: r.target_datetime for r in archive.db.newest_copies(accessed)}
+            wanted = {u: asked_for.get(u) or stamps.now_iso() for u in accessed if save.always or u not in good}
+            stats.saved = save_pages(settings, archive.db, wanted, save.keys)
         answers = answers_by_url(archive.db, accessed)
         good = archive.db.good_copies(accessed)
+        saves: dict[str, list[SaveRow]] = {}
+        for row in archive.db.newest_saves(accessed):
+            saves.setdefault(row.fetch_url, []).append(row)
     names = [a.name for a in archives_of(settings.archives)]
     out = []
     for manifest, cid, url, fetch_url, _ in cited:
         mine = [a for a in answers.get(fetch_url, []) if a.archive in names]
         best = next((g for g in good.get(fetch_url, []) if g.archive in names), None)
-        out.append(CitedCopies(manifest, cid, url, fetch_url, mine, best))
+        out.append(CitedCopies(manifest, cid, url, fetch_url, mine, best, saves.get(fetch_url, [])))
     return out, stats
 
 
@@ -201,4 +226,4 @@ def answers_by_url(db: ArchiveDB, fetch_urls: Iterable[str]) -> dict[str, list[C
     return out
 
 
-__all__ = ["CACHE_FOR", "CitedCopies", "Lookups", "answers_by_url", "copies_for_targets", "find_copies"]
+__all__ = ["CACHE_FOR", "CitedCopies", "Lookups", "SaveAsk", "answers_by_url", "copies_for_targets", "find_copies"]

@@ -1,5 +1,6 @@
 """One archive asked for one URL (RFC 7089), through the Fetcher like any other request (politeness per
-archive host, retries, caps, the address guard): its link-format TimeMap when it has one (every memento,
+archive host, retries, caps, the address guard): its Wayback CDX API when it has one (cdx.py: the
+nearest captures that answered 200, one small answer), else its link-format TimeMap (every memento,
 so the nearest to the target datetime is chosen here), else its TimeGate with Accept-Datetime (the
 archive's redirects followed to the memento it chooses). A memento is only offered once judged: its raw
 form (`id_` for Wayback-style archives) must answer 200 and not be an error or soft-404 page by the
@@ -24,17 +25,12 @@ from ..fetch.ask import Ask
 from ..fetch.fetcher import Fetcher
 from ..fetch.results import FetchResult
 from ..verdict import ALIVE_STATUSES
-from .archives import MementoArchive
+from .archives import Memento, MementoArchive
+from .cdx import cdx_query, parse_cdx
 
 JUDGED = 3  # mementos judged per archive, nearest first, before the archive counts as holding no copy
 _LINK = re.compile(r'<([^>]*)>((?:\s*;\s*[A-Za-z_-]+\s*=\s*(?:"[^"]*"|[^;,<]*))*)')
 _PARAM = re.compile(r';\s*([A-Za-z_-]+)\s*=\s*(?:"([^"]*)"|([^;,<]*))')
-
-
-@dataclass(frozen=True)
-class Memento:
-    url: str
-    datetime: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -96,7 +92,12 @@ class Lookup:
         self.body_limit = body_limit
 
     def ask(self, archive: MementoArchive, url: str, target: dt.datetime) -> Answer:
-        if archive.timemap:
+        listed: list[Memento] | Answer | None = self._cdx(archive, url, target) if archive.cdx else None
+        if isinstance(listed, Answer):
+            return listed
+        if listed is not None:
+            candidates = listed
+        elif archive.timemap:
             listed = self._timemap(archive, url)
             if isinstance(listed, Answer):
                 return listed
@@ -113,6 +114,27 @@ class Lookup:
                 return last
         assert last is not None
         return last
+
+    def _cdx(self, archive: MementoArchive, url: str, target: dt.datetime) -> list[Memento] | Answer | None:
+        """The nearest 200 captures by one CDX query; None (ask the TimeMap or TimeGate instead) when
+        the CDX endpoint answers anything but 200 or 404 (no CDX API there, or not for this URL)."""
+        result = self.fetcher.fetch(cdx_query(archive, url, target, JUDGED))
+        try:
+            final = result.final
+            if final is None:  # the host did not answer: asking it again another way would cost a timeout
+                return Answer(archive.name, "unreachable", detail=f"CDX: {_unreachable(result)}")
+            if final.status == 404:
+                return Answer(archive.name, "no_copy", detail="CDX: HTTP 404")
+            if final.status >= 500 or final.status == 429:
+                return Answer(archive.name, "unreachable", detail=f"CDX: HTTP {final.status}")
+            if final.status != 200:
+                return None
+            mementos = parse_cdx(final.body(self.body_limit).decode("utf-8", "replace"), archive, url)
+            if not mementos:
+                return Answer(archive.name, "no_copy", detail="CDX lists no capture that answered 200")
+            return nearest(mementos, target)[:JUDGED]
+        finally:
+            result.close()
 
     def _timemap(self, archive: MementoArchive, url: str) -> list[Memento] | Answer:
         assert archive.timemap

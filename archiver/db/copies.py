@@ -15,7 +15,22 @@ from .connection import Transaction
 
 COPIES_VERSION = 9
 IMPORTS_VERSION = 10  # captures.source_url: mementos imported from other archives
+SAVES_VERSION = 11  # saves: pages archives were asked to save (--save)
 COPY_STATUSES = ("ok", "error_page", "no_copy", "unreachable")
+
+
+class SaveRow(NamedTuple):
+    """An archive's newest save request for a URL."""
+
+    fetch_url: str
+    archive: str
+    job_id: str | None
+    status: str
+    memento_url: str | None
+    memento_datetime: str | None
+    detail: str | None
+    requested_at: str
+    finished_at: str | None
 
 
 class CopyRow(NamedTuple):
@@ -86,6 +101,28 @@ class CopyRows:
                        VALUES (:fetch_url, :archive, :memento_url, :memento_datetime, :target_datetime,
                            :checked_at, :status, :detail)""", row)
 
+    def add_saves(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Record save requests (one row each: the columns of the saves table but id)."""
+        with self.transaction():
+            for row in rows:
+                self.db.execute(
+                    """INSERT INTO saves (fetch_url, archive, job_id, status, memento_url, memento_datetime, detail,
+                           requested_at, finished_at)
+                       VALUES (:fetch_url, :archive, :job_id, :status, :memento_url, :memento_datetime, :detail,
+                           :requested_at, :finished_at)""", row)
+
+    def newest_saves(self, fetch_urls: Iterable[str]) -> list[SaveRow]:
+        """Each archive's newest save request for each URL (none before schema v11)."""
+        if self.version < SAVES_VERSION:
+            return []
+        self._copy_urls(fetch_urls)
+        return [SaveRow(*row) for row in self.db.execute(
+            """SELECT s.fetch_url, s.archive, s.job_id, s.status, s.memento_url, s.memento_datetime, s.detail,
+                   s.requested_at, s.finished_at
+               FROM temp.copy_urls t JOIN saves s ON s.fetch_url = t.value
+               WHERE s.id = (SELECT MAX(id) FROM saves q WHERE q.fetch_url = s.fetch_url AND q.archive = s.archive)
+               ORDER BY s.fetch_url, s.archive""")]
+
     def newest_copies(self, fetch_urls: Iterable[str]) -> list[CopyRow]:
         """Each archive's newest answer for each URL (none on a database older than v9)."""
         if self.version < COPIES_VERSION:
@@ -139,4 +176,4 @@ class CopyRows:
         return {url: (accessed, captured) for url, accessed, captured in rows}
 
 
-__all__ = ["COPY_STATUSES", "CopyRow", "CopyRows", "copies_down_sql", "copies_json_sql"]
+__all__ = ["COPY_STATUSES", "CopyRow", "CopyRows", "SaveRow", "copies_down_sql", "copies_json_sql"]

@@ -192,6 +192,18 @@ def _v10(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_captures_source ON captures (fetch_url, source_url) WHERE source_url IS NOT NULL")
 
 
+def _v11(db: sqlite_utils.Database) -> None:
+    """Save requests (`copies --save`, copies/save.py): one row per page an archive was asked to save
+    now: its job, how it ended (`status` saved/failed/refused/pending/unreachable), the memento a saved
+    job made, and the archive's own words (`detail`, e.g. error:too-many-daily-captures). No key is
+    ever kept."""
+    db.table("saves").create(
+        {"id": int, "fetch_url": str, "archive": str, "job_id": str, "status": str, "memento_url": str,
+         "memento_datetime": str, "detail": str, "requested_at": str, "finished_at": str},
+        pk="id", not_null={"fetch_url", "archive", "status", "requested_at"})
+    db.table("saves").create_index(["fetch_url", "archive", "requested_at"])
+
+
 def _v12(db: sqlite_utils.Database) -> None:
     """Evidence (archiver/evidence/): the tamper-evident log `ledger`, one row per event (`kind`:
     warc_closed, captures, audit) with its canonical JSON (`event`), the hash of the entry before
@@ -206,7 +218,7 @@ def _v12(db: sqlite_utils.Database) -> None:
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10,
-                                                             _v12]
+                                                             _v11, _v12]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # -- derived objects ---------------------------------------------------------------------------------
