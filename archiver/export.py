@@ -26,9 +26,9 @@ from .atomic import atomic_output
 from .cdx import cdxj_lines, entries_from_rows, timestamp14
 from .config import Settings
 from .db import ArchiveDB
+from .errors import NotArchived, StorageError, UsageError
 from .evidence import provenance
 from .evidence.signing import SigningKey, load_key, sign_digest
-from .errors import NotArchived, StorageError, UsageError
 from .manifests import load_manifest
 from .storage import COPY_CHUNK
 from .warc import RecordBuilder
@@ -169,7 +169,7 @@ def export_warc(settings: Settings, ref: str, output: Path) -> Exported:
             placed = write_warc(archive, selection.records, out, output.name, when)
         doc = _provenance(archive, selection, output.name, out)
         written = (output.with_name(output.name + ".provenance.json"), output.with_name(output.name + ".provenance.md"))
-        for path, data in zip(written, _provenance_files(doc)):
+        for path, data in zip(written, _provenance_files(doc), strict=True):
             with atomic_output(path) as handle:
                 handle.write(data)
     return Exported(output, len({r["capture_id"] for r in selection.records}), len(placed) + 1, 0, out.size,

@@ -91,7 +91,8 @@ def _verify_package(package: Path, public_key: str | None, as_json: bool) -> int
         click.echo(json.dumps({"package": str(package), "ok": check.ok, "signed": check.signed, "files": check.files,
                                "public_key_sha256": check.fingerprint, "created": check.created,
                                "software": check.software, "problems": check.problems}, indent=2))
-    state = "intact and signed" if check.ok else f"{len(check.problems)} problem{'' if len(check.problems) == 1 else 's'}"
+    count = len(check.problems)
+    state = "intact and signed" if check.ok else f"{count} problem{'' if count == 1 else 's'}"
     signer = f"; signed {check.created} by public key sha256 {check.fingerprint}" if check.fingerprint else ""
     click.echo(f"package verify: {package.name}: {check.files} files checked: {state}{signer}", err=True)
     return 0 if check.ok else 1

@@ -1,1 +1,1 @@
-"""Evidence a capture can show to others: the TLS peer (tls.py), signed WACZ (signing.py), provenance (provenance.py)."""
+"""Evidence a capture can show others: the TLS peer (tls.py), signed WACZ (signing.py), provenance."""

@@ -179,7 +179,8 @@ def check_package(path: Path, expected_key: str | None = None) -> PackageCheck:
             sha256, size = _hash_member(package, name)
             check.files += 1
             if f"sha256:{sha256}" != resource.get("hash"):
-                check.problems.append(f"{name}: sha256 {sha256} does not match {resource.get('hash')} in {PACKAGE_FILE}")
+                check.problems.append(f"{name}: sha256 {sha256} does not match {resource.get('hash')}"
+                                      f" in {PACKAGE_FILE}")
             elif resource.get("bytes") is not None and resource["bytes"] != size:
                 check.problems.append(f"{name}: {size} bytes, {PACKAGE_FILE} says {resource['bytes']}")
         for extra in sorted(names - listed - {PACKAGE_FILE, DIGEST_FILE}):

@@ -26,8 +26,8 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from .. import __version__, stamps
-from ..fetch.results import FetchResult, Hop
 from ..evidence import tls
+from ..fetch.results import FetchResult, Hop
 from .digests import sha1_label
 
 WARC_VERSION = "WARC/1.1"

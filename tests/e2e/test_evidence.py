@@ -44,7 +44,8 @@ def archived(https: tuple[TestServer, str], server: TestServer, storage: Path, t
     srv, ca_file = https
     urls = {"secure": f"https://127.0.0.1:{srv.port}/page/secure", "plain": server.url("page/plain")}
     manifest = tmp_path / "paper.yaml"
-    manifest.write_text("title: A paper\ncitations:\n" + "".join(f"  - url: {u}\n    id: {k}\n" for k, u in urls.items()))
+    entries = "".join(f"  - url: {u}\n    id: {k}\n" for k, u in urls.items())
+    manifest.write_text("title: A paper\ncitations:\n" + entries)
     result = invoke(storage, "snapshot", str(manifest), *FAST, env={"REQUESTS_CA_BUNDLE": ca_file})
     assert result.exit_code == 0, result.stderr
     return {"manifest": manifest, "urls": urls}
@@ -65,7 +66,8 @@ def test_an_https_capture_keeps_who_answered(archived: dict, storage: Path) -> N
         with open(warc, "rb") as handle:
             for record in ArchiveIterator(handle):
                 if record.rec_type == "metadata" and record.content_type == "application/json":
-                    metadata.append((record.rec_headers.get_header("WARC-Target-URI"), json.loads(record.content_stream().read())))
+                    block = json.loads(record.content_stream().read())
+                    metadata.append((record.rec_headers.get_header("WARC-Target-URI"), block))
     assert [url for url, _ in metadata] == [archived["urls"]["secure"]]
     assert metadata[0][1]["certificates"][0]["sha256"] == secure["sha256"]
 
@@ -186,6 +188,23 @@ def test_a_warc_export_has_its_provenance_beside_it(archived: dict, storage: Pat
 def test_a_bad_key_is_a_usage_error(archived: dict, storage: Path, tmp_path: Path) -> None:
     key_file = tmp_path / "not-a-key.pem"
     key_file.write_text("hello\n")
-    result = invoke(storage, "export", str(archived["manifest"]), "-o", str(tmp_path / "x.wacz"), "--sign", str(key_file))
+    out = tmp_path / "x.wacz"
+    result = invoke(storage, "export", str(archived["manifest"]), "-o", str(out), "--sign", str(key_file))
     assert result.exit_code == 2 and "not a PEM private key" in result.stderr
     assert not (tmp_path / "x.wacz").exists()
+
+
+def test_the_html_report_carries_the_provenance_block(archived: dict, storage: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(storage / "archiver.db")
+    [(tls,)] = conn.execute("SELECT tls FROM captures WHERE tls IS NOT NULL").fetchall()
+    conn.close()
+    target = tmp_path / "report.html"
+    result = invoke(storage, "report", "-o", str(target))
+    assert result.exit_code in (0, 1), result.stderr
+    page = target.read_text()
+    block = page[page.index('<section class="provenance"'):]
+    assert "Trusted timestamp authority: none." in block
+    assert block.count("<details>") == 2 and "Server IP address" in block
+    assert json.loads(tls)["sha256"] in block and "Certificate issuer" in block
