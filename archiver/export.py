@@ -27,6 +27,8 @@ from .cdx import cdxj_lines, entries_from_rows, timestamp14
 from .config import Settings
 from .db import ArchiveDB
 from .errors import NotArchived, StorageError, UsageError
+from .evidence import provenance
+from .evidence.signing import SigningKey, load_key, sign_digest
 from .manifests import load_manifest
 from .storage import COPY_CHUNK
 from .warc import RecordBuilder
@@ -147,6 +149,8 @@ class Exported:
     records: int
     pages: int
     size: int
+    signed_by: str | None = None  # the public key's sha256 fingerprint, when signed
+    provenance: tuple[Path, ...] = ()  # the provenance files written beside a WARC export
 
 
 def _packaged_name(selection: Selection, when: dt.datetime) -> str:
@@ -155,20 +159,40 @@ def _packaged_name(selection: Selection, when: dt.datetime) -> str:
 
 
 def export_warc(settings: Settings, ref: str, output: Path) -> Exported:
-    """One WARC file of MANIFEST's captures (and the originals of their revisits)."""
+    """One WARC file of MANIFEST's captures (and the originals of their revisits), and its provenance
+    summary beside it (`<output>.provenance.json` and `.provenance.md`)."""
     when = stamps.now()
     with Archive(settings, writing=False) as archive:
         selection = select(archive, ref)
         with atomic_output(output) as handle:
             out = _Counting(handle)
             placed = write_warc(archive, selection.records, out, output.name, when)
-    return Exported(output, len({r["capture_id"] for r in selection.records}), len(placed) + 1, 0, out.size)
+        doc = _provenance(archive, selection, output.name, out)
+        written = (output.with_name(output.name + ".provenance.json"), output.with_name(output.name + ".provenance.md"))
+        for path, data in zip(written, _provenance_files(doc), strict=True):
+            with atomic_output(path) as handle:
+                handle.write(data)
+    return Exported(output, len({r["capture_id"] for r in selection.records}), len(placed) + 1, 0, out.size,
+                    provenance=written)
 
 
-def export_wacz(settings: Settings, ref: str, output: Path) -> Exported:
+def _provenance(archive: Archive, selection: Selection, warc_name: str, out: _Counting) -> dict[str, Any]:
+    return provenance.summary(archive, {r["capture_id"] for r in selection.records},
+                              subject=f"captures of the URLs cited in {selection.path}",
+                              export={"warc": warc_name, "sha256": out.sha256.hexdigest(), "bytes": out.size})
+
+
+def _provenance_files(doc: dict[str, Any]) -> tuple[bytes, bytes]:
+    return json.dumps(doc, indent=2, ensure_ascii=False).encode() + b"\n", provenance.markdown(doc).encode()
+
+
+def export_wacz(settings: Settings, ref: str, output: Path, sign: str | None = None) -> Exported:
     """A WACZ 1.1.1 package: archive/ (one WARC, stored uncompressed in the zip: it is gzip already,
-    and readers seek into it), indexes/index.cdxj, pages/pages.jsonl, datapackage.json (sha256 and
-    size of each of those) and datapackage-digest.json (sha256 of datapackage.json)."""
+    and readers seek into it), indexes/index.cdxj, pages/pages.jsonl, provenance/provenance.json and
+    provenance/provenance.md (archiver/evidence/provenance.py), datapackage.json (sha256 and size of
+    each of those) and datapackage-digest.json (sha256 of datapackage.json; with `sign`, a key file or
+    "anonymous", signed as archiver/evidence/signing.py says)."""
+    key: SigningKey | None = load_key(sign) if sign is not None else None  # a bad key: before any work
     when = stamps.now()
     stamp = when.timetuple()[:6]
     with Archive(settings, writing=False) as archive:
@@ -187,21 +211,29 @@ def export_wacz(settings: Settings, ref: str, output: Path) -> Exported:
             index = "".join(cdxj_lines(entries)).encode()
             resources.append(_put(package, "indexes/index.cdxj", index, stamp))
             resources.append(_put(package, "pages/pages.jsonl", pages, stamp))
+            doc_json, doc_md = _provenance_files(_provenance(archive, selection, warc_name, out))
+            resources.append(_put(package, "provenance/provenance.json", doc_json, stamp))
+            resources.append(_put(package, "provenance/provenance.md", doc_md, stamp))
+            created = stamps.iso(when, "seconds")
             datapackage = json.dumps({
                 "profile": "data-package",
                 "resources": resources,
                 "wacz_version": WACZ_VERSION,
                 "title": selection.title or selection.name,
                 "description": f"Captures of the URLs cited in {selection.path}, kept by archiver",
-                "created": stamps.iso(when, "seconds"),
+                "created": created,
                 "software": f"archiver {__version__}",
             }, indent=2).encode()
             _put(package, "datapackage.json", datapackage, stamp)
-            digest = {"path": "datapackage.json", "hash": "sha256:" + hashlib.sha256(datapackage).hexdigest()}
+            digest: dict[str, Any] = {"path": "datapackage.json",
+                                      "hash": "sha256:" + hashlib.sha256(datapackage).hexdigest()}
+            if key is not None:
+                digest = sign_digest(datapackage, created, key)
             _put(package, "datapackage-digest.json", json.dumps(digest, indent=2).encode(), stamp)
         size = output.stat().st_size
     page_count = pages.count(b"\n") - 1
-    return Exported(output, len({r["capture_id"] for r in selection.records}), len(placed) + 1, page_count, size)
+    return Exported(output, len({r["capture_id"] for r in selection.records}), len(placed) + 1, page_count, size,
+                    signed_by=key.fingerprint if key is not None else None)
 
 
 def _resource(path: str, sha256: str, size: int) -> dict[str, Any]:

@@ -515,6 +515,7 @@ def capture_row(outcome: Outcome, run_id: int, result: FetchResult | None, recor
         "warc_length": outcome.length, "redirects": redirects_json(result.hops) if result else None,
         "ip": final.ip if final else None, "elapsed": round(result.elapsed, 3) if result else None,
         "attempts": result.attempts if result else 0, "mode": outcome.mode,
+        "tls": final.tls.summary if final is not None and final.tls is not None else None,
     }
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..config import REPLAY_HOST, REPLAY_PORT
+from ..errors import UsageError
 from .options import force_option, refuse_overwrite, settings_from
 
 
@@ -56,12 +57,19 @@ def replay_command(ctx: click.Context, manifest: str | None, port: int, refresh:
 @click.option("--format", "fmt", type=click.Choice(["wacz", "warc"]),
               help="Package format.  [default: warc when -o ends in .warc.gz, else wacz]")
 @force_option
+@click.option("--sign", metavar="KEY",
+              help="Sign the WACZ (WACZ signing recommendation): a PEM file with an ECDSA P-256/P-384 private"
+                   " key, or 'anonymous' for a fresh key whose public half the package carries.")
 @click.pass_context
-def export_command(ctx: click.Context, manifest: str, output: Path, fmt: str | None, force: bool) -> None:
+def export_command(ctx: click.Context, manifest: str, output: Path, fmt: str | None, force: bool,
+                   sign: str | None) -> None:
     """Package MANIFEST's captures (a manifest file, or a manifest's path or name as the database
     knows it): a WACZ 1.1.1 file (WARC, CDXJ index, pages, datapackage with sha256 of each file) for
     ReplayWeb.page and pywb, or one WARC file. Records are copied byte for byte, with the originals
-    of revisits. An existing output file is replaced only with --force. Needs the replay extra.
+    of revisits. A provenance summary (tool, capture times, machine, run, IP, certificate, hashes,
+    timestamps) goes inside the WACZ (provenance/) or beside the WARC (FILE.provenance.json/.md).
+    --sign signs the WACZ; `archiver verify FILE.wacz` checks it. An existing output file is replaced
+    only with --force. Needs the replay extra.
 
     Exit status: 0 written, 1 nothing of MANIFEST captured, 2 usage (unknown manifest, the output
     exists), 3 bad manifest, 4 the output or the archive cannot be written or read.
@@ -69,9 +77,16 @@ def export_command(ctx: click.Context, manifest: str, output: Path, fmt: str | N
     from ..export import export_wacz, export_warc
 
     settings = settings_from(ctx)
-    refuse_overwrite(output, force)
     kind = fmt or ("warc" if output.name.lower().endswith(".warc.gz") else "wacz")
-    done = (export_warc if kind == "warc" else export_wacz)(settings, manifest, output)
+    if sign is not None and kind != "wacz":
+        raise UsageError("--sign signs a WACZ package; a WARC export gets its provenance files only")
+    refuse_overwrite(output, force)
+    done = export_warc(settings, manifest, output) if kind == "warc" else export_wacz(settings, manifest, output, sign)
     pages = f", {done.pages} pages" if kind == "wacz" else ""
     click.echo(f"wrote {output}: {done.captures} captures, {done.records} records{pages}, {done.size} bytes",
                err=True)
+    for path in done.provenance:
+        click.echo(f"wrote {path}", err=True)
+    if done.signed_by:
+        click.echo(f"signed: public key sha256 {done.signed_by} (publish it: `archiver verify --public-key` checks it)",
+                   err=True)

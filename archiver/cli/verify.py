@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -14,7 +15,11 @@ if TYPE_CHECKING:
     from ..verify import AuditProblem
 
 
-@click.command("verify", short_help="Re-read every WARC file and check its fixity.")
+@click.command("verify", short_help="Check the fixity of every WARC file, or of a WACZ package.")
+@click.argument("package", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--public-key", metavar="KEY",
+              help="With PACKAGE: the key the signature must come from (a PEM public or private key file, or"
+                   " its sha256 fingerprint as export --sign prints it).")
 @click.option("--since", metavar="DATE",
               help="Only WARC files created on or after DATE (ISO date, midnight UTC, or date-time).")
 @click.option("--quick", is_flag=True,
@@ -27,8 +32,8 @@ if TYPE_CHECKING:
                    " the TSA's CA bundle (the tsa setting), and that the entry is still in the unbroken log.")
 @json_option("the audit as one JSON object (counts, status, database check, every problem and warning)")
 @click.pass_context
-def verify_command(ctx: click.Context, since: str | None, quick: bool, full: bool, timestamps: bool,
-                   as_json: bool) -> None:
+def verify_command(ctx: click.Context, package: Path | None, public_key: str | None, since: str | None,
+                   quick: bool, full: bool, timestamps: bool, as_json: bool) -> None:
     """Re-read every WARC file the database knows and check its fixity: the size and sha256 recorded
     when it was closed, and each record (whole gzip member, record id, block and payload digests).
     The database itself first goes through SQLite's own check (quick_check; integrity_check with --full).
@@ -41,7 +46,16 @@ def verify_command(ctx: click.Context, since: str | None, quick: bool, full: boo
     audit_problems); a database that cannot be written is still read, and a damaged one is never
     written. Exit status: 0 all intact, 1 some problem (a damaged database included), 2 usage, 4 the
     database is missing or cannot be read, 130 interrupted.
+
+    With PACKAGE (a .wacz file, e.g. from `export --sign`), check that package alone, no database:
+    every file's sha256 and size against datapackage.json, datapackage.json's sha256 against
+    datapackage-digest.json, and the signature; exit 0 intact and signed, 1 naming what broke
+    (unsigned included).
     """
+    if package is not None:
+        ctx.exit(_verify_package(package, public_key, as_json))
+    if public_key is not None:
+        raise UsageError("--public-key goes with PACKAGE (a .wacz file to check)")
     if quick and full:
         raise UsageError("--quick and --full: choose one (--quick checks less, --full more)")
     settings = settings_from(ctx)
@@ -68,3 +82,23 @@ def verify_command(ctx: click.Context, since: str | None, quick: bool, full: boo
         err=True,
     )
     ctx.exit(audit.exit_code)
+
+
+def _verify_package(package: Path, public_key: str | None, as_json: bool) -> int:
+    """`archiver verify PACKAGE.wacz`: archiver/evidence/signing.py's check, printed; the exit status."""
+    from ..evidence.signing import check_package
+
+    if not package.is_file():
+        raise UsageError(f"{package}: no such file")
+    check = check_package(package, public_key)
+    for problem in check.problems:
+        click.echo(f"archiver: {package.name}: {problem}", err=True)
+    if as_json:
+        click.echo(json.dumps({"package": str(package), "ok": check.ok, "signed": check.signed, "files": check.files,
+                               "public_key_sha256": check.fingerprint, "created": check.created,
+                               "software": check.software, "problems": check.problems}, indent=2))
+    count = len(check.problems)
+    state = "intact and signed" if check.ok else f"{count} problem{'' if count == 1 else 's'}"
+    signer = f"; signed {check.created} by public key sha256 {check.fingerprint}" if check.fingerprint else ""
+    click.echo(f"package verify: {package.name}: {check.files} files checked: {state}{signer}", err=True)
+    return 0 if check.ok else 1

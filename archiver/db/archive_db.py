@@ -24,6 +24,8 @@ from .rows import AuditRecord, Previous, R, WarcFile, named, scalar
 from .rule_sql import run_offline
 from .schema import ALIVE_SQL, SCHEMA_VERSION, fill_url_state, good_capture, ours
 
+RECORD_ROWS_PER_INSERT = 3000  # x 10 parameters: under SQLite's 32,766
+
 
 class ArchiveDB(Queries, CopyRows, EvidenceRows):
     """Made by `ArchiveDB.open`; `version` is the file's schema version (SCHEMA_VERSION once a
@@ -200,17 +202,17 @@ class ArchiveDB(Queries, CopyRows, EvidenceRows):
     def _insert_records(self, rows: list[dict[str, Any]], capture_id: int | None) -> None:
         """One INSERT of all the rows: executemany steps SQLite once per row, and each step hands the
         GIL over; with many fetch threads waiting for it, those hand-overs held up the writer more
-        than the inserts cost. (A capture has two records per hop: far below SQLite's limit of
-        32,766 parameters.)"""
-        if not rows:
-            return
-        values = [(capture_id, row["warc"], row["offset"], row["length"], row["rec_type"], row["uri"],
-                   row["record_id"], row["date"], row["payload_digest"], row["refers_to"]) for row in rows]
-        self.db.conn.execute(
-            'INSERT INTO records (capture_id, warc, "offset", length, rec_type, uri, record_id, date,'
-            " payload_digest, refers_to) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows)),
-            [value for row in values for value in row],
-        )
+        than the inserts cost. (A capture has two or three records per hop; a browser capture with a
+        thousand HTTPS sub-resources would pass SQLite's limit of 32,766 parameters, hence the slices.)"""
+        for start in range(0, len(rows), RECORD_ROWS_PER_INSERT):
+            part = rows[start:start + RECORD_ROWS_PER_INSERT]
+            values = [(capture_id, row["warc"], row["offset"], row["length"], row["rec_type"], row["uri"],
+                       row["record_id"], row["date"], row["payload_digest"], row["refers_to"]) for row in part]
+            self.db.conn.execute(
+                'INSERT INTO records (capture_id, warc, "offset", length, rec_type, uri, record_id, date,'
+                " payload_digest, refers_to) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(part)),
+                [value for row in values for value in row],
+            )
 
     def add_resources(self, capture_id: int, rows: list[dict[str, Any]]) -> None:
         """A browser capture's sub-resources (capture_resources), in the capture's transaction."""

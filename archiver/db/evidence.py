@@ -103,6 +103,19 @@ class EvidenceRows:
         self.db.conn.execute("INSERT INTO timestamps (seq, head, tsa, file, token, gen_time, stamped_at)"
                              " VALUES (:seq, :head, :tsa, :file, :token, :gen_time, :stamped_at)", row)
 
+    def tokens_covering(self, names: list[str]) -> dict[str, list[dict[str, str]]]:
+        """WARC file name -> the earliest token of each authority over a log head at or after the entry
+        that logged the file's close (the chain links every later head to that entry)."""
+        found: dict[str, list[dict[str, str]]] = {}
+        for name, tsa, gen_time, file in self.db.execute(
+                "SELECT l.name, t.tsa, t.gen_time, t.file FROM (SELECT json_extract(event, '$.warc') AS name,"
+                " seq FROM ledger WHERE kind = 'warc_closed') l JOIN timestamps t ON t.seq >= l.seq"
+                f" WHERE l.name IN ({', '.join('?' * len(names))})"
+                " AND t.id = (SELECT MIN(id) FROM timestamps u WHERE u.tsa = t.tsa AND u.seq >= l.seq)"
+                " ORDER BY l.name, t.id", names):
+            found.setdefault(name, []).append({"authority": tsa, "time": gen_time or "", "token": file})
+        return found
+
     def timestamp_rows(self) -> list[TimestampRow]:
         return list(named(self.db.execute("SELECT id, seq, head, tsa, file, token, gen_time, stamped_at"
                                           " FROM timestamps ORDER BY id"), TimestampRow))

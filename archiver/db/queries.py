@@ -388,6 +388,21 @@ class Queries:
             {"url": url, "fetch": fetch_url or url},
         )]
 
+    def provenance_rows(self, capture_ids: Iterable[int]) -> list[dict[str, Any]]:
+        """The captures `capture_ids` with what a provenance summary shows (archiver/evidence/provenance.py):
+        every captures column (`tls` where the schema has it), the run's command and start, and the WARC
+        file's sha256 and state (its sha256 is set when the file is closed)."""
+        ids = sorted(set(capture_ids))
+        if not ids:
+            return []
+        self.temp_list("provenance_ids", [str(i) for i in ids])
+        return list(self.db.query(
+            """SELECT c.*, ru.command AS run_command, ru.started_at AS run_started_at,
+                      w.sha256 AS warc_sha256, w.state AS warc_state
+               FROM temp.provenance_ids p JOIN captures c ON c.id = CAST(p.value AS INTEGER)
+               LEFT JOIN runs ru ON ru.id = c.run_id LEFT JOIN warc_files w ON w.name = c.warc
+               ORDER BY c.captured_at, c.id"""))
+
     def capture(self, capture_id: int) -> dict[str, Any] | None:
         rows = list(self.db.query("SELECT * FROM captures WHERE id = ?", [capture_id]))
         return rows[0] if rows else None

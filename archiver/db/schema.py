@@ -217,8 +217,16 @@ def _v12(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_timestamps_seq ON timestamps (seq)")
 
 
+def _v13(db: sqlite_utils.Database) -> None:
+    """Who answered an HTTPS capture (`captures.tls`, JSON; archiver/evidence/tls.py): the final hop's
+    TLS version and cipher, where the chain came from ("sent" or "leaf") and its length, and the leaf
+    certificate's subject, issuer, serial, validity (not_before, not_after) and sha256 fingerprint.
+    NULL for plain HTTP and for rows from before; the whole chain is in the WARC's metadata record."""
+    db.execute("ALTER TABLE captures ADD COLUMN tls TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10,
-                                                             _v11, _v12]
+                                                             _v11, _v12, _v13]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # -- derived objects ---------------------------------------------------------------------------------

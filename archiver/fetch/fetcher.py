@@ -332,6 +332,7 @@ class Fetcher:
                 payload_sha256=sha256,
                 payload_size=size,
                 truncated=truncated,
+                tls=recording.tls,
             )
         except BaseException:
             recording.close()

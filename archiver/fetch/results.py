@@ -15,6 +15,24 @@ from typing import IO
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 
 
+@dataclass(frozen=True)
+class TlsInfo:
+    """Who answered an HTTPS request: the TLS connection's protocol, cipher and the certificates the
+    server presented, read once per connection (wire.py) and shared by every hop it carries.
+
+    `chain` is DER, leaf first: the chain as the server sent it when `chain_source` is "sent", the
+    leaf alone when it is "leaf" (the TLS stack gave nothing more). `record` is the metadata record's
+    block (archiver/evidence/tls.py), built once per connection; `summary` the leaf's fields for the
+    database (subject, issuer, validity, sha256)."""
+
+    version: str | None
+    cipher: str | None
+    chain: tuple[bytes, ...]
+    chain_source: str
+    record: bytes
+    summary: str  # JSON
+
+
 @dataclass
 class Hop:
     """One request and its response: a redirect step, or the final answer."""
@@ -34,6 +52,7 @@ class Hop:
     payload_sha256: str
     payload_size: int
     truncated: str | None = None  # WARC-Truncated reason: length, time, disconnect
+    tls: TlsInfo | None = None  # HTTPS: the connection's protocol and certificates
 
     def header(self, name: str) -> str | None:
         lower = name.lower()
@@ -85,4 +104,4 @@ class FetchResult:
             hop.close()
 
 
-__all__ = ["REDIRECT_STATUSES", "FetchResult", "Hop"]
+__all__ = ["REDIRECT_STATUSES", "FetchResult", "Hop", "TlsInfo"]

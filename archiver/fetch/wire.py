@@ -38,8 +38,10 @@ import urllib3.connection
 import urllib3.connectionpool
 import urllib3.exceptions
 
+from ..evidence import tls
 from . import guard
 from .guard import AddressPolicy, AddressRefused, Candidate
+from .results import TlsInfo
 
 SPOOL_IN_MEMORY = 1024 * 1024
 _TE_LINE = re.compile(rb"(?im)^([ \t]*)(transfer-encoding[ \t]*:)")
@@ -57,6 +59,7 @@ class Recording:
         self.header_length = 0
         self.block_sha1 = hashlib.sha1()
         self.ip: str | None = None
+        self.tls: TlsInfo | None = None  # set by an HTTPS connection when it sends the request
         self.sock: socket.socket | None = None
         self.disk_error: OSError | None = None
         self.aborted = False
@@ -304,7 +307,17 @@ class _RecordingHTTPConnection(urllib3.connection.HTTPConnection):
 
 
 class _RecordingHTTPSConnection(_RecordingHTTPConnection, urllib3.connection.HTTPSConnection):
-    pass
+    # The TLS facts of the socket they were read from: once per connection, whatever it carries.
+    _tls: tuple[object, TlsInfo | None] | None = None
+
+    def send(self, data: Any) -> None:
+        super().send(data)
+        recording = _current()
+        if recording is not None and self.sock is not None:
+            cached = self._tls
+            if cached is None or cached[0] is not self.sock:
+                cached = self._tls = (self.sock, tls.read(self.sock))
+            recording.tls = cached[1]
 
 
 Addresses = Mapping[tuple[str, int], tuple[tuple[str, int], ...]]

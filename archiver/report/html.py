@@ -6,7 +6,9 @@ an excerpt of the archived copy's main text and where the bytes are (WARC file, 
 browser capture, a thumbnail of its screenshot (the top of the page, a JPEG data: URI made with Pillow
 when it is installed; else the PNG itself when it is small) and the command that writes the whole one.
 Everything from the archive or a manifest is untrusted: escaped, and only http(s) URLs become links.
-A Content-Security-Policy forbids the page any network access of its own.
+A Content-Security-Policy forbids the page any network access of its own. At the end, the provenance
+block (archiver/evidence/provenance.py) of every archived copy shown: when, from which machine and run,
+the IP and certificate that answered, the hashes, the trusted timestamps.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import datetime as dt
 import html
 from itertools import groupby
 from operator import attrgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from .. import stamps
@@ -23,6 +25,7 @@ from ..archive import Archive
 from ..config import REPLAY_PORT, Settings
 from ..db.rows import ListedCapture
 from ..errors import StorageError
+from ..evidence import provenance
 from ..replay import replay_url
 from ..verdict import VERDICTS, CheckPoint, verdict_timeline
 from .formats import OFFLINE_NOTE
@@ -112,6 +115,8 @@ def to_html(report: Report, settings: Settings, replay_port: int = REPLAY_PORT) 
         excerpts = {r.fetch_url: _excerpt(archive, r) for r in report.rows if r.capture is not None}
         captures = archive.db.report_capture_list(fetch_urls, CAPTURES_LISTED)
         shots = screenshots(archive, report.rows)
+        held = provenance.summary(archive, {r.capture.payload_capture_id for r in report.rows if r.capture is not None},
+                                  subject="the archived copies in this report")
     p = report.policy
     parts = [
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
@@ -141,6 +146,7 @@ def to_html(report: Report, settings: Settings, replay_port: int = REPLAY_PORT) 
         parts.append(_chart(rows, histories, report))
         parts.append(_table(rows, excerpts, captures, replay_port, shots))
         parts.append("</section>")
+    parts.append(_provenance(held))
     parts.append(f"<script>{_JS}</script></body></html>\n")
     return "\n".join(parts)
 
@@ -313,6 +319,23 @@ def _link(url: str) -> str:
     if scheme in ("http", "https"):
         return f"<a href=\"{_e(url.strip())}\" rel=\"noreferrer noopener\">{_e(url)}</a>"
     return _e(url)
+
+
+def _provenance(doc: dict[str, Any]) -> str:
+    """The provenance block (archiver/evidence/provenance.py): the tool, the timestamp authority, and for
+    each archived copy shown, when, where from and by whom it was captured, the certificate and hashes."""
+    authority = doc["timestamp_authority"]
+    parts = ["<section class=\"provenance\" id=\"provenance\"><h2>Provenance</h2>",
+             f"<p>Tool: {_e(doc['tool'])}. Generated {_e(doc['generated_at'])} on {_e(doc['generated_on'])}."
+             f" Trusted timestamp authority: {_e(', '.join(authority) if isinstance(authority, list) else authority)}."
+             " Hashes are SHA-256.</p>"]
+    for capture in doc["captures"]:
+        rows = "".join(f"<dt>{_e(label)}</dt><dd><code>{_e(str(value))}</code></dd>"
+                       for label, value in provenance.fields(capture))
+        parts.append(f"<details><summary>{_e(capture['url'])} — {_e(capture['captured_at'])}</summary>"
+                     f"<dl>{rows}</dl></details>")
+    parts.append("</section>")
+    return "\n".join(parts)
 
 
 def _e(text: str) -> str:

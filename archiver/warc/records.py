@@ -26,6 +26,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from .. import __version__, stamps
+from ..evidence import tls
 from ..fetch.results import FetchResult, Hop
 from .digests import sha1_label
 
@@ -247,17 +248,21 @@ class RecordBuilder:
             else:
                 records.append(self._response(out, hop, index, date, response_id, request_id))
             records.append(self._request(out, hop, index, date, request_id, response_id))
+            if hop.tls is not None:
+                records.append(self._tls(out, hop, index, date, response_id))
         return records
 
     def resource(
         self, out: IO[bytes], uri: str, content_type: str, data: bytes, date: str, concurrent_to: str | None,
-        rec_type: str = "resource",
+        rec_type: str = "resource", ip: str | None = None,
     ) -> RecordInfo:
         """A `resource` (or `metadata`) record: something a capture produced rather than received,
         such as a screenshot or a rendered DOM, under a `urn:` URI naming what it is of."""
         record_id = self.make_id()
         headers = [("WARC-Type", rec_type), ("WARC-Record-ID", record_id), ("WARC-Date", date),
                    ("WARC-Target-URI", uri)]
+        if ip:
+            headers.append(("WARC-IP-Address", ip))
         if concurrent_to:
             headers.append(("WARC-Concurrent-To", concurrent_to))
         digest = sha1_label(hashlib.sha1(data).hexdigest())
@@ -336,6 +341,14 @@ class RecordBuilder:
         offset, length = self._write(out, "revisit", headers, io.BytesIO(head), len(head),
                                      "application/http; msgtype=response")
         return RecordInfo("revisit", hop.url, record_id, date, offset, length, index, payload, original.record_id)
+
+    def _tls(self, out: IO[bytes], hop: Hop, index: int, date: str, response_id: str) -> RecordInfo:
+        """Who answered (archiver/evidence/tls.py): a `metadata` record concurrent to the hop's response,
+        its JSON block built once per connection."""
+        assert hop.tls is not None
+        info = self.resource(out, hop.url, tls.CONTENT_TYPE, hop.tls.record, date, response_id, rec_type="metadata",
+                             ip=hop.ip)
+        return RecordInfo(info.rec_type, info.uri, info.record_id, info.date, info.offset, info.length, index)
 
     def _request(self, out: IO[bytes], hop: Hop, index: int, date: str, record_id: str, response_id: str) -> RecordInfo:
         headers = self._common(hop, "request", record_id, date, response_id)

@@ -103,7 +103,8 @@ def test_video_page_keeps_the_media_file_and_its_info(jsweb, storage):
     assert bodies["https://video.example/media/clip1.webm"] == clip
     # The browser's player and yt-dlp both fetched it: the bytes are stored once, the second is a revisit.
     kinds = [kind for kind, uri, *_ in records if uri == "https://video.example/media/clip1.webm" and kind != "request"]
-    assert sorted(kinds) == ["response", "revisit"]
+    # Each HTTPS fetch of it also keeps who answered (a metadata record beside its response or revisit).
+    assert sorted(kinds) == ["metadata", "metadata", "response", "revisit"]
     info = next(payload for kind, uri, _, payload, _ in records if uri == f"urn:media-info:{url}")
     assert "https://video.example/media/clip1.webm" in json.loads(info).get("url", "") + json.dumps(json.loads(info))
     with sqlite3.connect(storage / "archiver.db") as db:

@@ -165,3 +165,18 @@ def test_a_tsa_that_is_down(server: TestServer, tsa: LocalTSA, tmp_path: Path) -
 def test_stamp_without_a_tsa_is_a_usage_error(tmp_path: Path) -> None:
     done = invoke(tmp_path / "storage", "stamp")
     assert done.exit_code == 2 and "no Time Stamping Authority configured" in done.stderr
+
+
+def test_provenance_names_the_authority_and_time_of_the_first_covering_token(storage: Path) -> None:
+    from archiver.archive import Archive
+    from archiver.config import Settings
+    from archiver.evidence.provenance import summary
+
+    ids = [i for (i,) in sql(storage, "SELECT id FROM captures")]
+    with Archive(Settings(storage=storage), writing=False) as archive:
+        held = summary(archive, ids, subject="test")
+    tsa, gen_time = sql(storage, "SELECT tsa, gen_time FROM timestamps WHERE seq = 2")[0]
+    assert held["timestamp_authority"] == [tsa] and gen_time
+    assert held["captures"]
+    for capture in held["captures"]:  # entry 2 closed their file; the later token (entry 3) covers it too
+        assert capture["timestamps"] == [{"authority": tsa, "time": gen_time, "token": "timestamps/2-127.0.0.1.tsr"}]
