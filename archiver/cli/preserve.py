@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..config import REPLAY_PORT
-from .options import fetch_options, policy_options, settings_from
+from .options import fetch_options, json_option, policy_options, settings_from
 
 if TYPE_CHECKING:
     from ..preserve import Preserved
@@ -79,6 +79,8 @@ class StageLine:
                    " names in a folder preserve did not write.")
 @policy_options
 @fetch_options
+@json_option("one object: the papers and their manifests, the runs, counts per verdict, copies, the files"
+             " written and what was skipped (also written to FOLDER/preserve.json)")
 @click.pass_context
 def preserve_command(ctx: click.Context, /, papers: tuple[Path, ...], out: Path, probe: bool, dois: bool,
                      ours: str | None, replay_port: int, force: bool, confirm_checks: int, confirm_days: float,

@@ -7,11 +7,11 @@ import json
 import click
 
 from ..errors import UsageError
-from .options import settings_from
+from .options import json_option, settings_from
 
 
 @click.command("stamp", short_help="Send the log's head to the timestamp authorities (RFC 3161).")
-@click.option("--json", "as_json", is_flag=True, help="Print each authority's answer as JSON on stdout.")
+@json_option("an array, one object per authority: its answer (stamped, already stamped or failed), the entry and file")
 @click.pass_context
 def stamp_command(ctx: click.Context, as_json: bool) -> None:
     """Send the head of the tamper-evident log (its newest entry's hash) to every Time Stamping
