@@ -12,7 +12,9 @@ with and ReplayWeb.page imports anonymous keys as); a key file may be P-256 or P
 
 An anonymous signature proves the package is unchanged since someone holding the key signed it; who
 that was needs the key's fingerprint published elsewhere (`verify --public-key` compares it).
-All cryptography is the `cryptography` package's.
+All cryptography is the `cryptography` package's. A package may also carry RFC 3161 tokens over
+datapackage.json's sha256 (a `timestamps` field of datapackage-digest.json, outside signedData):
+package_stamp.py makes them at export and checks them for check_package.
 """
 
 from __future__ import annotations
