@@ -28,6 +28,8 @@ from .config import Settings
 from .db import ArchiveDB
 from .errors import NotArchived, StorageError, UsageError
 from .evidence import provenance
+from .evidence.package_stamp import FIELD as PACKAGE_STAMPS
+from .evidence.package_stamp import PackageStamps, stamp_package
 from .evidence.signing import SigningKey, load_key, sign_digest
 from .manifests import load_manifest
 from .storage import COPY_CHUNK
@@ -151,6 +153,8 @@ class Exported:
     size: int
     signed_by: str | None = None  # the public key's sha256 fingerprint, when signed
     provenance: tuple[Path, ...] = ()  # the provenance files written beside a WARC export
+    timestamps: tuple[dict[str, str], ...] = ()  # the RFC 3161 tokens put in a WACZ (package_stamp.py)
+    stamp_errors: tuple[str, ...] = ()  # one line per TSA that gave no token
 
 
 def _packaged_name(selection: Selection, when: dt.datetime) -> str:
@@ -186,13 +190,21 @@ def _provenance_files(doc: dict[str, Any]) -> tuple[bytes, bytes]:
     return json.dumps(doc, indent=2, ensure_ascii=False).encode() + b"\n", provenance.markdown(doc).encode()
 
 
-def export_wacz(settings: Settings, ref: str, output: Path, sign: str | None = None) -> Exported:
+def export_wacz(settings: Settings, ref: str, output: Path, sign: str | None = None,
+                timestamp: bool | None = None) -> Exported:
     """A WACZ 1.1.1 package: archive/ (one WARC, stored uncompressed in the zip: it is gzip already,
     and readers seek into it), indexes/index.cdxj, pages/pages.jsonl, provenance/provenance.json and
     provenance/provenance.md (archiver/evidence/provenance.py), datapackage.json (sha256 and size of
     each of those) and datapackage-digest.json (sha256 of datapackage.json; with `sign`, a key file or
-    "anonymous", signed as archiver/evidence/signing.py says)."""
+    "anonymous", signed as archiver/evidence/signing.py says; with `timestamp` (None: when the `tsa`
+    setting lists authorities) also each TSA's token over datapackage.json's sha256, as
+    archiver/evidence/package_stamp.py says). A TSA that fails is a line in `stamp_errors`: the
+    package is written all the same."""
     key: SigningKey | None = load_key(sign) if sign is not None else None  # a bad key: before any work
+    if timestamp and not settings.tsa:
+        raise UsageError("--stamp needs a timestamp authority: the tsa setting (config `tsa` or ARCHIVER_TSA)")
+    stamping = bool(settings.tsa) if timestamp is None else timestamp
+    tokens = PackageStamps()
     when = stamps.now()
     stamp = when.timetuple()[:6]
     with Archive(settings, writing=False) as archive:
@@ -229,11 +241,16 @@ def export_wacz(settings: Settings, ref: str, output: Path, sign: str | None = N
                                       "hash": "sha256:" + hashlib.sha256(datapackage).hexdigest()}
             if key is not None:
                 digest = sign_digest(datapackage, created, key)
+            if stamping:
+                tokens = stamp_package(settings, datapackage)
+                if tokens.entries:
+                    digest[PACKAGE_STAMPS] = tokens.entries
             _put(package, "datapackage-digest.json", json.dumps(digest, indent=2).encode(), stamp)
         size = output.stat().st_size
     page_count = pages.count(b"\n") - 1
     return Exported(output, len({r["capture_id"] for r in selection.records}), len(placed) + 1, page_count, size,
-                    signed_by=key.fingerprint if key is not None else None)
+                    signed_by=key.fingerprint if key is not None else None, timestamps=tuple(tokens.entries),
+                    stamp_errors=tuple(tokens.errors))
 
 
 def _resource(path: str, sha256: str, size: int) -> dict[str, Any]:

@@ -60,19 +60,27 @@ def replay_command(ctx: click.Context, manifest: str | None, port: int, refresh:
 @click.option("--sign", metavar="KEY",
               help="Sign the WACZ (WACZ signing recommendation): a PEM file with an ECDSA P-256/P-384 private"
                    " key, or 'anonymous' for a fresh key whose public half the package carries.")
+@click.option("--stamp/--no-stamp", "timestamp", default=None,
+              help="Put an RFC 3161 timestamp token over the package's digest (sha256 of datapackage.json) from"
+                   " each TSA of the tsa setting into datapackage-digest.json.  [default: --stamp when TSAs are"
+                   " configured]")
 @click.pass_context
 def export_command(ctx: click.Context, manifest: str, output: Path, fmt: str | None, force: bool,
-                   sign: str | None) -> None:
+                   sign: str | None, timestamp: bool | None) -> None:
     """Package MANIFEST's captures (a manifest file, or a manifest's path or name as the database
     knows it): a WACZ 1.1.1 file (WARC, CDXJ index, pages, datapackage with sha256 of each file) for
     ReplayWeb.page and pywb, or one WARC file. Records are copied byte for byte, with the originals
     of revisits. A provenance summary (tool, capture times, machine, run, IP, certificate, hashes,
     timestamps) goes inside the WACZ (provenance/) or beside the WARC (FILE.provenance.json/.md).
-    --sign signs the WACZ; `archiver verify FILE.wacz` checks it. An existing output file is replaced
-    only with --force. Needs the replay extra.
+    --sign signs the WACZ; --stamp (the default when the tsa setting lists authorities) asks each
+    TSA for a timestamp token over the package's digest and keeps it in datapackage-digest.json;
+    `archiver verify FILE.wacz` checks both. An existing output file is replaced only with --force.
+    Needs the replay extra.
 
-    Exit status: 0 written, 1 nothing of MANIFEST captured, 2 usage (unknown manifest, the output
-    exists), 3 bad manifest, 4 the output or the archive cannot be written or read.
+    Exit status: 0 written, 1 nothing of MANIFEST captured, or a TSA gave no token (the package is
+    written all the same, without that token, as `archiver stamp` exits 1 when a TSA fails), 2 usage
+    (unknown manifest, the output exists, --stamp without a TSA), 3 bad manifest, 4 the output or the
+    archive cannot be written or read.
     """
     from ..export import export_wacz, export_warc
 
@@ -80,8 +88,11 @@ def export_command(ctx: click.Context, manifest: str, output: Path, fmt: str | N
     kind = fmt or ("warc" if output.name.lower().endswith(".warc.gz") else "wacz")
     if sign is not None and kind != "wacz":
         raise UsageError("--sign signs a WACZ package; a WARC export gets its provenance files only")
+    if timestamp and kind != "wacz":
+        raise UsageError("--stamp timestamps a WACZ package; for a WARC export, `archiver stamp` stamps the log")
     refuse_overwrite(output, force)
-    done = export_warc(settings, manifest, output) if kind == "warc" else export_wacz(settings, manifest, output, sign)
+    done = (export_warc(settings, manifest, output) if kind == "warc"
+            else export_wacz(settings, manifest, output, sign, timestamp))
     pages = f", {done.pages} pages" if kind == "wacz" else ""
     click.echo(f"wrote {output}: {done.captures} captures, {done.records} records{pages}, {done.size} bytes",
                err=True)
@@ -90,3 +101,9 @@ def export_command(ctx: click.Context, manifest: str, output: Path, fmt: str | N
     if done.signed_by:
         click.echo(f"signed: public key sha256 {done.signed_by} (publish it: `archiver verify --public-key` checks it)",
                    err=True)
+    for entry in done.timestamps:
+        click.echo(f"timestamped: {entry['hash']} by {entry['tsa']} at {entry['genTime']}", err=True)
+    for error in done.stamp_errors:
+        click.echo(f"archiver: timestamp: {error}; {output.name} was written without its token", err=True)
+    if done.stamp_errors:
+        ctx.exit(1)

@@ -12,7 +12,9 @@ with and ReplayWeb.page imports anonymous keys as); a key file may be P-256 or P
 
 An anonymous signature proves the package is unchanged since someone holding the key signed it; who
 that was needs the key's fingerprint published elsewhere (`verify --public-key` compares it).
-All cryptography is the `cryptography` package's.
+All cryptography is the `cryptography` package's. A package may also carry RFC 3161 tokens over
+datapackage.json's sha256 (a `timestamps` field of datapackage-digest.json, outside signedData):
+package_stamp.py makes them at export and checks them for check_package.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ import base64
 import hashlib
 import json
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..errors import UsageError
+from .package_stamp import TokenFinding, check_tokens
 
 DIGEST_FILE = "datapackage-digest.json"
 PACKAGE_FILE = "datapackage.json"
@@ -134,6 +138,8 @@ class PackageCheck:
 
     path: Path
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    tokens: list[TokenFinding] = field(default_factory=list)  # the RFC 3161 tokens (package_stamp.py)
     files: int = 0
     signed: bool = False
     fingerprint: str | None = None
@@ -145,10 +151,10 @@ class PackageCheck:
         return not self.problems and self.signed
 
 
-def check_package(path: Path, expected_key: str | None = None) -> PackageCheck:
-    """Every file hash datapackage.json lists, datapackage.json's hash in datapackage-digest.json, and
-    the signature (`expected_key`: a public key's sha256 fingerprint, or a PEM file of it, the
-    signature must come from)."""
+def check_package(path: Path, expected_key: str | None = None, ca_bundles: Sequence[Path] = ()) -> PackageCheck:
+    """Every file hash datapackage.json lists, datapackage.json's hash in datapackage-digest.json, the
+    signature (`expected_key`: a public key's sha256 fingerprint, or a PEM file of it, the signature
+    must come from), and each timestamp token (against `ca_bundles`; none: each is a warning)."""
     check = PackageCheck(path)
     try:
         package = zipfile.ZipFile(path)
@@ -187,7 +193,7 @@ def check_package(path: Path, expected_key: str | None = None) -> PackageCheck:
             if not extra.endswith("/"):
                 check.problems.append(f"{extra}: in the package but not listed in {PACKAGE_FILE}")
         if DIGEST_FILE in names:
-            _check_digest(check, package.read(DIGEST_FILE), raw, datapackage, expected_key)
+            _check_digest(check, package.read(DIGEST_FILE), raw, datapackage, expected_key, ca_bundles)
     return check
 
 
@@ -201,7 +207,7 @@ def _hash_member(package: zipfile.ZipFile, name: str) -> tuple[str, int]:
 
 
 def _check_digest(check: PackageCheck, raw_digest: bytes, raw_package: bytes, datapackage: dict[str, Any],
-                  expected_key: str | None) -> None:
+                  expected_key: str | None, ca_bundles: Sequence[Path] = ()) -> None:
     label = "sha256:" + hashlib.sha256(raw_package).hexdigest()
     try:
         digest = json.loads(raw_digest)
@@ -211,6 +217,9 @@ def _check_digest(check: PackageCheck, raw_digest: bytes, raw_package: bytes, da
         return
     if stated != label:
         check.problems.append(f"{PACKAGE_FILE}: {label} does not match {stated} in {DIGEST_FILE}")
+    check.tokens = check_tokens(digest, raw_package, ca_bundles) if isinstance(digest, dict) else []
+    check.problems.extend(t.line() for t in check.tokens if t.problem)
+    check.warnings.extend(t.line() for t in check.tokens if t.warning)
     signed = digest.get("signedData")
     if not signed:
         check.problems.append(f"unsigned: {DIGEST_FILE} has no signedData")
