@@ -25,13 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rfc3161_client import HashAlgorithm, TimestampRequestBuilder, VerificationError, decode_timestamp_response
+from rfc3161_client import VerificationError, decode_timestamp_response
 
 from .. import stamps
 from ..config import Settings
-from ..errors import ArchiverError, StorageError
-from ..fetch.ask import Ask
-from .timestamps import MAX_REPLY, tsa_host, verify_token
+from ..errors import ArchiverError
+from .timestamps import request_token, tsa_host, verify_token
 
 if TYPE_CHECKING:
     from ..fetch.fetcher import Fetcher
@@ -45,23 +44,6 @@ class PackageStamps:
 
     entries: list[dict[str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-
-
-def request_package_token(fetcher: Fetcher, url: str, datapackage: bytes) -> bytes:
-    """One TSA's response over sha256(`datapackage`) (StorageError saying why when it gives none)."""
-    query = TimestampRequestBuilder().data(datapackage).hash_algorithm(HashAlgorithm.SHA256) \
-        .cert_request(cert_request=True).nonce(nonce=True).build()
-    ask = Ask("POST", (("Content-Type", "application/timestamp-query"),), query.as_bytes())
-    result = fetcher.fetch(url, ask=ask)
-    try:
-        final = result.final
-        if result.outcome != "ok" or final is None:
-            raise StorageError(f"{result.outcome}: {result.error or 'no answer'}")
-        if final.status != 200:
-            raise StorageError(f"HTTP {final.status} {final.reason}")
-        return final.body(MAX_REPLY)
-    finally:
-        result.close()
 
 
 def stamp_package(settings: Settings, datapackage: bytes, fetcher: Fetcher | None = None) -> PackageStamps:
@@ -78,7 +60,7 @@ def stamp_package(settings: Settings, datapackage: bytes, fetcher: Fetcher | Non
     try:
         for url, ca_bundle in settings.tsa:
             try:
-                token = request_package_token(fetcher, url, datapackage)
+                token = request_token(fetcher, url, datapackage)
             except ArchiverError as exc:
                 out.errors.append(f"{tsa_host(url)}: cannot stamp the package: {exc}")
                 continue
@@ -160,4 +142,4 @@ def _check_one(index: int, tsa: str, token: bytes, digest: bytes, ca_bundles: Se
     return TokenFinding(index, tsa, gen_time, problem="; ".join(failures))
 
 
-__all__ = ["FIELD", "PackageStamps", "TokenFinding", "check_tokens", "request_package_token", "stamp_package"]
+__all__ = ["FIELD", "PackageStamps", "TokenFinding", "check_tokens", "stamp_package"]

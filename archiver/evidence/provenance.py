@@ -10,8 +10,8 @@ report/html.py shows the same fields. Fields of a capture:
   warcinfo record of the WARC file the capture was written to), ip, tls (version, cipher, chain source
   and length, and the leaf certificate's subject, issuer, not_before, not_after, sha256; null for plain
   HTTP and for captures from before certificates were kept), payload_sha256, record_type, warc (file
-  name, its sha256 once closed), timestamps (the first RFC 3161 token of each authority over a log head that covers the capture's
-  WARC file).
+  name, its sha256 once closed), timestamps (the first RFC 3161 token of each authority over a log
+  head that covers the capture's WARC file).
 """
 
 from __future__ import annotations

@@ -130,9 +130,10 @@ class StampResult:
         return [vars(s) for s in self.stamped]
 
 
-def request_token(fetcher: Fetcher, url: str, head_hash: str) -> bytes:
-    """One TSA's response over `head_hash` (StorageError naming the TSA when it gives none)."""
-    query = TimestampRequestBuilder().data(message(head_hash)).hash_algorithm(HashAlgorithm.SHA256) \
+def request_token(fetcher: Fetcher, url: str, data: bytes) -> bytes:
+    """One TSA's response over sha256(`data`) (StorageError saying why when it gives none): the log's
+    head as `message(head_hash)`, or a WACZ's datapackage.json."""
+    query = TimestampRequestBuilder().data(data).hash_algorithm(HashAlgorithm.SHA256) \
         .cert_request(cert_request=True).nonce(nonce=True).build()
     ask = Ask("POST", (("Content-Type", "application/timestamp-query"),), query.as_bytes())
     result = fetcher.fetch(url, ask=ask)
@@ -169,7 +170,7 @@ def stamp_head(settings: Settings, db: ArchiveDB, fetcher: Fetcher | None = None
                 stamped.file = f"{FOLDER}/{seq}-{tsa_host(url)}.tsr"
                 continue
             try:
-                _keep(settings.storage, db, stamped, request_token(fetcher, url, head_hash), Path(ca_bundle))
+                _keep(settings.storage, db, stamped, request_token(fetcher, url, message(head_hash)), Path(ca_bundle))
             except ArchiverError as exc:
                 stamped.error = str(exc)
     finally:

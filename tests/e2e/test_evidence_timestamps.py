@@ -111,14 +111,14 @@ def test_a_token_from_an_untrusted_ca(storage: Path, tsa: LocalTSA, tmp_path: Pa
     with LocalTSA(tmp_path / "rogue", "rogue CA") as rogue:
         (head,), = sql(storage, "SELECT head FROM timestamps WHERE seq = 3")
         from archiver.config import Settings
-        from archiver.evidence.timestamps import request_token
+        from archiver.evidence.timestamps import message, request_token
         from archiver.fetch.fetcher import Fetcher
         from archiver.fetch.politeness import HostGate
 
         settings = Settings(storage=storage, allow_private=True, per_host_delay=0)
         fetcher = Fetcher(settings, HostGate(1, 0))
         try:
-            token = request_token(fetcher, rogue.url, head)
+            token = request_token(fetcher, rogue.url, message(head))
         finally:
             fetcher.close()
         assert verify_token(token, imprint(head), rogue.ca_bundle).ok  # a good token, by another CA
