@@ -80,6 +80,11 @@ def test_runnable_examples_run(tmp_path: Path) -> None:
     for name in ("manifests/artsakh.yaml", "report.html", "hrw.html", "artsakh.wacz",
                  "preserved/report.html", "preserved/2021-artsakh-war-crimes-paper.wacz", "preserved/preserve.json"):
         assert (run / name).is_file(), name
+    # preserve's package is one a WACZ tool accepts (py-wacz's validator, from the replay extra)
+    wacz = Path(sys.executable).with_name("wacz")
+    checked = subprocess.run([str(wacz), "validate", "-f", str(run / "preserved/2021-artsakh-war-crimes-paper.wacz")],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 COMMAND = re.compile(r"(?:^|[\s`(])archiver((?:\s+--(?:storage|db|config)(?:=|\s+)\S+)*)\s+([a-z][a-z-]*)(.*)")
