@@ -85,6 +85,9 @@ FETCH_OPTIONS: list[tuple[str, Decorator]] = [
                                   " need it.  [default auto; env ARCHIVER_CAPTURE]")),
     ("browser_pages", click.option("--browser-pages", type=click.IntRange(1, 64),
                                    help="Pages rendered in the browser at once.  [default 4]")),
+    ("cluster", click.option("--cluster", metavar="ADDRESS",
+                             help="Run on a Dask cluster: local:N worker processes, or a scheduler's"
+                                  " tcp://host:port (pip install 'archiver[cluster]').  [env ARCHIVER_CLUSTER]")),
     ("as_json", click.option("--json", "as_json", is_flag=True,
                              help="Print a machine-readable summary on stdout.")),
     ("quiet", click.option("--quiet", "-q", is_flag=True, default=None,

@@ -1,0 +1,140 @@
+"""The client side of a cluster run: connect, split the jobs by host, record what tasks return.
+
+Tasks are submitted a window at a time (client memory and the scheduler's queue stay flat in the
+number of URLs) and their results recorded as they complete, each in one transaction: the task's
+WARC files (closed and on disk before it returned), then its captures. A worker that dies mid-task
+has recorded nothing: the scheduler runs the task again elsewhere, and what the dead task left on
+disk (an `.open` file no database knows) is swept at the end of the run. The scheduler gone: the run
+stops with a StorageError (exit 4), every capture recorded so far kept.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import StorageError
+from ..run import Job, Run
+from ..urls import host_of
+from .task import BatchResult, file_prefix, run_batch
+
+MAX_BATCH = 100  # URLs in one task, at most, unless one host has more (a host is never split)
+TASKS_PER_SLOT = 4  # tasks per worker thread over the run: room to balance, and little lost to a death
+WINDOW = 2  # tasks in flight per worker thread
+CONNECT_TIMEOUT = 20  # seconds
+
+# Dask's own annotations are partial: it is used as an untyped library here.
+distributed: Any = importlib.import_module("distributed")
+
+
+def host_batches(jobs: list[Job], size: int) -> list[list[Job]]:
+    """Jobs grouped by host, hosts gathered into batches of about `size` URLs (the biggest hosts
+    first, so a long host starts early); every host in exactly one batch."""
+    hosts: dict[str, list[Job]] = {}
+    for job in jobs:
+        hosts.setdefault(host_of(job.fetch_url), []).append(job)
+    batches: list[list[Job]] = []
+    current: list[Job] = []
+    for group in sorted(hosts.values(), key=len, reverse=True):
+        current += group
+        if len(current) >= size:
+            batches.append(current)
+            current = []
+    if current:
+        batches.append(current)
+    return batches
+
+
+class ClusterEngine:
+    """Runs a run's planned jobs on a Dask cluster (`execute(..., engine=...)`)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.lost: str | None = None
+
+    def _connect(self) -> tuple[Any, Any]:
+        cluster = None
+        try:
+            if self.address.startswith("local:"):
+                cluster = distributed.LocalCluster(n_workers=int(self.address[6:]), threads_per_worker=1,
+                                                   processes=True, dashboard_address=None)
+                return distributed.Client(cluster, timeout=CONNECT_TIMEOUT), cluster
+            return distributed.Client(self.address, timeout=CONNECT_TIMEOUT), None
+        except (OSError, TimeoutError) as exc:
+            if cluster is not None:
+                cluster.close()
+            raise StorageError(f"cluster {self.address}: cannot connect: {exc}") from exc
+
+    def __call__(self, run: Run, jobs: list[Job], invalid: list[Job], run_id: int) -> None:
+        run.kind.begin(run, [])  # the client's side of the hooks: only `stored`, on this thread
+        try:
+            run.outcomes.extend(run.record_invalid(job, run_id) for job in invalid)
+            if jobs:
+                self._run(run, jobs, run_id)
+        finally:
+            run.kind.end()
+            run.fetcher.close()
+
+    def _run(self, run: Run, jobs: list[Job], run_id: int) -> None:
+        client, cluster = self._connect()
+        try:
+            slots = max(sum(client.nthreads().values()), 1)
+            size = max(1, min(MAX_BATCH, math.ceil(len(jobs) / (TASKS_PER_SLOT * slots))))
+            # The run's concurrency is shared among the tasks running at once.
+            settings = run.settings.replace(concurrency=max(1, math.ceil(run.settings.concurrency / slots)),
+                                            cluster="")
+            batches = iter(host_batches(jobs, size))
+            self._submit_all(client, run, batches, settings, run_id, WINDOW * slots)
+        finally:
+            try:
+                client.close(timeout=5)
+                if cluster is not None:
+                    cluster.close(timeout=10)
+            except Exception:  # noqa: BLE001  # a scheduler already gone: nothing to close
+                pass
+            run.archive.store.sweep(file_prefix(run_id))
+
+    def _submit_all(self, client: Any, run: Run, batches: Iterator[list[Job]], settings: Any, run_id: int,
+                    window: int) -> None:
+        kind_type = type(run.kind)
+
+        def submit() -> Any:
+            batch = next(batches, None)
+            if batch is None:
+                return None
+            return client.submit(run_batch, settings, kind_type, batch, run_id, pure=False)
+
+        pending = [f for f in (submit() for _ in range(window)) if f is not None]
+        flow = distributed.as_completed(pending)
+        for future in flow:
+            if run.interrupted:
+                break
+            try:
+                result = future.result()
+            except StorageError:
+                raise
+            except Exception as exc:
+                if client.status not in ("running", "connecting") or "scheduler" in str(exc).lower():
+                    raise StorageError(f"cluster {self.address}: the scheduler is gone ({exc}):"
+                                       " captures recorded so far are kept") from exc
+                raise
+            self._record(run, result, run_id)
+            future.release()
+            if (following := submit()) is not None:
+                flow.add(following)
+        for future in pending:
+            future.cancel()
+
+    def _record(self, run: Run, result: BatchResult, run_id: int) -> None:
+        """A task's WARC files and captures, in one transaction; then its outcomes are published."""
+        archive = run.archive
+        with archive.db.transaction():
+            for loose in result.files:
+                archive.store.adopt(loose)
+            done = [run.record(stored, run_id) for stored in result.stored]
+        run.outcomes.extend(done)
+        run.workers[result.worker] = run.workers.get(result.worker, 0) + len(done)
+        for outcome in done:
+            run.on_outcome(outcome)
