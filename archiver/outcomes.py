@@ -44,7 +44,7 @@ class Summary:
     status: str = "running"  # done, interrupted or failed once the run is over
     network: NetworkVerdict | None = None  # whether the run was offline, once it is over
     notices: list[str] = field(default_factory=list)  # said once per run (e.g. no browser for auto)
-    workers: dict[str, int] = field(default_factory=dict)  # a cluster run: URLs recorded per worker
+    workers: dict[str, int] | None = None  # a cluster run: URLs recorded per worker
 
     @property
     def offline(self) -> bool:
@@ -67,7 +67,7 @@ class Summary:
                            "network": self.network.as_json() if self.network else None,
                            "recovered_warcs": self.recovered, "notices": self.notices,
                            "problems": [str(p) for p in self.problems],
-                           **({"workers": self.workers} if self.workers else {}),
+                           **({"workers": self.workers} if self.workers is not None else {}),
                            "urls": [asdict(o) for o in self.outcomes]}, indent=2)
 
 

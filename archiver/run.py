@@ -194,7 +194,7 @@ class Run:
         self.tally = HostTally()  # the hosts fetches reached or not: was the network down?
         self.probe: Probe | None = None  # started at the first network-level failure
         self.notices: list[str] = []
-        self.workers: dict[str, int] = {}  # URLs recorded per cluster worker (a cluster run's engine)
+        self.workers: dict[str, int] | None = None  # a cluster run's: URLs recorded per worker
         self.browser = BrowserStage(settings, self.fetcher, self.notices.append)
 
     # -- the stages ---------------------------------------------------------------------------------
@@ -504,7 +504,6 @@ def execute(
             on_runner(run)
         summary.outcomes = run.outcomes
         summary.notices = run.notices
-        summary.workers = run.workers
         try:
             (engine or Run.run)(run, jobs, invalid, run_id)
             summary.status = "interrupted" if run.interrupted else "done"
@@ -520,6 +519,7 @@ def execute(
             raise
         finally:
             summary.network = judge_network(run.tally, run.probe, settings.offline_share)
+            summary.workers = run.workers
             _finish(archive, kind, summary, carry)
     if summary.status == "interrupted":
         stopped = Interrupted("interrupted: captures finished so far are saved")

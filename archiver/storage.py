@@ -313,15 +313,15 @@ class WarcStore(WarcAppender):
         self.db.add_records([loose.warcinfo])
         self.db.close_warc(loose.name, loose.size, loose.sha256)
 
-    def sweep(self, prefix: str) -> list[str]:
-        """Remove the files named `warcs/<prefix>*` that the database holds no record of and no
-        process holds: what cluster tasks left when their worker died (a partial `.open` file), or
-        whose result never reached the client. Nothing points at them."""
+    def sweep(self, prefix: str, spare: Callable[[str], bool] = lambda name: False) -> list[str]:
+        """Remove the files named `warcs/<prefix>*` that the database holds no record of, no process
+        holds and `spare` does not keep: what cluster tasks left when their worker died (a partial
+        `.open` file), or whose result never reached the client. Nothing points at them."""
         removed: list[str] = []
         with self._directory_lock():
             for entry in sorted(os.scandir(self.dir), key=lambda e: e.name):
                 name = "warcs/" + entry.name.removesuffix(OPEN_SUFFIX)
-                if not entry.name.startswith(prefix) or self._committed_end(name):
+                if not entry.name.startswith(prefix) or spare(entry.name) or self._committed_end(name):
                     continue
                 try:
                     fd = os.open(entry.path, os.O_RDONLY | NOFOLLOW)

@@ -10,15 +10,17 @@ stops with a StorageError (exit 4), every capture recorded so far kept.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import logging
 import math
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import StorageError
+from ..errors import ArchiverError, StorageError
 from ..run import Job, Run
 from ..urls import host_of
-from .task import BatchResult, file_prefix, run_batch
+from .task import PREFIX, BatchResult, file_prefix, run_batch
 
 MAX_BATCH = 100  # URLs in one task, at most, unless one host has more (a host is never split)
 TASKS_PER_SLOT = 4  # tasks per worker thread over the run: room to balance, and little lost to a death
@@ -47,6 +49,20 @@ def host_batches(jobs: list[Job], size: int) -> list[list[Job]]:
     return batches
 
 
+def _run_of(name: str) -> int | None:
+    """The run id in a cluster WARC file's name (`cluster-r<id>-...`)."""
+    head = name[len(PREFIX):].split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _lost(exc: BaseException, client: Any) -> bool:
+    """Whether an error met waiting for results means the scheduler is gone (not a task's own)."""
+    module = type(exc).__module__
+    return (isinstance(exc, (OSError, TimeoutError, asyncio.CancelledError))
+            or module.startswith(("distributed", "tornado", "concurrent"))
+            or client.status not in ("running", "connecting"))
+
+
 class ClusterEngine:
     """Runs a run's planned jobs on a Dask cluster (`execute(..., engine=...)`)."""
 
@@ -57,9 +73,13 @@ class ClusterEngine:
     def _connect(self) -> tuple[Any, Any]:
         cluster = None
         try:
+            for name in ["distributed", *logging.root.manager.loggerDict]:  # its errors are ours to say, once
+                if name.startswith("distributed"):
+                    logging.getLogger(name).setLevel(logging.CRITICAL)
             if self.address.startswith("local:"):
                 cluster = distributed.LocalCluster(n_workers=int(self.address[6:]), threads_per_worker=1,
-                                                   processes=True, dashboard_address=None)
+                                                   processes=True, dashboard_address=None,
+                                                   silence_logs=logging.CRITICAL)
                 return distributed.Client(cluster, timeout=CONNECT_TIMEOUT), cluster
             return distributed.Client(self.address, timeout=CONNECT_TIMEOUT), None
         except (OSError, TimeoutError) as exc:
@@ -69,6 +89,7 @@ class ClusterEngine:
 
     def __call__(self, run: Run, jobs: list[Job], invalid: list[Job], run_id: int) -> None:
         run.kind.begin(run, [])  # the client's side of the hooks: only `stored`, on this thread
+        run.workers = {}
         try:
             run.outcomes.extend(run.record_invalid(job, run_id) for job in invalid)
             if jobs:
@@ -78,6 +99,10 @@ class ClusterEngine:
             run.fetcher.close()
 
     def _run(self, run: Run, jobs: list[Job], run_id: int) -> None:
+        # What earlier cluster runs left when their scheduler went away mid-task (tasks that went on
+        # writing after their client had gone): files of runs no longer running that nothing records.
+        running = run.archive.db.running_runs() - {run_id}
+        run.archive.store.sweep(PREFIX, lambda name: _run_of(name) in running)
         client, cluster = self._connect()
         try:
             slots = max(sum(client.nthreads().values()), 1)
@@ -107,25 +132,26 @@ class ClusterEngine:
             return client.submit(run_batch, settings, kind_type, batch, run_id, pure=False)
 
         pending = [f for f in (submit() for _ in range(window)) if f is not None]
-        flow = distributed.as_completed(pending)
-        for future in flow:
-            if run.interrupted:
-                break
-            try:
+        try:
+            flow = distributed.as_completed(pending)
+            for future in flow:
+                if run.interrupted:
+                    break
                 result = future.result()
-            except StorageError:
-                raise
-            except Exception as exc:
-                if client.status not in ("running", "connecting") or "scheduler" in str(exc).lower():
-                    raise StorageError(f"cluster {self.address}: the scheduler is gone ({exc}):"
-                                       " captures recorded so far are kept") from exc
-                raise
-            self._record(run, result, run_id)
-            future.release()
-            if (following := submit()) is not None:
-                flow.add(following)
-        for future in pending:
-            future.cancel()
+                self._record(run, result, run_id)
+                future.release()
+                if (following := submit()) is not None:
+                    flow.add(following)
+        except ArchiverError:
+            raise  # a task's own failure (a storage error on a worker), or recording's: as in a local run
+        except Exception as exc:
+            if _lost(exc, client):
+                raise StorageError(f"cluster {self.address}: the scheduler is gone; the captures recorded"
+                                   " so far are kept") from exc
+            raise
+        finally:
+            for future in pending:
+                future.cancel()
 
     def _record(self, run: Run, result: BatchResult, run_id: int) -> None:
         """A task's WARC files and captures, in one transaction; then its outcomes are published."""
@@ -135,6 +161,8 @@ class ClusterEngine:
                 archive.store.adopt(loose)
             done = [run.record(stored, run_id) for stored in result.stored]
         run.outcomes.extend(done)
-        run.workers[result.worker] = run.workers.get(result.worker, 0) + len(done)
+        workers = run.workers if run.workers is not None else {}
+        run.workers = workers
+        workers[result.worker] = workers.get(result.worker, 0) + len(done)
         for outcome in done:
             run.on_outcome(outcome)

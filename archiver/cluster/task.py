@@ -29,9 +29,12 @@ class BatchResult:
     stored: list[Stored[Any]] = field(default_factory=list)
 
 
+PREFIX = "cluster-r"  # cluster WARC files: cluster-r<run id>-<worker>-<time>-<serial>-<uuid>-<host>.warc.gz
+
+
 def file_prefix(run_id: int) -> str:
     """The start of the names of a cluster run's WARC files (what the client sweeps)."""
-    return f"cluster-r{run_id}-"
+    return f"{PREFIX}{run_id}-"
 
 
 def worker_name() -> str:
