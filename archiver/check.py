@@ -143,7 +143,9 @@ class CheckKind(RunKind[Finding]):
                 if row is not None:
                     self._payload_rows[baseline.payload_id] = row
         cpus = os.cpu_count() or 1
-        if len(jobs) >= int(os.environ.get("ARCHIVER_PARSE_POOL_MIN", POOL_MIN_URLS)) and cpus > 1:
+        # (Not in a daemonic process, as a Dask worker may be: it may start none.)
+        if (len(jobs) >= int(os.environ.get("ARCHIVER_PARSE_POOL_MIN", POOL_MIN_URLS)) and cpus > 1
+                and not multiprocessing.current_process().daemon):
             # Reading a page (trafilatura) is pure-Python CPU work: under the GIL it would cap a big
             # check at one core, far below what politeness allows. Worker processes use the others.
             self._pool = ProcessPoolExecutor(cpus, mp_context=multiprocessing.get_context("forkserver"))
