@@ -22,7 +22,7 @@ from ..run import Job, Run
 from ..urls import host_of
 from .task import PREFIX, BatchResult, file_prefix, run_batch
 
-MAX_BATCH = 100  # URLs in one task, at most, unless one host has more (a host is never split)
+MAX_BATCH = 500  # URLs in one task, about: a task is recorded whole, and run again whole when its worker dies
 TASKS_PER_SLOT = 4  # tasks per worker thread over the run: room to balance, and little lost to a death
 WINDOW = 2  # tasks in flight per worker thread
 CONNECT_TIMEOUT = 20  # seconds
@@ -31,19 +31,23 @@ CONNECT_TIMEOUT = 20  # seconds
 distributed: Any = importlib.import_module("distributed")
 
 
-def host_batches(jobs: list[Job], size: int) -> list[list[Job]]:
-    """Jobs grouped by host, hosts gathered into batches of about `size` URLs (the biggest hosts
-    first, so a long host starts early); every host in exactly one batch."""
-    hosts: dict[str, list[Job]] = {}
+def host_batches(jobs: list[Job], hosts: int, most: int = MAX_BATCH) -> list[list[Job]]:
+    """Jobs grouped by host, hosts gathered into batches of `hosts` hosts (fewer once a batch holds
+    `most` URLs), the biggest hosts first so that a long host starts early; every host whole, in
+    exactly one batch. A task fetches one host at a time per host slot: it needs as many hosts as
+    fetches it may have in flight."""
+    by_host: dict[str, list[Job]] = {}
     for job in jobs:
-        hosts.setdefault(host_of(job.fetch_url), []).append(job)
+        by_host.setdefault(host_of(job.fetch_url), []).append(job)
     batches: list[list[Job]] = []
     current: list[Job] = []
-    for group in sorted(hosts.values(), key=len, reverse=True):
+    count = 0
+    for group in sorted(by_host.values(), key=len, reverse=True):
         current += group
-        if len(current) >= size:
+        count += 1
+        if count >= hosts or len(current) >= most:
             batches.append(current)
-            current = []
+            current, count = [], 0
     if current:
         batches.append(current)
     return batches
@@ -106,11 +110,13 @@ class ClusterEngine:
         client, cluster = self._connect()
         try:
             slots = max(sum(client.nthreads().values()), 1)
-            size = max(1, min(MAX_BATCH, math.ceil(len(jobs) / (TASKS_PER_SLOT * slots))))
-            # The run's concurrency is shared among the tasks running at once.
-            settings = run.settings.replace(concurrency=max(1, math.ceil(run.settings.concurrency / slots)),
-                                            cluster="")
-            batches = iter(host_batches(jobs, size))
+            # The run's concurrency is shared among the tasks running at once; each task gets enough
+            # hosts to use its share under per-host politeness, and the run at least a few tasks per slot.
+            share = max(1, math.ceil(run.settings.concurrency / slots))
+            settings = run.settings.replace(concurrency=share, cluster="")
+            hosts = len({host_of(job.fetch_url) for job in jobs})
+            per_task = max(math.ceil(share / run.settings.per_host), math.ceil(hosts / (TASKS_PER_SLOT * slots)))
+            batches = iter(host_batches(jobs, per_task))
             self._submit_all(client, run, batches, settings, run_id, WINDOW * slots)
         finally:
             try:

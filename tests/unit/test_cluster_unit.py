@@ -35,15 +35,17 @@ def test_host_batches_keep_every_host_whole_and_in_one_batch() -> None:
 
     sizes = {f"h{i}.test": 1 + i % 7 for i in range(50)} | {"big.test": 40}
     jobs = jobs_over(sizes)
-    batches = host_batches(jobs, 10)
+    batches = host_batches(jobs, 6, most=30)
     seen = Counter(job.fetch_url for batch in batches for job in batch)
     assert set(seen) == {job.fetch_url for job in jobs} and set(seen.values()) == {1}
-    where = {}
+    where: dict[str, int] = {}
     for i, batch in enumerate(batches):
         for job in batch:
             assert where.setdefault(host_of(job.fetch_url), i) == i  # a host never split
-    assert len(batches[0]) == 40  # the biggest host first, alone past the size
-    assert all(len(b) < 10 + 7 for b in batches[1:])
+    assert len(batches[0]) == 40  # the biggest host first, alone past `most`
+    hosts = [len({host_of(j.fetch_url) for j in b}) for b in batches]
+    assert all(n <= 6 for n in hosts) and all(len(b) < 30 + 7 for b in batches[1:])
+    assert sum(1 for n in hosts if n == 6) >= 5  # small hosts gathered six to a task
 
 
 @pytest.mark.parametrize("value", ["local:2", "tcp://10.0.0.5:8786", "tls://sched.example:8786"])
