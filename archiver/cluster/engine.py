@@ -130,33 +130,39 @@ class ClusterEngine:
     def _submit_all(self, client: Any, run: Run, batches: Iterator[list[Job]], settings: Any, run_id: int,
                     window: int) -> None:
         kind_type = type(run.kind)
+        live: set[Any] = set()  # submitted, not yet recorded: cancelled when the run stops early
 
         def submit() -> Any:
             batch = next(batches, None)
             if batch is None:
                 return None
-            return client.submit(run_batch, settings, kind_type, batch, run_id, pure=False)
+            future = client.submit(run_batch, settings, kind_type, batch, run_id, pure=False)
+            live.add(future)
+            return future
 
-        pending = [f for f in (submit() for _ in range(window)) if f is not None]
         try:
-            flow = distributed.as_completed(pending)
+            flow = distributed.as_completed([f for f in (submit() for _ in range(window)) if f is not None])
             for future in flow:
                 if run.interrupted:
                     break
                 result = future.result()
                 self._record(run, result, run_id)
+                live.discard(future)
                 future.release()
                 if (following := submit()) is not None:
                     flow.add(following)
         except ArchiverError:
             raise  # a task's own failure (a storage error on a worker), or recording's: as in a local run
         except Exception as exc:
+            if type(exc).__name__ == "KilledWorker":
+                raise StorageError(f"cluster {self.address}: every worker that ran one task died ({exc});"
+                                   " the captures recorded so far are kept") from exc
             if _lost(exc, client):
                 raise StorageError(f"cluster {self.address}: the scheduler is gone; the captures recorded"
                                    " so far are kept") from exc
             raise
         finally:
-            for future in pending:
+            for future in live:
                 future.cancel()
 
     def _record(self, run: Run, result: BatchResult, run_id: int) -> None:

@@ -38,21 +38,25 @@ def file_prefix(run_id: int) -> str:
 
 
 def worker_name() -> str:
-    """This Dask worker's name, as a file name may hold it ("here" outside a worker)."""
+    """This Dask worker's name ("here" outside a worker)."""
     try:
         from distributed import get_worker
 
-        name = str(get_worker().name)
+        return str(get_worker().name)
     except (ImportError, ValueError):
-        name = "here"
-    return re.sub(r"[^A-Za-z0-9_.]+", "_", name)[:40] or "worker"
+        return "here"
+
+
+def file_tag(worker: str) -> str:
+    """A worker's name as a file name may hold it."""
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", worker)[:40] or "worker"
 
 
 def run_batch(settings: Settings, kind_type: type[RunKind[Any]], jobs: list[Job], run_id: int) -> BatchResult:
     """Fetch and write `jobs` (whole hosts); the captures as rows for the client to record."""
     result = BatchResult(worker_name())
     with Archive(settings, writing=False) as archive:
-        warcs = LooseWarcs(settings.storage, f"{file_prefix(run_id)}{result.worker}",
+        warcs = LooseWarcs(settings.storage, f"{file_prefix(run_id)}{file_tag(result.worker)}",
                            max_size=settings.warc_max_size, user_agent=settings.user_agent,
                            builder=archive.store.builder)
         run = Run(settings, archive, kind_type(), warcs=warcs, collect=result.stored)
