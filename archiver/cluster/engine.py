@@ -125,7 +125,9 @@ class ClusterEngine:
                     cluster.close(timeout=10)
             except Exception:  # noqa: BLE001  # a scheduler already gone: nothing to close
                 pass
-            run.archive.store.sweep(file_prefix(run_id))
+            if removed := run.archive.store.sweep(file_prefix(run_id)):
+                run.notices.append(f"removed {len(removed)} WARC file(s) of cluster tasks that did not complete"
+                                   " (a worker died, or the run stopped): nothing recorded points into them")
 
     def _submit_all(self, client: Any, run: Run, batches: Iterator[list[Job]], settings: Any, run_id: int,
                     window: int) -> None:

@@ -157,6 +157,8 @@ def test_a_worker_killed_mid_run_loses_nothing_and_records_nothing_twice(
     assert summary["captured"] == len(expected) and summary["status"] == "done"
     assert set(summary["workers"]) <= {"w0", "w1"} and sum(summary["workers"].values()) == len(expected)
     assert summary["workers"].get("w1", 0) > 0
+    # The killed worker was mid-task: its partial file was removed (and its URLs fetched again above).
+    assert any("WARC file(s) of cluster tasks that did not complete" in n for n in summary["notices"]), summary
     verify_clean(remote, env)
 
 
