@@ -14,13 +14,15 @@ import asyncio
 import importlib
 import logging
 import math
+import signal
 from collections.abc import Iterator
 from typing import Any
 
+from .. import signals
 from ..errors import ArchiverError, StorageError
 from ..run import Job, Run
 from ..urls import host_of
-from .task import PREFIX, BatchResult, file_prefix, run_batch
+from .task import PREFIX, BatchResult, run_batch
 
 MAX_BATCH = 500  # URLs in one task, about: a task is recorded whole, and run again whole when its worker dies
 TASKS_PER_SLOT = 4  # tasks per worker thread over the run: room to balance, and little lost to a death
@@ -103,10 +105,7 @@ class ClusterEngine:
             run.fetcher.close()
 
     def _run(self, run: Run, jobs: list[Job], run_id: int) -> None:
-        # What earlier cluster runs left when their scheduler went away mid-task (tasks that went on
-        # writing after their client had gone): files of runs no longer running that nothing records.
-        running = run.archive.db.running_runs() - {run_id}
-        run.archive.store.sweep(PREFIX, lambda name: _run_of(name) in running)
+        self._sweep(run, run_id)
         client, cluster = self._connect()
         try:
             slots = max(sum(client.nthreads().values()), 1)
@@ -117,7 +116,14 @@ class ClusterEngine:
             hosts = len({host_of(job.fetch_url) for job in jobs})
             per_task = max(math.ceil(share / run.settings.per_host), math.ceil(hosts / (TASKS_PER_SLOT * slots)))
             batches = iter(host_batches(jobs, per_task))
-            self._submit_all(client, run, batches, settings, run_id, WINDOW * slots)
+
+            def on_signal(signum: int, frame: object) -> None:
+                run.stop()  # the loop stops at the next task's result; a second signal aborts at once
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, signal.default_int_handler)
+
+            with signals.handled({signal.SIGINT: on_signal, signal.SIGTERM: on_signal}):
+                self._submit_all(client, run, batches, settings, run_id, WINDOW * slots)
         finally:
             try:
                 client.close(timeout=5)
@@ -125,9 +131,16 @@ class ClusterEngine:
                     cluster.close(timeout=10)
             except Exception:  # noqa: BLE001  # a scheduler already gone: nothing to close
                 pass
-            if removed := run.archive.store.sweep(file_prefix(run_id)):
+            if removed := self._sweep(run, run_id):
                 run.notices.append(f"removed {len(removed)} WARC file(s) of cluster tasks that did not complete"
                                    " (a worker died, or the run stopped): nothing recorded points into them")
+
+    def _sweep(self, run: Run, run_id: int) -> list[str]:
+        """Remove the task files nothing records of this run and of cluster runs no longer running:
+        a dead task's partial file, and what tasks left that went on after their client had stopped
+        (interrupted, or its scheduler gone). Files of other runs still running are spared."""
+        others = run.archive.db.running_runs() - {run_id}
+        return run.archive.store.sweep(PREFIX, lambda name: _run_of(name) in others)
 
     def _submit_all(self, client: Any, run: Run, batches: Iterator[list[Job]], settings: Any, run_id: int,
                     window: int) -> None:

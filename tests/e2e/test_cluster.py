@@ -185,6 +185,34 @@ def test_local_cluster_snapshot_then_check_match_a_local_run(
         {u: [r[1:] for r in rows] for u, rows in captures(tmp_path / "local").items()}
 
 
+def test_interrupted_then_run_again_records_every_url_once(
+        tmp_path: Path, web: tuple[TestServer, Path, dict[str, str]],
+        scheduler: tuple[str, list[subprocess.Popen[bytes]]]) -> None:
+    srv, manifest, env = web
+    address, _ = scheduler
+    storage = tmp_path / "stopped"
+    command = [ARCHIVER, "--storage", str(storage), "snapshot", str(manifest), *FETCH, "-q", "--cluster", address]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "ARCHIVER_BACKOFF": "0.05", **env})
+    deadline = time.monotonic() + 60
+    while recorded(storage) == 0:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    first = captures(storage)
+    assert 0 < len(first) < len(HOSTS) * PER_HOST and all(len(r) == 1 for r in first.values())
+    assert rows_point_at_whole_records(storage) > 0
+
+    done = run(storage, "snapshot", str(manifest), *FETCH, "-q", "--cluster", address, env=env, timeout=90)
+    assert done.returncode == 0, done.stderr
+    again = captures(storage)
+    assert len(again) == len(HOSTS) * PER_HOST
+    assert all(len(rows) == (2 if url in first else 1) for url, rows in again.items())
+    verify_clean(storage, env)  # what the stopped run's last tasks wrote after it had gone is removed
+
+
 def test_scheduler_gone_stops_with_one_line_and_exit_4(
         tmp_path: Path, web: tuple[TestServer, Path, dict[str, str]],
         scheduler: tuple[str, list[subprocess.Popen[bytes]]]) -> None:
