@@ -191,5 +191,6 @@ class ClusterEngine:
         workers = run.workers if run.workers is not None else {}
         run.workers = workers
         workers[result.worker] = workers.get(result.worker, 0) + len(done)
+        run.notices.extend(n for n in dict.fromkeys(result.notices) if n not in run.notices)
         for outcome in done:
             run.on_outcome(outcome)

@@ -27,6 +27,7 @@ class BatchResult:
     worker: str
     files: list[LooseFile] = field(default_factory=list)
     stored: list[Stored[Any]] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # the task's run's (e.g. no browser for auto)
 
 
 PREFIX = "cluster-r"  # cluster WARC files: cluster-r<run id>-<worker>-<time>-<serial>-<uuid>-<host>.warc.gz
@@ -66,5 +67,5 @@ def run_batch(settings: Settings, kind_type: type[RunKind[Any]], jobs: list[Job]
             warcs.abandon()
             raise
         warcs.close()
-    result.files = warcs.done
+    result.files, result.notices = warcs.done, run.notices
     return result
