@@ -11,11 +11,14 @@ stops with a StorageError (exit 4), every capture recorded so far kept.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import importlib
 import logging
 import math
+import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from .. import signals
@@ -59,6 +62,28 @@ def _run_of(name: str) -> int | None:
     """The run id in a cluster WARC file's name (`cluster-r<id>-...`)."""
     head = name[len(PREFIX):].split("-", 1)[0]
     return int(head) if head.isdigit() else None
+
+
+def _client_lock(folder: Path, run_id: int) -> int:
+    """Held by a cluster run's client for the length of the run: its flock goes with the process, so
+    a client killed mid-run leaves its run's files to the next run's sweep."""
+    fd = os.open(folder / f".{PREFIX}{run_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _client_alive(folder: Path, run_id: int) -> bool:
+    try:
+        fd = os.open(folder / f".{PREFIX}{run_id}.lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def _lost(exc: BaseException, client: Any) -> bool:
@@ -105,6 +130,15 @@ class ClusterEngine:
             run.fetcher.close()
 
     def _run(self, run: Run, jobs: list[Job], run_id: int) -> None:
+        folder = run.archive.store.dir
+        lock = _client_lock(folder, run_id)
+        try:
+            self._run_locked(run, jobs, run_id)
+        finally:
+            (folder / f".{PREFIX}{run_id}.lock").unlink(missing_ok=True)
+            os.close(lock)
+
+    def _run_locked(self, run: Run, jobs: list[Job], run_id: int) -> None:
         self._sweep(run, run_id)
         client, cluster = self._connect()
         try:
@@ -136,11 +170,19 @@ class ClusterEngine:
                                    " (a worker died, or the run stopped): nothing recorded points into them")
 
     def _sweep(self, run: Run, run_id: int) -> list[str]:
-        """Remove the task files nothing records of this run and of cluster runs no longer running:
+        """Remove the task files nothing records of this run and of cluster runs whose client is gone:
         a dead task's partial file, and what tasks left that went on after their client had stopped
-        (interrupted, or its scheduler gone). Files of other runs still running are spared."""
-        others = run.archive.db.running_runs() - {run_id}
-        return run.archive.store.sweep(PREFIX, lambda name: _run_of(name) in others)
+        (interrupted, killed, or its scheduler gone). Files of runs whose client lives are spared."""
+        folder = run.archive.store.dir
+        live: dict[int | None, bool] = {run_id: False}
+
+        def spare(name: str) -> bool:
+            other = _run_of(name)
+            if other not in live:
+                live[other] = other is not None and _client_alive(folder, other)
+            return live[other]
+
+        return run.archive.store.sweep(PREFIX, spare)
 
     def _submit_all(self, client: Any, run: Run, batches: Iterator[list[Job]], settings: Any, run_id: int,
                     window: int) -> None:

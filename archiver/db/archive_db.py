@@ -120,10 +120,6 @@ class ArchiveDB(Queries, CopyRows):
             if offline:
                 fill_url_state(self.db, run_id)
 
-    def running_runs(self) -> set[int]:
-        """The ids of runs not finished (running, or ended by a crash that never closed their row)."""
-        return {int(i) for (i,) in self.db.execute("SELECT id FROM runs WHERE status = 'running'").fetchall()}
-
     def last_runs(self, command: str, targets: list[str]) -> dict[str, dict[str, Any]]:
         """The newest run of `command` over exactly one of `targets`, by target (the daemon's jobs)."""
         out: dict[str, dict[str, Any]] = {}

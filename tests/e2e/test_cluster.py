@@ -181,9 +181,13 @@ def test_local_cluster_check_matches_a_local_run(
     assert content(tmp_path / "cluster") == content(tmp_path / "local")
 
 
-def test_interrupted_then_run_again_records_every_url_once(
+@pytest.mark.parametrize(("stop", "code"), [(signal.SIGINT, 130), (signal.SIGKILL, -signal.SIGKILL)],
+                         ids=["ctrl-c", "kill-9"])
+def test_stopped_then_run_again_records_every_url_once(
         tmp_path: Path, web: tuple[TestServer, Path, dict[str, str]],
-        scheduler: tuple[str, list[subprocess.Popen[bytes]]]) -> None:
+        scheduler: tuple[str, list[subprocess.Popen[bytes]]], stop: signal.Signals, code: int) -> None:
+    """Ctrl-C stops at the next task's result; kill -9 at once. Either way the rows kept point at whole
+    records, and the next run records the rest and removes what the stopped run's tasks left."""
     srv, manifest, env = web
     address, _ = scheduler
     storage = tmp_path / "stopped"
@@ -194,9 +198,9 @@ def test_interrupted_then_run_again_records_every_url_once(
     while recorded(storage) == 0:
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     first = captures(storage)
     assert 0 < len(first) < len(HOSTS) * PER_HOST and all(len(r) == 1 for r in first.values())
     assert rows_point_at_whole_records(storage) > 0
