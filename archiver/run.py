@@ -41,7 +41,12 @@ from .fetch.reachability import Probe
 from .fetch.results import FetchResult
 from .manifests import Manifest, load_targets
 from .offline import HostTally, judge_network, reachability_probe, record_fetch
-from .outcomes import Outcome, Summary, capture_row
+
+# Re-exported: what a run produced was defined here before outcomes.py, and is still imported from here.
+from .outcomes import Outcome as Outcome
+from .outcomes import Summary as Summary
+from .outcomes import capture_row as capture_row
+from .outcomes import redirects_json as redirects_json
 from .storage import WarcAppender, WarcCarry, record_rows
 from .urls import host_of, normalize_url
 from .warc import Original, RecordInfo
