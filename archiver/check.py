@@ -31,6 +31,7 @@ from .archive import Archive
 from .browser.chromium import unavailable
 from .browser.rendering import Rendering
 from .classify import CUT_OFF, Seen, by_code, classify, cut_off, sibling_applies, sibling_key, sibling_url
+from .cluster import engine_for
 from .config import Settings
 from .content import PageText, page_text
 from .drift import Drift, compare
@@ -38,8 +39,9 @@ from .errors import Interrupted
 from .fetch.fetcher import Fetcher
 from .fetch.results import FetchResult, Hop
 from .manifests import Manifest, load_targets
+from .outcomes import Outcome, Summary
 from .rendered import read_resource
-from .run import Fetched, Job, Outcome, Run, RunKind, Summary, execute, redirects_json, url_target
+from .run import Fetched, Job, Run, RunKind, Stored, execute, url_target
 from .storage import WarcCarry
 from .verdict import ALIVE_STATUSES, CheckPoint, Policy, Verdict, judge
 from .warc.digests import sha1_label
@@ -141,7 +143,9 @@ class CheckKind(RunKind[Finding]):
                 if row is not None:
                     self._payload_rows[baseline.payload_id] = row
         cpus = os.cpu_count() or 1
-        if len(jobs) >= int(os.environ.get("ARCHIVER_PARSE_POOL_MIN", POOL_MIN_URLS)) and cpus > 1:
+        # (Not in a daemonic process, as a Dask worker may be: it may start none.)
+        if (len(jobs) >= int(os.environ.get("ARCHIVER_PARSE_POOL_MIN", POOL_MIN_URLS)) and cpus > 1
+                and not multiprocessing.current_process().daemon):
             # Reading a page (trafilatura) is pure-Python CPU work: under the GIL it would cap a big
             # check at one core, far below what politeness allows. Worker processes use the others.
             self._pool = ProcessPoolExecutor(cpus, mp_context=multiprocessing.get_context("forkserver"))
@@ -315,21 +319,19 @@ class CheckKind(RunKind[Finding]):
 
     # -- recording (writer thread, inside the capture's transaction) --------------------------------
 
-    def stored(self, fetched: Fetched[Finding], outcome: Outcome, run_id: int) -> None:
-        result, job = fetched.result, fetched.job
-        finding = fetched.finding or Finding(outcome.outcome, outcome.error)
-        final = result.final if result is not None else None
+    def stored(self, stored: Stored[Finding], run_id: int) -> None:
+        job, outcome, capture = stored.job, stored.outcome, stored.capture
+        finding = stored.finding or Finding(outcome.outcome, outcome.error)
         row = {
             "run_id": run_id,
-            "checked_at": stamps.iso(result.started_at) if result else stamps.now_iso(),
+            "checked_at": capture["captured_at"],
             "url": job.url, "fetch_url": job.fetch_url, "manifest": job.manifest, "citation_id": job.citation_id,
             "status": finding.status, "reason": finding.reason, "http_status": outcome.http_status,
-            "final_url": outcome.final_url,
-            "redirects": redirects_json(result.hops) if result else None,
-            "elapsed": round(result.elapsed, 3) if result else None, "attempts": result.attempts if result else 0,
+            "final_url": outcome.final_url, "redirects": capture["redirects"],
+            "elapsed": capture["elapsed"], "attempts": capture["attempts"],
             "error": outcome.error, "drift": None if finding.drift is None else round(finding.drift, 4),
             "drift_level": finding.drift_level, "baseline_capture": finding.baseline,
-            "capture_id": outcome.capture_id, "payload_sha1": final.payload_sha1 if final else None,
+            "capture_id": outcome.capture_id, "payload_sha1": capture["payload_sha1"],
             "mode": finding.mode,
         }
         row["id"] = self.archive.db.add_check(row)
@@ -384,7 +386,7 @@ def check(
     kind = CheckKind()
     loaded = load_targets(targets)
     summary = execute(kind, settings, targets, on_outcome=on_outcome, on_plan=on_plan, on_runner=on_runner,
-                      loaded=loaded, carry=carry)
+                      loaded=loaded, carry=carry, engine=engine_for(settings))
     result = CheckSummary(summary, kind.findings)
     result.citations = citation_verdicts(settings, targets, policy or Policy(), result.checks, loaded=loaded)
     return result

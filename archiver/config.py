@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
@@ -74,6 +75,9 @@ class Settings:
     save_max: int = 20
     save_poll: float = 5.0  # seconds between status requests of a save job
     save_wait: float = 120.0  # a job still pending after this long is recorded 'pending'
+    # Snapshot and check on a Dask cluster (archiver/cluster/): `local:N` (a LocalCluster of N worker
+    # processes) or a scheduler's address (`tcp://host:port`); None: in this process.
+    cluster: str | None = None
 
     @property
     def db_path(self) -> Path:
@@ -102,6 +106,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return str(value)
         if name == "capture":
             return capture_mode(value, origin)
+        if name == "cluster":
+            return cluster_address(value, origin)
         if name == "resolve":
             return _resolve_entries(value, origin)
         if name == "reachability":
@@ -141,6 +147,19 @@ def capture_mode(value: Any, origin: str) -> str:
     if mode not in CAPTURE_MODES:
         raise ConfigError(f"{origin}: capture must be one of {', '.join(CAPTURE_MODES)}, got {value!r}")
     return mode
+
+
+def cluster_address(value: Any, origin: str) -> str | None:
+    """`local:N` (N >= 1) or a scheduler's address with its scheme (`tcp://host:port`); empty: none."""
+    text = str(value).strip()
+    if not text:
+        return None
+    if text.startswith("local:"):
+        if text[6:].isdigit() and int(text[6:]) >= 1:
+            return text
+    elif re.fullmatch(r"[a-z][a-z0-9+]*://\S+", text):
+        return text
+    raise ConfigError(f"{origin}: cluster must be local:N or a scheduler address like tcp://host:8786, got {value!r}")
 
 
 def parse_resolve(entry: str) -> tuple[tuple[str, int], tuple[str, int]]:

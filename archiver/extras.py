@@ -27,13 +27,14 @@ def editable_source() -> Path | None:
     archiver installed from a package or a wheel."""
     from importlib import metadata
 
+    tree = Path(__file__).resolve().parent.parent
+    source = tree if (tree / "pyproject.toml").exists() else None
     try:
         text = metadata.distribution("archiver").read_text("direct_url.json")
     except metadata.PackageNotFoundError:
-        tree = Path(__file__).resolve().parent.parent
-        return tree if (tree / "pyproject.toml").exists() else None
-    if not text:
-        return None
+        return source
+    if not text:  # no record of how (e.g. the clone's own archiver.egg-info found first): where the code is
+        return source
     try:
         direct = json.loads(text)
     except ValueError:

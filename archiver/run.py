@@ -16,6 +16,7 @@ failures stop counting toward death.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import queue
@@ -24,10 +25,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import IO, Any, ClassVar, Generic, TypeVar
 
-from . import signals, stamps
+from . import signals
 from .archive import Archive
 from .browser.rendering import Rendering
 from .browser.stage import BrowserStage, Kept, rendering_row, resource_rows
@@ -37,10 +38,16 @@ from .errors import ArchiverError, Interrupted, InvalidURL, RunAborted, StorageE
 from .fetch.fetcher import Fetcher
 from .fetch.politeness import HostGate
 from .fetch.reachability import Probe
-from .fetch.results import FetchResult, Hop
-from .manifests import Manifest, Problem, load_targets
-from .offline import HostTally, NetworkVerdict, judge_network, reachability_probe, record_fetch
-from .storage import WarcCarry, record_rows
+from .fetch.results import FetchResult
+from .manifests import Manifest, load_targets
+from .offline import HostTally, judge_network, reachability_probe, record_fetch
+
+# Re-exported: what a run produced was defined here before outcomes.py, and is still imported from here.
+from .outcomes import Outcome as Outcome
+from .outcomes import Summary as Summary
+from .outcomes import capture_row as capture_row
+from .outcomes import redirects_json as redirects_json
+from .storage import WarcAppender, WarcCarry, record_rows
 from .urls import host_of, normalize_url
 from .warc import Original, RecordInfo
 
@@ -63,69 +70,6 @@ class Job:
 
 
 @dataclass
-class Outcome:
-    """One line of a run's result, also the --json shape."""
-
-    url: str
-    fetch_url: str
-    manifest: str | None
-    citation_id: str | None
-    result: str  # captured / unchanged / failed
-    outcome: str  # ok or the transport failure word
-    http_status: int | None = None
-    final_url: str | None = None
-    error: str | None = None
-    warc: str | None = None
-    offset: int | None = None
-    length: int | None = None
-    sha256: str | None = None
-    truncated: str | None = None
-    capture_id: int | None = None
-    mode: str = "http"  # browser: rendered, with its sub-resources, screenshot and DOM
-
-
-@dataclass
-class Summary:
-    run_id: int
-    outcomes: list[Outcome] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    recovered: list[str] = field(default_factory=list)
-    status: str = "running"  # done, interrupted or failed once the run is over
-    network: NetworkVerdict | None = None  # whether the run was offline, once it is over
-    notices: list[str] = field(default_factory=list)  # said once per run (e.g. no browser for auto)
-    planned: list[Job] = field(default_factory=list)  # every job of the run, invalid URLs included
-
-    @property
-    def unattempted(self) -> list[str]:
-        """The cited URLs with no outcome: never fetched, or cut off in flight, when a run was stopped."""
-        done = {o.fetch_url for o in self.outcomes}
-        return [job.url for job in self.planned if job.fetch_url not in done]
-
-    @property
-    def offline(self) -> bool:
-        return self.network is not None and self.network.offline
-
-    def count(self, result: str) -> int:
-        return sum(1 for o in self.outcomes if o.result == result)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {k: self.count(k) for k in ("captured", "unchanged", "failed")}
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.count("failed") else 0
-
-    def to_json(self) -> str:
-        return json.dumps({"run_id": self.run_id, "status": self.status, **self.counts,
-                           "skipped": len(self.problems), "offline": self.offline,
-                           "network": self.network.as_json() if self.network else None,
-                           "recovered_warcs": self.recovered, "notices": self.notices,
-                           "problems": [str(p) for p in self.problems], "unattempted": self.unattempted,
-                           "urls": [asdict(o) for o in self.outcomes]}, indent=2)
-
-
-@dataclass
 class Fetched(Generic[F]):
     """One job on its way through the stages: what was fetched, its WARC records, what went wrong."""
 
@@ -145,6 +89,19 @@ class Fetched(Generic[F]):
             self.rendering.close()
 
 
+@dataclass
+class Stored(Generic[F]):
+    """A capture whose records are whole in a WARC file, as plain data: its rows, ready to record.
+    A cluster task hands these to the client, the one writer of the database."""
+
+    job: Job
+    outcome: Outcome
+    capture: dict[str, Any]  # the `captures` row
+    records: list[dict[str, Any]] = field(default_factory=list)  # its `records` rows
+    resources: list[dict[str, Any]] = field(default_factory=list)  # a rendering's sub-resources
+    finding: F | None = None
+
+
 class RunKind(Generic[F]):
     """What a kind of run adds to the engine. The hooks do nothing here: a plain snapshot."""
 
@@ -161,9 +118,9 @@ class RunKind(Generic[F]):
         """Read what was fetched, on the fetch worker's thread; the answer becomes `fetched.finding`."""
         return None
 
-    def stored(self, fetched: Fetched[F], outcome: Outcome, run_id: int) -> None:
-        """Inside the transaction that stores a capture, on the writer thread: rows added here
-        commit with it. Also called for a URL that is invalid as given (`fetched.result` is None)."""
+    def stored(self, stored: Stored[F], run_id: int) -> None:
+        """Inside the transaction that stores a capture, on the writer thread (a cluster run's
+        client): rows added here commit with it. Also called for a URL that is invalid as given."""
 
     def counts(self, outcomes: list[Outcome]) -> dict[str, int]:
         """What this kind adds to the run's counts (the `runs` row)."""
@@ -197,12 +154,6 @@ def plan_jobs(manifests: list[Manifest], urls: list[str]) -> tuple[list[Job], li
     return list(jobs.values()), invalid
 
 
-def redirects_json(hops: list[Hop]) -> str:
-    """The `redirects` column of captures and checks: every hop, `[{"url": ..., "status": ...}]`.
-    Checks in older databases hold `[[url, status]]` pairs: readers take both shapes."""
-    return json.dumps([{"url": h.url, "status": h.status} for h in hops])
-
-
 def _citation_rows(manifest: Manifest) -> list[dict[str, Any]]:
     rows = []
     seen: dict[str, int] = {}
@@ -224,9 +175,15 @@ class Run:
     """One run of a kind over planned jobs: the three stages, batching, interruption."""
 
     def __init__(self, settings: Settings, archive: Archive, kind: RunKind[Any],
-                 on_outcome: Callable[[Outcome], None] | None = None) -> None:
+                 on_outcome: Callable[[Outcome], None] | None = None, *,
+                 warcs: WarcAppender | None = None, collect: list[Stored[Any]] | None = None) -> None:
+        """`warcs` and `collect`: a cluster task's run, whose captures go to WARC files of its own
+        and are collected as Stored rows for the client instead of written to the (read-only)
+        database."""
         self.settings = settings
         self.archive = archive
+        self.warcs: WarcAppender = warcs or archive.store
+        self.collect = collect
         self.kind = kind
         self.on_outcome = on_outcome or (lambda outcome: None)
         self.gate: HostGate[Job] = HostGate(settings.per_host, settings.per_host_delay)
@@ -242,6 +199,7 @@ class Run:
         self.tally = HostTally()  # the hosts fetches reached or not: was the network down?
         self.probe: Probe | None = None  # started at the first network-level failure
         self.notices: list[str] = []
+        self.workers: dict[str, int] | None = None  # a cluster run's: URLs recorded per worker
         self.browser = BrowserStage(settings, self.fetcher, self.notices.append)
 
     # -- the stages ---------------------------------------------------------------------------------
@@ -302,7 +260,7 @@ class Run:
         captures stored before it."""
         self.kind.begin(self, jobs)
         try:
-            self.outcomes.extend(self._record_invalid(job, run_id) for job in invalid)
+            self.outcomes.extend(self.record_invalid(job, run_id) for job in invalid)
             previous = self.archive.db.previous_payloads(j.fetch_url for j in jobs)
             rendered = [j.fetch_url for j in jobs if (j.capture or self.settings.capture) != "http"]
             if rendered:
@@ -398,10 +356,10 @@ class Run:
                 # Rotation, outside any transaction; no file at all while nothing has records to keep
                 # (a run whose every fetch failed leaves no warcinfo-only WARC behind).
                 if need := next((n for fetched in rest if (n := _spooled(fetched))), 0):
-                    self.archive.store.prepare(need)
-                group, rest = _fitting(rest, self.archive.store.room())
+                    self.warcs.prepare(need)
+                group, rest = _fitting(rest, self.warcs.room())
                 done: list[Outcome] = []
-                with self.archive.db.transaction():
+                with self.archive.db.transaction() if self.collect is None else contextlib.nullcontext():
                     for fetched in group:
                         if failure is None and fetched.error is not None and not isinstance(fetched.error, Interrupted):
                             failure = fetched.error
@@ -411,8 +369,9 @@ class Run:
                             done.append(self._store(fetched, run_id))
                         except BaseException as exc:
                             failure = exc
-                    self.archive.store.sync()  # the bytes on disk before the rows that point at them
-                    self.archive.store.log_captures([o.capture_id for o in done if o.capture_id is not None])
+                    self.warcs.sync()  # the bytes on disk before the rows that point at them
+                    if self.collect is None:  # a cluster task's captures are logged by the client that records them
+                        self.archive.store.log_captures([o.capture_id for o in done if o.capture_id is not None])
                 for fetched in group:  # committed: later renderings may refer to these payloads
                     if fetched.kept is not None and fetched.error is None:
                         self.browser.remember(fetched.records)
@@ -427,17 +386,39 @@ class Run:
         if failure is not None:
             raise failure
 
-    def _record_invalid(self, job: Job, run_id: int) -> Outcome:
+    def record_invalid(self, job: Job, run_id: int) -> Outcome:
+        """Record a URL that is invalid as given (no fetch), and publish its outcome."""
         outcome = Outcome(job.url, job.fetch_url, job.manifest, job.citation_id, "failed", "invalid_url",
                           error=job.invalid_reason)
         with self.archive.db.transaction():
-            outcome.capture_id = self.archive.db.add_capture(capture_row(outcome, run_id, None, None), [])
-            self.archive.store.log_captures([outcome.capture_id])
-            self.kind.stored(Fetched(job), outcome, run_id)
+            self.record(Stored(job, outcome, capture_row(outcome, run_id, None, None)), run_id)
+            self.archive.store.log_captures([outcome.capture_id] if outcome.capture_id is not None else [])
         self.on_outcome(outcome)
         return outcome
 
+    def record(self, stored: Stored[Any], run_id: int) -> Outcome:
+        """A capture's rows into the database, inside the caller's transaction (its records are
+        whole on disk by the time that commits); the outcome gets its capture id."""
+        outcome, capture = stored.outcome, stored.capture
+        if capture["redirects"] is not None:  # fetched, not invalid as given
+            redirects = json.loads(capture["redirects"] or "[]")
+            record_fetch(self.tally, self.probe, stored.job.fetch_url, outcome.outcome,
+                         redirects[0]["status"] if redirects else None)
+        outcome.capture_id = self.archive.db.add_capture(capture, stored.records)
+        if stored.resources:
+            self.archive.db.add_resources(outcome.capture_id, stored.resources)
+        self.kind.stored(stored, run_id)
+        return outcome
+
     def _store(self, fetched: Fetched[Any], run_id: int) -> Outcome:
+        stored = self._write(fetched, run_id)
+        if self.collect is not None:  # a cluster task: the client records it
+            self.collect.append(stored)
+            return stored.outcome
+        return self.record(stored, run_id)
+
+    def _write(self, fetched: Fetched[Any], run_id: int) -> Stored[Any]:
+        """Append a fetch's records to the WARC file and make its rows (the database untouched)."""
         result, job, records = fetched.result, fetched.job, fetched.records
         assert result is not None
         final = result.final
@@ -450,7 +431,7 @@ class Run:
                      if records[i].rec_type in ("response", "revisit")), None) if final is not None else None
         if fetched.spool is not None and records:
             length = fetched.spool.seek(0, 2)
-            warc, base = self.archive.store.append(fetched.spool, length)
+            warc, base = self.warcs.append(fetched.spool, length)
             rows = record_rows(warc, records, base)
             if last is not None:
                 outcome.warc, outcome.offset, outcome.length = warc, rows[last]["offset"], rows[last]["length"]
@@ -462,8 +443,6 @@ class Run:
                 outcome.result = "unchanged"
         if result.outcome != "ok" or (final is not None and final.status >= 400):
             outcome.result = "failed"
-        record_fetch(self.tally, self.probe, job.fetch_url, result.outcome,
-                     result.hops[0].status if result.hops else None)
         capture = capture_row(outcome, run_id, result, record_type)
         capture["refers_to"] = job.previous.capture_id if record_type == "revisit" and job.previous else None
         capture["record_id"] = records[last].record_id if last is not None else None
@@ -471,11 +450,8 @@ class Run:
             # A rendering that failed as a whole (the browser died) left the HTTP capture: that is what it is.
             outcome.mode = capture["mode"] = "browser" if fetched.rendering.failed is None else "http"
             capture["rendering"] = rendering_row(fetched.rendering)
-        outcome.capture_id = self.archive.db.add_capture(capture, rows)
-        if fetched.kept is not None:
-            self.archive.db.add_resources(outcome.capture_id, resource_rows(fetched.kept))
-        self.kind.stored(fetched, outcome, run_id)
-        return outcome
+        resources = resource_rows(fetched.kept) if fetched.kept is not None else []
+        return Stored(job, outcome, capture, rows, resources, fetched.finding)
 
 
 def _spooled(fetched: Fetched[Any]) -> int:
@@ -500,25 +476,6 @@ def _discard(fetched: Fetched[Any]) -> None:
         fetched.spool.close()
 
 
-def capture_row(outcome: Outcome, run_id: int, result: FetchResult | None, record_type: str | None) -> dict[str, Any]:
-    """The `captures` row of an outcome (without refers_to and record_id, which need the records)."""
-    final = result.final if result is not None else None
-    return {
-        "run_id": run_id, "url": outcome.url, "fetch_url": outcome.fetch_url, "manifest": outcome.manifest,
-        "citation_id": outcome.citation_id,
-        "captured_at": stamps.iso(result.started_at) if result else stamps.now_iso(),
-        "outcome": outcome.outcome, "error": outcome.error, "http_status": outcome.http_status,
-        "final_url": outcome.final_url, "content_type": final.header("Content-Type") if final else None,
-        "payload_size": final.payload_size if final else None, "payload_sha256": outcome.sha256,
-        "payload_sha1": final.payload_sha1 if final else None, "record_type": record_type,
-        "truncated": outcome.truncated, "warc": outcome.warc, "warc_offset": outcome.offset,
-        "warc_length": outcome.length, "redirects": redirects_json(result.hops) if result else None,
-        "ip": final.ip if final else None, "elapsed": round(result.elapsed, 3) if result else None,
-        "attempts": result.attempts if result else 0, "mode": outcome.mode,
-        "tls": final.tls.summary if final is not None and final.tls is not None else None,
-    }
-
-
 def execute(
     kind: RunKind[Any],
     settings: Settings,
@@ -529,12 +486,14 @@ def execute(
     on_runner: Callable[[Run], None] | None = None,
     loaded: tuple[list[Manifest], list[str]] | None = None,
     carry: WarcCarry | None = None,
+    engine: Callable[[Run, list[Job], list[Job], int], object] | None = None,
 ) -> Summary:
     """One run of `kind` over TARGETs: plan, record the manifests, fetch, store. Raises
     ManifestError/UsageError before any fetch; Interrupted when stopped; an error that ends the run
     carries the Summary of what was saved as `summary`.
     `loaded`: the targets already parsed by `load_targets` (big manifests cost seconds to parse);
-    `carry`: the WARC file to append to, kept open for the next run (the daemon's)."""
+    `carry`: the WARC file to append to, kept open for the next run (the daemon's);
+    `engine`: what runs the planned jobs instead of `Run.run` (a cluster's: archiver/cluster/)."""
     manifests, urls = loaded or load_targets(targets)
     jobs, invalid = plan_jobs(manifests, urls)
     problems = [p for m in manifests for p in m.problems]
@@ -557,7 +516,7 @@ def execute(
         summary.outcomes = run.outcomes
         summary.notices = run.notices
         try:
-            run.run(jobs, invalid, run_id)
+            (engine or Run.run)(run, jobs, invalid, run_id)
             summary.status = "interrupted" if run.interrupted else "done"
         except KeyboardInterrupt as exc:  # a second signal: stopped at once, still with what was saved
             summary.status = "interrupted"
@@ -571,6 +530,7 @@ def execute(
             raise
         finally:
             summary.network = judge_network(run.tally, run.probe, settings.offline_share)
+            summary.workers = run.workers
             _finish(archive, kind, summary, carry)
     if summary.status == "interrupted":
         stopped = Interrupted("interrupted: captures finished so far are saved")

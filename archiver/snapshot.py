@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .cluster import engine_for
 from .config import Settings
-from .run import Outcome, Run, RunKind, Summary, execute
+from .outcomes import Outcome, Summary
+from .run import Run, RunKind, execute
 from .storage import WarcCarry
 
 __all__ = ["Outcome", "SnapshotKind", "Summary", "snapshot"]
@@ -30,4 +32,4 @@ def snapshot(
     """Snapshot manifests and/or URLs. Raises ManifestError/UsageError before any fetch; returns a
     Summary whose exit_code is 1 when any capture failed. `on_runner` and `carry` as for run.execute."""
     return execute(SnapshotKind(), settings, targets, on_outcome=on_outcome, on_plan=on_plan, on_runner=on_runner,
-                   carry=carry)
+                   carry=carry, engine=engine_for(settings))

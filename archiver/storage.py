@@ -24,7 +24,9 @@ import os
 import socket
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
@@ -130,7 +132,72 @@ class WarcCarry:
         store.close()
 
 
-class WarcStore:
+class WarcAppender:
+    """Appending whole captures to a current WARC file, rotating when full: what the database's
+    `WarcStore` and a cluster task's `LooseWarcs` share. Subclasses make and close the files."""
+
+    max_size: int
+    current: _OpenWarc | None
+
+    def _new_file(self) -> _OpenWarc:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def prepare(self, length: int) -> _OpenWarc:
+        """Make sure a WARC file with room for `length` more bytes is open, rotating if needed (a
+        capture larger than a whole file goes alone into a fresh one). Call it outside any database
+        transaction: a new file's row must be committed before the file exists, or a crash would
+        leave a file that recovery cannot account for."""
+        current = self.current
+        if current is not None and current.size > current.start and current.size + length > self.max_size:
+            self.close()
+        if self.current is None:
+            self.current = self._new_file()
+        return self.current
+
+    def room(self) -> int:
+        """Bytes the current file takes before it is full."""
+        return self.max_size - self.current.size if self.current is not None else self.max_size
+
+    def sync(self) -> None:
+        """Put what was appended to the current file on disk: called before the rows that point at
+        it commit (one fdatasync per committed group of captures, not per record)."""
+        if self.current is not None:
+            _sync(self.current)
+
+    def append(self, spool: IO[bytes], length: int) -> tuple[str, int]:
+        """Copy a spool of complete gzip members to the current WARC; return (name, base offset).
+        On failure the file is cut back to where it was, so it never ends in a partial record."""
+        warc = self.prepare(length)
+        base = warc.size
+        before = warc.sha256.copy()
+        spool.seek(0)
+        try:
+            while chunk := spool.read(COPY_CHUNK):
+                _write_all(warc.handle, chunk)
+                warc.sha256.update(chunk)
+                warc.size += len(chunk)
+        except BaseException as exc:  # disk full, or a second Ctrl-C in the middle of a copy
+            self._cut_back(warc, base, before)
+            if isinstance(exc, OSError):
+                raise _storage_error(warc.path, "write WARC", exc) from exc
+            raise
+        return warc.name, base
+
+    def _cut_back(self, warc: _OpenWarc, base: int, digest: hashlib._Hash) -> None:
+        try:
+            os.ftruncate(warc.handle.fileno(), base)
+            warc.handle.seek(base)
+        except OSError:
+            pass  # recovery at the next start cuts the file back to the last committed record
+        warc.size = base
+        warc.synced = min(warc.synced, base)
+        warc.sha256 = digest
+
+
+class WarcStore(WarcAppender):
     """Appends captures to the current WARC file of this process; one writer thread."""
 
     _serial = itertools.count(1)
@@ -215,57 +282,6 @@ class WarcStore:
             raise
         return warc
 
-    def prepare(self, length: int) -> _OpenWarc:
-        """Make sure a WARC file with room for `length` more bytes is open, rotating if needed (a
-        capture larger than a whole file goes alone into a fresh one). Call it outside any database
-        transaction: a new file's row must be committed before the file exists, or a crash would
-        leave a file that recovery cannot account for."""
-        current = self.current
-        if current is not None and current.size > current.start and current.size + length > self.max_size:
-            self.close()
-        if self.current is None:
-            self.current = self._new_file()
-        return self.current
-
-    def room(self) -> int:
-        """Bytes the current file takes before it is full."""
-        return self.max_size - self.current.size if self.current is not None else self.max_size
-
-    def sync(self) -> None:
-        """Put what was appended to the current file on disk: called before the rows that point at
-        it commit (one fdatasync per committed group of captures, not per record)."""
-        if self.current is not None:
-            _sync(self.current)
-
-    def append(self, spool: IO[bytes], length: int) -> tuple[str, int]:
-        """Copy a spool of complete gzip members to the current WARC; return (name, base offset).
-        On failure the file is cut back to where it was, so it never ends in a partial record."""
-        warc = self.prepare(length)
-        base = warc.size
-        before = warc.sha256.copy()
-        spool.seek(0)
-        try:
-            while chunk := spool.read(COPY_CHUNK):
-                _write_all(warc.handle, chunk)
-                warc.sha256.update(chunk)
-                warc.size += len(chunk)
-        except BaseException as exc:  # disk full, or a second Ctrl-C in the middle of a copy
-            self._cut_back(warc, base, before)
-            if isinstance(exc, OSError):
-                raise _storage_error(warc.path, "write WARC", exc) from exc
-            raise
-        return warc.name, base
-
-    def _cut_back(self, warc: _OpenWarc, base: int, digest: hashlib._Hash) -> None:
-        try:
-            os.ftruncate(warc.handle.fileno(), base)
-            warc.handle.seek(base)
-        except OSError:
-            pass  # recovery at the next start cuts the file back to the last committed record
-        warc.size = base
-        warc.synced = min(warc.synced, base)
-        warc.sha256 = digest
-
     def close(self) -> None:
         """Cut what the database does not know (the records of a group whose commit failed),
         fsync, rename the file into view, fsync its folder, and record its size and sha256."""
@@ -308,6 +324,38 @@ class WarcStore:
             return self.db.committed_end(name)
         except sqlite3.Error as exc:
             raise StorageError(f"{self.db.path}: cannot read database: {exc}") from exc
+
+    def adopt(self, loose: LooseFile) -> None:
+        """Record a WARC file a cluster task closed (its captures follow in the same transaction)."""
+        self.db.open_warc(loose.name)
+        self.db.add_records([loose.warcinfo])
+        self.db.close_warc(loose.name, loose.size, loose.sha256)
+        if self.ledger is not None:
+            self.ledger.warc_closed(self.db, loose.name, loose.size, loose.sha256)
+
+    def sweep(self, prefix: str, spare: Callable[[str], bool] = lambda name: False) -> list[str]:
+        """Remove the files named `warcs/<prefix>*` that the database holds no record of, no process
+        holds and `spare` does not keep: what cluster tasks left when their worker died (a partial
+        `.open` file), or whose result never reached the client. Nothing points at them."""
+        removed: list[str] = []
+        with self._directory_lock():
+            for entry in sorted(os.scandir(self.dir), key=lambda e: e.name):
+                name = "warcs/" + entry.name.removesuffix(OPEN_SUFFIX)
+                if not entry.name.startswith(prefix) or spare(entry.name) or self._committed_end(name):
+                    continue
+                try:
+                    fd = os.open(entry.path, os.O_RDONLY | NOFOLLOW)
+                except OSError:
+                    continue
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+                except OSError:
+                    continue  # a live task still writes it
+                finally:
+                    os.close(fd)
+        return removed
 
     # -- recovery -------------------------------------------------------------------------------
 
@@ -375,6 +423,78 @@ class WarcStore:
             yield
         finally:
             os.close(fd)
+
+
+@dataclass(frozen=True)
+class LooseFile:
+    """A WARC file a cluster task wrote and closed, whole on disk, that no database knows yet: what
+    the client records (`WarcStore.adopt`) with the captures in it."""
+
+    name: str  # relative to the storage root
+    size: int
+    sha256: str
+    warcinfo: dict[str, Any]  # its warcinfo record's row
+
+
+class LooseWarcs(WarcAppender):
+    """The WARC files of one cluster task, written without a database (the client is the only
+    writer of it). Named `<tag>-<time>-<serial>-<uuid>-<host>.warc.gz`, unique across workers;
+    `.open` and locked while written; `close` puts a file on disk and renames it into view. A task
+    that dies leaves an `.open` file no database knows: `sweep` removes it once nothing holds it."""
+
+    def __init__(self, root: Path, tag: str, *, max_size: int, user_agent: str, builder: RecordBuilder,
+                 now: Callable[[], dt.datetime] = stamps.now) -> None:
+        self.root, self.tag, self.max_size = root, tag, max_size
+        self.user_agent, self.builder, self.now = user_agent, builder, now
+        self.current = None
+        self.done: list[LooseFile] = []
+        self._serial = itertools.count(1)
+        self._info: dict[str, Any] = {}
+
+    def _new_file(self) -> _OpenWarc:
+        when = self.now()
+        host = socket.gethostname().split(".")[0] or "host"
+        name = (f"warcs/{self.tag}-{stamps.digits14(when)}{when.microsecond:06d}-{next(self._serial):05d}"
+                f"-{uuid.uuid4().hex[:12]}-{host}.warc.gz")
+        path = self.root / (name + OPEN_SUFFIX)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            handle = os.fdopen(fd, "wb", buffering=0)
+        except OSError as exc:
+            raise _storage_error(path, "create WARC file", exc) from exc
+        warc = _OpenWarc(name, path, handle)
+        try:
+            info = self.builder.warcinfo(_HashingWriter(warc), Path(name).name, when, self.user_agent)
+        except BaseException:
+            handle.close()
+            raise
+        warc.start = warc.size
+        self._info[name] = _record_row(name, info, 0)
+        return warc
+
+    def abandon(self) -> None:
+        """A failed task: let go of the current file, left `.open` for the client's sweep."""
+        warc, self.current = self.current, None
+        if warc is not None:
+            warc.handle.close()
+
+    def close(self) -> None:
+        """The current file on disk (fsync), renamed into view, its folder fsynced: whole before
+        any row points at it."""
+        warc, self.current = self.current, None
+        if warc is None:
+            return
+        final = self.root / warc.name
+        try:
+            os.fsync(warc.handle.fileno())
+            os.replace(warc.path, final)
+            fsync_dir(final.parent)
+        except OSError as exc:
+            raise _storage_error(warc.path, "close WARC", exc) from exc
+        finally:
+            warc.handle.close()
+        self.done.append(LooseFile(warc.name, warc.size, warc.sha256.hexdigest(), self._info.pop(warc.name)))
 
 
 class _HashingWriter:

@@ -91,6 +91,9 @@ FETCH_OPTIONS: list[tuple[str, Decorator]] = [
                                   " need it.  [default auto; env ARCHIVER_CAPTURE]")),
     ("browser_pages", click.option("--browser-pages", type=click.IntRange(1, 64),
                                    help="Pages rendered in the browser at once.  [default 4]")),
+    ("cluster", click.option("--cluster", metavar="ADDRESS",
+                             help="Run on a Dask cluster: local:N worker processes, or a scheduler's"
+                                  " tcp://host:port (the cluster extra: Dask).  [env ARCHIVER_CLUSTER]")),
     ("quiet", click.option("--quiet", "-q", is_flag=True, default=None,
                            help="No progress bar or per-URL lines.")),
 ]

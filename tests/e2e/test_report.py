@@ -386,7 +386,8 @@ def test_readme_queries(reported: Reported, tmp_path: Path) -> None:
 # derived, a writable open makes again).
 UNDO_V6 = ("DROP TABLE timestamps", "DROP TABLE ledger", "DROP TABLE saves",  # v12, v11
            # then v10's imported mementos (their index holds v7's mode), and v13's tls after the view
-           "DROP VIEW good_captures", "ALTER TABLE captures DROP COLUMN tls", "DROP INDEX idx_captures_source", "DROP INDEX idx_captures_url_good",
+           "DROP VIEW good_captures", "ALTER TABLE captures DROP COLUMN tls",
+           "DROP INDEX idx_captures_source", "DROP INDEX idx_captures_url_good",
            "CREATE INDEX idx_captures_url_good ON captures (fetch_url, captured_at, record_type, http_status,"
            " truncated)", "ALTER TABLE captures DROP COLUMN source_url",
            "ALTER TABLE captures DROP COLUMN source_archive",

@@ -22,7 +22,8 @@ from archiver.check import check
 from archiver.config import Settings
 from archiver.db import ArchiveDB
 from archiver.errors import Interrupted, StorageError
-from archiver.run import Fetched, Job, Outcome, Run, RunKind, Summary, execute
+from archiver.outcomes import Outcome, Summary
+from archiver.run import Fetched, Job, Run, RunKind, Stored, execute
 from archiver.snapshot import snapshot
 
 
@@ -67,12 +68,13 @@ class Probe(RunKind[str]):
         assert fetched.result is not None and fetched.result.final is not None
         return f"HTTP {fetched.result.final.status}"
 
-    def stored(self, fetched: Fetched[str], outcome: Outcome, run_id: int) -> None:
+    def stored(self, stored: Stored[str], run_id: int) -> None:
+        outcome = stored.outcome
         self._note("stored")
         self.in_transaction.append(self.run.archive.db.db.conn.in_transaction)
         self.seen_in_stored.append((outcome.fetch_url, self.committed()))
         self.stored_urls.append(outcome.fetch_url)
-        self.findings.append(fetched.finding)
+        self.findings.append(stored.finding)
         if len(self.stored_urls) == 1:
             time.sleep(self.slow_first)
 
@@ -209,8 +211,8 @@ class CommitFails(Probe):
         self.at = at
         self.limit = resource.getrlimit(resource.RLIMIT_FSIZE)
 
-    def stored(self, fetched: Fetched[str], outcome: Outcome, run_id: int) -> None:
-        super().stored(fetched, outcome, run_id)
+    def stored(self, stored: Stored[str], run_id: int) -> None:
+        super().stored(stored, run_id)
         if len(self.stored_urls) == self.at:
             resource.setrlimit(resource.RLIMIT_FSIZE, (1, self.limit[1]))
 

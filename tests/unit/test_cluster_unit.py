@@ -1,0 +1,149 @@
+"""archiver/cluster/ without a cluster: the host split, the `cluster` setting, Dask left unimported
+without it, the install hint, and the WARC files of tasks (LooseWarcs, adopt, sweep)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import REPO, require_module
+from server import TestServer
+from warcio.archiveiterator import ArchiveIterator
+
+from archiver.archive import Archive
+from archiver.config import Settings, load_settings
+from archiver.errors import ConfigError
+from archiver.run import Job
+from archiver.storage import OPEN_SUFFIX, LooseWarcs
+from archiver.urls import host_of
+from archiver.warc import RecordBuilder
+
+
+def jobs_over(hosts: dict[str, int]) -> list[Job]:
+    return [Job(f"http://{host}/p{n}", f"http://{host}/p{n}", None, None) for host, count in hosts.items()
+            for n in range(count)]
+
+
+def test_host_batches_keep_every_host_whole_and_in_one_batch() -> None:
+    require_module("distributed", "pip install 'archiver[cluster]'")
+    from archiver.cluster.engine import host_batches
+
+    sizes = {f"h{i}.test": 1 + i % 7 for i in range(50)} | {"big.test": 40}
+    jobs = jobs_over(sizes)
+    batches = host_batches(jobs, 6, most=30)
+    seen = Counter(job.fetch_url for batch in batches for job in batch)
+    assert set(seen) == {job.fetch_url for job in jobs} and set(seen.values()) == {1}
+    where: dict[str, int] = {}
+    for i, batch in enumerate(batches):
+        for job in batch:
+            assert where.setdefault(host_of(job.fetch_url), i) == i  # a host never split
+    assert len(batches[0]) == 40  # the biggest host first, alone past `most`
+    hosts = [len({host_of(j.fetch_url) for j in b}) for b in batches]
+    assert all(n <= 6 for n in hosts) and all(len(b) < 30 + 7 for b in batches[1:])
+    assert sum(1 for n in hosts if n == 6) >= 5  # small hosts gathered six to a task
+
+
+@pytest.mark.parametrize("value", ["local:2", "tcp://10.0.0.5:8786", "tls://sched.example:8786"])
+def test_cluster_setting_takes_local_n_and_scheduler_addresses(value: str) -> None:
+    assert load_settings(env={"ARCHIVER_CLUSTER": value}).cluster == value
+
+
+@pytest.mark.parametrize("value", ["local:0", "local:x", "10.0.0.5:8786", "two words"])
+def test_cluster_setting_refuses_anything_else(value: str) -> None:
+    with pytest.raises(ConfigError, match="cluster must be"):
+        load_settings(env={"ARCHIVER_CLUSTER": value})
+
+
+def test_config_file_key_and_flag(tmp_path: Path) -> None:
+    config = tmp_path / "archiver.toml"
+    config.write_text('cluster = "local:3"\n')
+    assert load_settings(config, env={}).cluster == "local:3"
+    assert load_settings(config, env={}, cluster="tcp://127.0.0.1:1").cluster == "tcp://127.0.0.1:1"
+    assert load_settings(env={}).cluster is None
+
+
+def test_no_dask_imported_without_cluster(tmp_path: Path, server: TestServer) -> None:
+    code = (
+        "import sys\n"
+        "import archiver.cli\n"
+        "from pathlib import Path\n"
+        "from archiver.config import Settings\n"
+        "from archiver.snapshot import snapshot\n"
+        f"s = snapshot(Settings(storage=Path({str(tmp_path / 'st')!r}), allow_private=True, per_host_delay=0,"
+        " reachability=(), capture='http'),"
+        f" [{server.url('/page/no-dask')!r}])\n"
+        "assert s.counts['captured'] == 1, s.counts\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_cluster_without_dask_says_how_to_install_it(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['distributed'] = None  # as if archiver[cluster] were not installed\n"
+        "from archiver.cli import main\n"
+        f"sys.argv = ['archiver', '--storage', {str(tmp_path / 'st')!r}, 'snapshot', 'http://example.invalid/',"
+        " '--cluster', 'local:2']\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()  # cwd is the clone: the editable install's hint
+    assert lines == ["archiver: error: --cluster needs Dask: pip install -e '.[cluster]'"]
+
+
+def loose(root: Path, tag: str) -> LooseWarcs:
+    return LooseWarcs(root, tag, max_size=10_000, user_agent="test", builder=RecordBuilder())
+
+
+def test_a_task_file_is_whole_when_closed_and_adopted_with_its_warcinfo(tmp_path: Path) -> None:
+    settings = Settings(storage=tmp_path)
+    with Archive(settings) as archive:
+        warcs = loose(tmp_path, "cluster-r7-w0")
+        warcs.prepare(10)
+        assert list((tmp_path / "warcs").glob("cluster-r7-w0-*.warc.gz" + OPEN_SUFFIX))
+        warcs.close()
+        (done,) = warcs.done
+        path = tmp_path / done.name
+        assert path.stat().st_size == done.size and not list((tmp_path / "warcs").glob("*" + OPEN_SUFFIX))
+        with open(path, "rb") as f:
+            assert [r.rec_type for r in ArchiveIterator(f)] == ["warcinfo"]
+        with archive.db.transaction():
+            archive.store.adopt(done)
+        assert archive.db.committed_end(done.name) == done.size
+        assert archive.store.sweep("cluster-r7-") == []  # recorded: kept
+
+
+def test_sweep_removes_what_a_dead_task_left_but_not_a_live_one(tmp_path: Path) -> None:
+    with Archive(Settings(storage=tmp_path)) as archive:
+        dead, live = loose(tmp_path, "cluster-r3-w0"), loose(tmp_path, "cluster-r3-w1")
+        dead.prepare(10)
+        dead.abandon()  # its process is gone: nothing holds the file
+        live.prepare(10)
+        finished = loose(tmp_path, "cluster-r3-w2")
+        finished.prepare(10)
+        finished.close()  # whole, but its result never reached the client
+        other = loose(tmp_path, "cluster-r4-w0")
+        other.prepare(10)
+        other.abandon()
+        removed = archive.store.sweep("cluster-r3-")
+        assert len(removed) == 2
+        left = sorted(p.name for p in (tmp_path / "warcs").iterdir() if p.name != ".lock")
+        assert len(left) == 2 and any(n.startswith("cluster-r3-w1") for n in left)
+        assert any(n.startswith("cluster-r4-") for n in left)
+        assert live.current is not None
+        fd = os.open(live.current.path, os.O_RDONLY)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # still held by its writer
+        finally:
+            os.close(fd)
+        assert archive.store.sweep("cluster-r", lambda name: name.startswith("cluster-r4-")) == []
