@@ -97,7 +97,8 @@ def print_problems(summary: Summary, failures: list[Outcome]) -> None:
 @click.argument("targets", nargs=-1, required=True, metavar="TARGET...")
 @fetch_options
 @json_option("a JSON array, one object per citation (manifest, id, url, verdict, status, reason, times, drift)"
-             " instead of the table")
+             " instead of the table; a stopped check (exit 130) prints its run summary instead, with the"
+             " URLs it never attempted")
 @policy_options
 @click.option("--copies", "find_copies", is_flag=True,
               help="Then look up copies in other web archives of the citations failing or dead.")
@@ -125,8 +126,16 @@ def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool
     asked = save_ask(save, False)  # before the check: missing keys are a usage error, not a late surprise
     settings = settings_from(ctx, **flags)
     with Progress("check", quiet=bool(settings.quiet), as_json=as_json) as progress:
-        result = check(settings, list(targets), policy=Policy(confirm_checks, confirm_days), on_plan=progress.plan,
-                       on_outcome=progress.advance)
+        try:
+            result = check(settings, list(targets), policy=Policy(confirm_checks, confirm_days),
+                           on_plan=progress.plan, on_outcome=progress.advance)
+        except (ArchiverError, KeyboardInterrupt) as exc:
+            # Verdicts need the whole run; a stopped one prints its run summary instead (as snapshot
+            # --json does), so scripts learn what was checked and which URLs were never attempted.
+            partial = getattr(exc, "summary", None)
+            if as_json and partial is not None:
+                click.echo(partial.to_json())
+            raise
     if as_json:
         click.echo(json.dumps([verdict_json(c) for c in result.citations], indent=2))
     else:

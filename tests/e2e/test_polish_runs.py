@@ -12,6 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from conftest import ARCHIVER, FAST, LOCAL_ENV, run
 from server import TestServer
 
@@ -53,15 +54,18 @@ def test_a_run_that_captures_writes_its_warc_file(server: TestServer, tmp_path: 
     assert run(storage, "verify").returncode == 0
 
 
-def test_an_interrupted_snapshot_json_lists_the_urls_it_never_attempted(fresh_server: TestServer,
-                                                                        tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["snapshot", "check"])
+def test_an_interrupted_run_json_lists_the_urls_it_never_attempted(fresh_server: TestServer, tmp_path: Path,
+                                                                   command: str) -> None:
+    """snapshot --json, and check --json (its verdicts need the whole run: a stopped check prints the
+    run's summary instead of the array of citations)."""
     # One host, one request at a time, each a slow drip: when SIGINT comes, most were never attempted.
     urls = [fresh_server.url(f"drip?n=200&interval=0.02&i={i}") for i in range(6)]
     listing = tmp_path / "urls.txt"
     listing.write_text("\n".join(urls) + "\n")
     storage = tmp_path / "storage"
     proc = subprocess.Popen(
-        [ARCHIVER, "--storage", str(storage), "snapshot", str(listing), "--per-host", "1", "--per-host-delay", "0",
+        [ARCHIVER, "--storage", str(storage), command, str(listing), "--per-host", "1", "--per-host-delay", "0",
          "--json", "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **LOCAL_ENV})
     deadline = time.monotonic() + 10
