@@ -51,7 +51,7 @@ def test_json_help_says_what_is_printed() -> None:
         return text.split("--json", 1)[1].split(" --", 1)[0]
 
     assert "array, one object per citation" in json_help("check")
-    assert "summary" not in json_help("check")
+    assert "a stopped check (exit 130) prints its run summary" in json_help("check")  # only then a summary
     assert "one JSON object" in json_help("snapshot") and "unattempted" in json_help("snapshot")
     assert "one object per capture" in json_help("history")
     assert "array, one object per citation" in json_help("copies")
