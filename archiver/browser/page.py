@@ -10,6 +10,7 @@ the browser gets the answer the run already recorded.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -198,9 +199,7 @@ class PageRenderer:
         height = min(int(height or VIEWPORT["height"]), self.limits.max_height)
         if height == self.limits.max_height:
             r.note(f"screenshot cut at {self.limits.max_height} pixels")
-        shot = await self._within(page.screenshot(
-            type="png", full_page=True, animations="disabled", timeout=self.limits.grace * 1000,
-            clip={"x": 0, "y": 0, "width": VIEWPORT["width"], "height": max(height, 1)}), "the screenshot")
+        shot = await self._within(screenshot(page, max(height, 1)), "the screenshot")
         r.screenshot = shot if isinstance(shot, bytes) else None
 
     async def _within(self, action: Any, what: str) -> Any:
@@ -281,6 +280,26 @@ class PageRenderer:
             return
         self.rendering.note(f"popup {popup.url or 'window'} closed")
         await _quietly(popup.close())
+
+
+# Finite animations jump to their end, endless ones stop: the screenshot shows the page at rest.
+STILL = ("() => { for (const a of document.getAnimations()) {"
+         " try { a.finish(); } catch (e) { a.cancel(); } } }")
+
+
+async def screenshot(page: Any, height: int) -> bytes:
+    """The page from the top, `height` pixels of it at the viewport's width, as a PNG: Chromium's own
+    capture of what lies beyond the viewport (no resize and re-layout of the page to its full height,
+    as Playwright's full_page does) with its fast PNG encoder (a larger file, far less CPU)."""
+    await page.evaluate(STILL)
+    session = await page.context.new_cdp_session(page)
+    try:
+        shot = await session.send("Page.captureScreenshot", {
+            "format": "png", "optimizeForSpeed": True, "captureBeyondViewport": True, "fromSurface": True,
+            "clip": {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": height, "scale": 1}})
+    finally:
+        await _quietly(session.detach())
+    return base64.b64decode(shot["data"])
 
 
 def _main_frame(request: Any) -> bool:
