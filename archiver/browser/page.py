@@ -26,7 +26,8 @@ from .rendering import Rendering, Resource
 # (url, ask, seconds left) -> the fetch: archiver's fetcher, called on a worker thread
 ResourceFetch = Callable[[str, Ask, float], FetchResult]
 VIEWPORT = {"width": 1280, "height": 900}
-SCROLL_PAUSE = 0.1  # seconds after each screen for the requests it triggers to start
+SCROLL_PAUSE = 0.1  # seconds at the bottom for the requests the last screens triggered to start
+AT_END = "window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 2"
 # Refused requests past the cap listed one by one; a page asking for thousands is noted, not itemised.
 REFUSALS_LISTED = 100
 # Headers that describe the bytes on the wire, not the decoded body the browser is handed.
@@ -164,19 +165,22 @@ class PageRenderer:
 
     async def _scroll(self, page: Any) -> None:
         """Screen by screen to the bottom, so lazy images and scroll-loaded content come in; an
-        infinite scroll stops after `scroll_steps` screens."""
+        infinite scroll stops after `scroll_steps` screens. The screens pass without waiting (what each
+        asks for loads meanwhile); at the bottom, the requests they started are waited for, and a page
+        that grew on them is scrolled on."""
         for _ in range(self.limits.scroll_steps):
             # Two frames after the scroll before measuring (scroll events and intersection observers run
-            # at the next frame, so a page that grows on scroll has done so by then; a hidden page gets
-            # no frames: 250 ms at most), then a moment for the requests they trigger to start.
+            # at the next frame, so lazy content of this screen has been asked for by then; a hidden page
+            # gets no frames: 250 ms at most).
             at_end = await page.evaluate(
                 "async () => { window.scrollBy(0, window.innerHeight);"
                 " await new Promise(done => { requestAnimationFrame(() => requestAnimationFrame(done));"
-                " setTimeout(done, 250); });"
-                " return window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 2; }")
-            await asyncio.sleep(SCROLL_PAUSE)
+                " setTimeout(done, 250); }); return " + AT_END + "; }")
+            if not at_end:
+                continue
+            await asyncio.sleep(SCROLL_PAUSE)  # for the requests of the last frames to reach the route
             await self._settle(self.limits.step_wait)
-            if at_end and self.state.quiet_for() >= self.limits.quiet:
+            if self.state.quiet_for() >= self.limits.quiet and await page.evaluate("() => " + AT_END):
                 break
         else:
             self.rendering.note(f"still growing after {self.limits.scroll_steps} screens of scrolling")
