@@ -294,7 +294,8 @@ STILL = ("() => { for (const a of document.getAnimations()) {"
 async def screenshot(page: Any, height: int) -> bytes:
     """The page from the top, `height` pixels of it at the viewport's width, as a PNG: Chromium's own
     capture of what lies beyond the viewport (no resize and re-layout of the page to its full height,
-    as Playwright's full_page does) with its fast PNG encoder (a larger file, far less CPU)."""
+    as Playwright's full_page does) with its fast PNG encoder: on text pages ~50 ms less CPU in the
+    browser process a page, for a PNG about a third larger."""
     await page.evaluate(STILL)
     session = await page.context.new_cdp_session(page)
     try:
