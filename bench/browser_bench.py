@@ -177,6 +177,36 @@ def processes():
     return kids, cpu
 
 
+def kind_of(pid, root):
+    """archiver, driver (Playwright's node), browser (Chromium's main process), or Chromium's --type=
+    (renderer, zygote, gpu-process, utility: the network and storage services), crashpad."""
+    if pid == root:
+        return "archiver"
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().rstrip(b"\0").split(b"\0")
+    except OSError:
+        return "gone"
+    if argv == [b""]:  # a zombie: what it was is known from before
+        return "gone"
+    if len(argv) == 1:  # a process that renamed itself writes its arguments as one string
+        argv = argv[0].split(b" ")
+    exe = os.path.basename(argv[0].decode(errors="replace"))
+    if "node" in exe:
+        return "driver"
+    if "crashpad" in exe:
+        return "crashpad"
+    for arg in argv:
+        if arg.startswith(b"--type="):
+            kind = arg[7:].decode(errors="replace")
+            if kind == "utility":
+                for a in argv:
+                    if a.startswith(b"--utility-sub-type="):
+                        return "utility:" + a.decode().rsplit(".", 1)[-1]
+            return kind
+    return "browser" if "chrom" in exe else exe
+
+
 def tree(root, kids):
     out, todo = [], [root]
     while todo:
@@ -215,6 +245,7 @@ class Sampler(threading.Thread):
         self.pid, self.every = pid, every
         self.peak_rss = self.peak_pss = self.most = 0
         self.cpu = {}  # pid -> CPU seconds last seen: the tree's CPU, whoever reaps whom
+        self.kind = {}  # pid -> what the process is (archiver, driver, a Chromium process type)
         self.done = threading.Event()
 
     def run(self):
@@ -223,6 +254,10 @@ class Sampler(threading.Thread):
             kids, cpu = processes()
             pids = tree(self.pid, kids)
             self.cpu.update((p, cpu[p]) for p in pids if p in cpu)
+            for p in pids:  # every time: a forked process renames itself (setproctitle) after a moment
+                kind = kind_of(p, self.pid)
+                if kind != "gone":
+                    self.kind[p] = kind
             self.most = max(self.most, len(pids))
             self.peak_rss = max(self.peak_rss, sum(rss(p) for p in pids))
             if n % 10 == 0:
@@ -232,7 +267,8 @@ class Sampler(threading.Thread):
 
 
 def timed(cmd, env, timeout):
-    """(rc, wall s, CPU s, peak RSS bytes, peak PSS bytes, most processes, stderr) of one run."""
+    """(rc, wall s, CPU s, peak RSS bytes, peak PSS bytes, most processes, stderr, {kind: CPU s}) of one
+    run."""
     err = tempfile.TemporaryFile()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
@@ -253,7 +289,12 @@ def timed(cmd, env, timeout):
     if seen > cpu * 1.05:
         print(f"  note: CPU seen in /proc {seen:.1f} s > os.wait4's {cpu:.1f} s: using /proc's", flush=True)
         cpu = seen
-    return rc, wall, cpu, sampler.peak_rss, sampler.peak_pss, sampler.most, err.read().decode(errors="replace")
+    by_kind = {}
+    for p, seconds in sampler.cpu.items():
+        by_kind[sampler.kind.get(p, "?")] = by_kind.get(sampler.kind.get(p, "?"), 0.0) + seconds
+    by_kind["processes"] = len(sampler.cpu)
+    return (rc, wall, cpu, sampler.peak_rss, sampler.peak_pss, sampler.most, err.read().decode(errors="replace"),
+            by_kind)
 
 
 def stored(storage):
@@ -317,12 +358,13 @@ def main():
         cmd = [archiver, "--storage", str(d), "snapshot", str(urlfile), "--per-host-delay", "0",
                "--concurrency", str(a.concurrency), "--quiet", *extra, *a.extra.split()]
         before = load()
-        rc, wall, cpu, peak, peak_pss, most, err = timed(cmd, {**env, "PYTHONPATH": code} if code else env, a.timeout)
+        run_env = {**env, "PYTHONPATH": code} if code else env
+        rc, wall, cpu, peak, peak_pss, most, err, by_kind = timed(cmd, run_env, a.timeout)
         facts = stored(d)
         shutil.rmtree(d, ignore_errors=True)
         if rc != 0:
             print(f"  exit {rc}: {err.strip()[-2000:]}", flush=True)
-        return wall, cpu, peak, peak_pss, most, facts, before
+        return wall, cpu, peak, peak_pss, most, facts, before, by_kind
 
     try:
         if a.http:
@@ -336,12 +378,15 @@ def main():
         for r in range(a.rounds):  # settings interleaved round by round: the machine's load drifts
             for name, extra, code in settings:
                 s_wall, s_cpu, *_ = snapshot(one, extra, code)
-                wall, cpu, peak, peak_pss, most, facts, before = snapshot(manifest, extra, code)
+                wall, cpu, peak, peak_pss, most, facts, before, by_kind = snapshot(manifest, extra, code)
                 runs[name].append((wall, cpu, peak, peak_pss, s_wall, s_cpu))
                 print(f"{name} round {r + 1}: {wall:.2f} s, {a.pages / wall:.2f} pages/s, CPU {cpu:.1f} s;"
                       f" one page {s_wall:.2f} s (CPU {s_cpu:.1f} s); peak RSS {peak / 2**20:.0f} MiB,"
                       f" PSS {peak_pss / 2**20:.0f} MiB, {most} processes; stored (browser, http, screenshots,"
                       f" sub-resources) {facts}; load before {before}", flush=True)
+                print("  CPU ms per page by process: " + ", ".join(
+                    f"{k} {v * 1000 / a.pages:.0f}" if k != "processes" else f"({v} processes in all)"
+                    for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])), flush=True)
         for name, _, _ in settings:
             walls, cpus, peaks, psses, starts, start_cpus = zip(*runs[name], strict=True)
             w, w_lo, w_hi = median_range(walls)

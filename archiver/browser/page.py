@@ -10,6 +10,7 @@ the browser gets the answer the run already recorded.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -25,7 +26,8 @@ from .rendering import Rendering, Resource
 # (url, ask, seconds left) -> the fetch: archiver's fetcher, called on a worker thread
 ResourceFetch = Callable[[str, Ask, float], FetchResult]
 VIEWPORT = {"width": 1280, "height": 900}
-SCROLL_PAUSE = 0.1  # seconds after each screen for the requests it triggers to start
+SCROLL_PAUSE = 0.1  # seconds at the bottom for the requests the last screens triggered to start
+AT_END = "window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 2"
 # Refused requests past the cap listed one by one; a page asking for thousands is noted, not itemised.
 REFUSALS_LISTED = 100
 # Headers that describe the bytes on the wire, not the decoded body the browser is handed.
@@ -163,19 +165,22 @@ class PageRenderer:
 
     async def _scroll(self, page: Any) -> None:
         """Screen by screen to the bottom, so lazy images and scroll-loaded content come in; an
-        infinite scroll stops after `scroll_steps` screens."""
+        infinite scroll stops after `scroll_steps` screens. The screens pass without waiting (what each
+        asks for loads meanwhile); at the bottom, the requests they started are waited for, and a page
+        that grew on them is scrolled on."""
         for _ in range(self.limits.scroll_steps):
             # Two frames after the scroll before measuring (scroll events and intersection observers run
-            # at the next frame, so a page that grows on scroll has done so by then; a hidden page gets
-            # no frames: 250 ms at most), then a moment for the requests they trigger to start.
+            # at the next frame, so lazy content of this screen has been asked for by then; a hidden page
+            # gets no frames: 250 ms at most).
             at_end = await page.evaluate(
                 "async () => { window.scrollBy(0, window.innerHeight);"
                 " await new Promise(done => { requestAnimationFrame(() => requestAnimationFrame(done));"
-                " setTimeout(done, 250); });"
-                " return window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 2; }")
-            await asyncio.sleep(SCROLL_PAUSE)
+                " setTimeout(done, 250); }); return " + AT_END + "; }")
+            if not at_end:
+                continue
+            await asyncio.sleep(SCROLL_PAUSE)  # for the requests of the last frames to reach the route
             await self._settle(self.limits.step_wait)
-            if at_end and self.state.quiet_for() >= self.limits.quiet:
+            if self.state.quiet_for() >= self.limits.quiet and await page.evaluate("() => " + AT_END):
                 break
         else:
             self.rendering.note(f"still growing after {self.limits.scroll_steps} screens of scrolling")
@@ -198,9 +203,7 @@ class PageRenderer:
         height = min(int(height or VIEWPORT["height"]), self.limits.max_height)
         if height == self.limits.max_height:
             r.note(f"screenshot cut at {self.limits.max_height} pixels")
-        shot = await self._within(page.screenshot(
-            type="png", full_page=True, animations="disabled", timeout=self.limits.grace * 1000,
-            clip={"x": 0, "y": 0, "width": VIEWPORT["width"], "height": max(height, 1)}), "the screenshot")
+        shot = await self._within(screenshot(page, max(height, 1)), "the screenshot")
         r.screenshot = shot if isinstance(shot, bytes) else None
 
     async def _within(self, action: Any, what: str) -> Any:
@@ -281,6 +284,27 @@ class PageRenderer:
             return
         self.rendering.note(f"popup {popup.url or 'window'} closed")
         await _quietly(popup.close())
+
+
+# Finite animations jump to their end, endless ones stop: the screenshot shows the page at rest.
+STILL = ("() => { for (const a of document.getAnimations()) {"
+         " try { a.finish(); } catch (e) { a.cancel(); } } }")
+
+
+async def screenshot(page: Any, height: int) -> bytes:
+    """The page from the top, `height` pixels of it at the viewport's width, as a PNG: Chromium's own
+    capture of what lies beyond the viewport (no resize and re-layout of the page to its full height,
+    as Playwright's full_page does) with its fast PNG encoder: on text pages ~50 ms less CPU in the
+    browser process a page, for a PNG about a third larger."""
+    await page.evaluate(STILL)
+    session = await page.context.new_cdp_session(page)
+    try:
+        shot = await session.send("Page.captureScreenshot", {
+            "format": "png", "optimizeForSpeed": True, "captureBeyondViewport": True, "fromSurface": True,
+            "clip": {"x": 0, "y": 0, "width": VIEWPORT["width"], "height": height, "scale": 1}})
+    finally:
+        await _quietly(session.detach())
+    return base64.b64decode(shot["data"])
 
 
 def _main_frame(request: Any) -> bool:

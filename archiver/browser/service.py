@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from ..config import Settings
 from ..errors import BrowserUnavailable, Interrupted
 from ..fetch.results import FetchResult
-from .chromium import LAUNCH_ARGS, find_chromium, unavailable
+from .chromium import find_chromium, launch, unavailable
 from .page import Limits, PageRenderer, ResourceFetch, first_line
 from .rendering import Rendering
 
@@ -76,9 +76,7 @@ class BrowserService:
             raise BrowserUnavailable(f"cannot start Chromium ({find_chromium()}): {first_line(exc)}") from exc
 
     async def _launch(self) -> Any:
-        self._browser = await self._playwright.chromium.launch(
-            executable_path=find_chromium(), args=list(LAUNCH_ARGS), headless=True, handle_sigint=False,
-            handle_sigterm=False, handle_sighup=False)
+        self._browser = await launch(self._playwright)
         self.version = self._browser.version
         return self._browser
 
