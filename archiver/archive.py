@@ -44,6 +44,11 @@ class Archive:
         self.settings = settings
         if not writing and not settings.db_path.exists():
             raise NotArchived(f"nothing archived yet: no database at {settings.db_path}")
+        remote = None  # the WARC store (warcstore.py): connected before anything is written
+        if settings.warc_store:
+            from .warcstore import connect
+
+            remote = connect(settings.warc_store, settings.storage, settings.warc_cache)
         self.db = ArchiveDB.open(settings.db_path, readonly=not writing)
         self.recovered: list[str] = []
         self._closed: dict[str, tuple[int, str]] | None = None
@@ -51,10 +56,7 @@ class Archive:
             self.store = WarcStore(settings.storage, self.db, max_size=settings.warc_max_size,
                                    user_agent=settings.user_agent,
                                    builder=RecordBuilder(gzip_level=settings.gzip_level), create=writing)
-            if settings.warc_store:
-                from .warcstore import connect
-
-                self.store.remote = connect(settings.warc_store, settings.storage, settings.warc_cache)
+            self.store.remote = remote
             self.notices: list[str] = []  # said once, after the run (a TSA that did not answer)
             if writing:
                 evidence(settings, self.store, self.notices.append)

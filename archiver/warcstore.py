@@ -46,8 +46,8 @@ class RemoteWarcs:
         self.keep = keep
         try:
             self.fs, base = fsspec.core.url_to_fs(self.url)
-        except ImportError:
-            raise UsageError(_hint(url)) from None
+        except ImportError as exc:
+            raise UsageError(_hint(url, exc)) from None
         except (ValueError, OSError) as exc:
             raise StorageError(f"warc store {self.url}: {exc}") from exc
         self.base = base.rstrip("/")
@@ -183,10 +183,13 @@ def _protocols(fs: Any) -> tuple[str, ...]:
     return (protocol,) if isinstance(protocol, str) else tuple(protocol)
 
 
-def _hint(url: str) -> str:
+def _hint(url: str, exc: ImportError | None = None) -> str:
     from .extras import install_hint
 
-    return f"warc store {url.split('://', 1)[0]}:// needs fsspec and s3fs: {install_hint('s3')}"
+    scheme = url.split("://", 1)[0]
+    if scheme in ("s3", "s3a", "file") or exc is None:
+        return f"warc store {scheme}:// needs fsspec and s3fs: {install_hint('s3')}"
+    return f"warc store {scheme}:// needs its fsspec backend, not installed here: {str(exc).splitlines()[0]}"
 
 
 def _reason(exc: BaseException) -> str:

@@ -86,9 +86,9 @@ class S3Server:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self.proc is not None:
-            self.proc.terminate()
+            self.proc.terminate()  # its data is a temporary folder: no need to wait long for a clean stop
             try:
-                self.proc.wait(10)
+                self.proc.wait(2)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
