@@ -44,19 +44,36 @@ class Archive:
         self.settings = settings
         if not writing and not settings.db_path.exists():
             raise NotArchived(f"nothing archived yet: no database at {settings.db_path}")
+        remote = None  # the WARC store (warcstore.py): connected before anything is written
+        if settings.warc_store:
+            from .warcstore import connect
+
+            remote = connect(settings.warc_store, settings.storage, settings.warc_cache)
         self.db = ArchiveDB.open(settings.db_path, readonly=not writing)
         self.recovered: list[str] = []
+        self._closed: dict[str, tuple[int, str]] | None = None
         try:
             self.store = WarcStore(settings.storage, self.db, max_size=settings.warc_max_size,
                                    user_agent=settings.user_agent,
                                    builder=RecordBuilder(gzip_level=settings.gzip_level), create=writing)
+            self.store.remote = remote
             self.notices: list[str] = []  # said once, after the run (a TSA that did not answer)
             if writing:
                 evidence(settings, self.store, self.notices.append)
                 self.recovered = self.store.recover()
+                if self.store.remote is not None:
+                    self.store.remote.push_pending(self.store.dir, self._closed_row)
         except ArchiverError:
             self.db.close()
             raise
+
+    def _closed_row(self, name: str) -> tuple[int, str] | None:
+        """A closed WARC file's recorded (size, sha256); None when the database holds it open or not at all
+        (asked only for files left in warcs/ after their upload failed: the rows are read once)."""
+        if self._closed is None:
+            self._closed = {f["name"]: (int(f["size"]), str(f["sha256"])) for f in self.db.audit_files(None)
+                            if f["state"] == "closed" and f["size"] is not None and f["sha256"] is not None}
+        return self._closed.get(name)
 
     def __enter__(self) -> Archive:
         return self
@@ -104,9 +121,9 @@ class Archive:
         source = self.payload_record(capture)
         path = self.store.path_of(source["warc"], f"capture {source['id']}")
         try:
-            handle = open(path, "rb")
+            handle = self.store.open_read(source["warc"], f"capture {source['id']}")
         except OSError as exc:
-            raise StorageError(f"{path}: cannot open WARC: {exc.strerror}") from exc
+            raise StorageError(f"{path}: cannot open WARC: {exc.strerror or exc}") from exc
         with handle:
             handle.seek(source["warc_offset"])
             try:

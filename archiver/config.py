@@ -78,6 +78,10 @@ class Settings:
     # Snapshot and check on a Dask cluster (archiver/cluster/): `local:N` (a LocalCluster of N worker
     # processes) or a scheduler's address (`tcp://host:port`); None: in this process.
     cluster: str | None = None
+    # Where closed WARC files live (warcstore.py): an fsspec URL (s3://bucket/prefix, file:///path);
+    # None: in the storage folder. With `warc_cache`, a copy stays in <storage>/cache/ after upload.
+    warc_store: str | None = None
+    warc_cache: bool = False
 
     @property
     def db_path(self) -> Path:
@@ -108,6 +112,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return capture_mode(value, origin)
         if name == "cluster":
             return cluster_address(value, origin)
+        if name == "warc_store":
+            return store_url(value, origin)
         if name == "resolve":
             return _resolve_entries(value, origin)
         if name == "reachability":
@@ -116,7 +122,7 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return _allow_entries(value, origin)
         if name == "archives":
             return _archive_entries(value, origin)
-        if name in ("allow_private", "ledger"):
+        if name in ("allow_private", "ledger", "warc_cache"):
             return _switch(name, value, origin)
         if name == "tsa":
             return _tsa_entries(value, origin)
@@ -160,6 +166,19 @@ def cluster_address(value: Any, origin: str) -> str | None:
     elif re.fullmatch(r"[a-z][a-z0-9+]*://\S+", text):
         return text
     raise ConfigError(f"{origin}: cluster must be local:N or a scheduler address like tcp://host:8786, got {value!r}")
+
+
+def store_url(value: Any, origin: str) -> str | None:
+    """An fsspec URL with a scheme and a place (`s3://bucket/prefix`, `file:///path`); empty: none."""
+    text = str(value).strip().rstrip("/")
+    if not text:
+        return None
+    scheme, sep, rest = text.partition("://")
+    if not sep or not re.fullmatch(r"[a-z][a-z0-9+]*", scheme) or not rest.strip("/"):
+        raise ConfigError(f"{origin}: warc_store must be a URL like s3://bucket/prefix or file:///path, got {value!r}")
+    if scheme == "file" and not rest.startswith("/"):
+        raise ConfigError(f"{origin}: warc_store file:// URL needs an absolute path (file:///path), got {value!r}")
+    return text
 
 
 def parse_resolve(entry: str) -> tuple[tuple[str, int], tuple[str, int]]:

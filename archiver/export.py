@@ -122,7 +122,8 @@ def write_warc(archive: Archive, records: list[dict[str, Any]], out: _Counting, 
             if source is None:
                 path = archive.store.path_of(row["warc"], f"the records row at offset {row['offset']}")
                 try:
-                    source = handles[row["warc"]] = open(path, "rb")
+                    source = handles[row["warc"]] = archive.store.open_read(
+                        row["warc"], f"the records row at offset {row['offset']}")
                 except OSError as exc:
                     raise StorageError(f"{path}: cannot open WARC: {exc.strerror or exc}") from exc
             placed[key] = out.tell()

@@ -17,7 +17,7 @@ def read_resource(store: WarcStore, row: dict[str, Any], limit: int | None = Non
     path = store.path_of(row["warc"], f"record {row['uri']}")
     where = f"{path} at offset {row['offset']}"
     try:
-        with open(path, "rb") as handle:
+        with store.open_read(row["warc"], f"record {row['uri']}") as handle:
             record = StoredRecord(handle, row["offset"], row["length"])
             try:
                 size = int(record.field("content-length") or "")

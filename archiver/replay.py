@@ -44,6 +44,7 @@ from .errors import ArchiverError, NotArchived, UsageError
 from .export import not_captured, resolve_manifest
 from .extras import install_hint
 from .storage import OPEN_SUFFIX, warc_path
+from .warcstore import RemoteWarcs
 
 ALL = "archive"  # the collection of every capture
 START_TIMEOUT = 60.0
@@ -108,7 +109,7 @@ def build_collection(archive: Archive, manifest: str | None, base: Collection | 
         boundary = base.boundary
         parts = [(boundary, None)]
     storage = archive.settings.storage
-    rename = _on_disk(storage)
+    rename = _on_disk(storage, archive.store.remote)
     folder = replay_root(archive.settings) / "collections" / name / "indexes"
     built = [(INDEX_FILES[below is None], cdxj_lines(entries_from_rows(
         db.export_records(urls, first=first, below=below), rename=rename))) for first, below in parts]
@@ -124,9 +125,10 @@ def build_collection(archive: Archive, manifest: str | None, base: Collection | 
     return Collection(name, folder / INDEX_FILES[0], entries, boundary, base_entries, urls)
 
 
-def _on_disk(storage: Path) -> Callable[[str], str]:
+def _on_disk(storage: Path, remote: RemoteWarcs | None = None) -> Callable[[str], str]:
     """A WARC still being written is `<name>.open` on disk; its committed records are whole, so
-    pywb can serve them from there until the file is closed (and the index rebuilt)."""
+    pywb can serve them from there until the file is closed (and the index rebuilt). A file in the
+    WARC store (warcstore.py) is downloaded once into <storage>/cache/, and served from there."""
 
     seen: dict[str, str] = {}  # one look per file, not per record
 
@@ -134,9 +136,11 @@ def _on_disk(storage: Path) -> Callable[[str], str]:
         if name not in seen:
             # pywb reads what the index names: a name leading out of the storage folder is refused.
             row = "a records row"
-            is_open = (not warc_path(storage, name, row).exists()
-                       and warc_path(storage, name, row, OPEN_SUFFIX).exists())
+            final = warc_path(storage, name, row)
+            is_open = not final.exists() and warc_path(storage, name, row, OPEN_SUFFIX).exists()
             seen[name] = name + OPEN_SUFFIX if is_open else name
+            if remote is not None and not is_open and not final.exists():
+                seen[name] = remote.fetch(name).relative_to(storage).as_posix()
         return seen[name]
 
     return rename

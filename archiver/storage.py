@@ -36,6 +36,7 @@ from .db import ArchiveDB
 from .errors import StorageError
 from .evidence.ledger import Ledger
 from .warc import RecordBuilder, RecordInfo
+from .warcstore import RemoteWarcs, open_read
 
 OPEN_SUFFIX = ".open"
 COPY_CHUNK = 1024 * 1024
@@ -226,6 +227,7 @@ class WarcStore(WarcAppender):
         # The tamper-evident log (evidence/ledger.py; None: off), and who hears of each closed file.
         self.ledger: Ledger | None = None
         self.on_closed: Callable[[str], None] | None = None
+        self.remote: RemoteWarcs | None = None  # where closed files go (warcstore.py); None: they stay here
         if not create:
             return
         try:
@@ -245,6 +247,11 @@ class WarcStore(WarcAppender):
         if not path.exists() and (opened := warc_path(self.root, name, row, OPEN_SUFFIX)).exists():
             return opened
         return path
+
+    def open_read(self, name: str, row: str = "a database row") -> IO[bytes]:
+        """A WARC named in the database, opened for reading wherever it is: here (being written, or not
+        yet uploaded), in the cache, or in the WARC store. OSError when it is nowhere."""
+        return open_read(self.remote, self.path_of(name, row))
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -311,6 +318,8 @@ class WarcStore(WarcAppender):
             self.db.close_warc(name, size, digest)
             if self.ledger is not None:
                 self.ledger.warc_closed(self.db, name, size, digest)
+        if self.remote is not None:  # recorded first: a failed upload leaves a closed file here, pushed later
+            self.remote.publish(self.root / name, name, size, digest)
         if self.on_closed is not None:
             self.on_closed(name)
 
@@ -355,6 +364,8 @@ class WarcStore(WarcAppender):
                     continue  # a live task still writes it
                 finally:
                     os.close(fd)
+        if self.remote is not None:  # what tasks put into the store before their results were lost
+            removed += self.remote.sweep(prefix, lambda name: spare(name[6:]) or bool(self._committed_end(name)))
         return removed
 
     # -- recovery -------------------------------------------------------------------------------
@@ -447,6 +458,7 @@ class LooseWarcs(WarcAppender):
         self.root, self.tag, self.max_size = root, tag, max_size
         self.user_agent, self.builder, self.now = user_agent, builder, now
         self.current = None
+        self.remote: RemoteWarcs | None = None  # the WARC store each closed file is put into
         self.done: list[LooseFile] = []
         self._serial = itertools.count(1)
         self._info: dict[str, Any] = {}
@@ -494,7 +506,10 @@ class LooseWarcs(WarcAppender):
             raise _storage_error(warc.path, "close WARC", exc) from exc
         finally:
             warc.handle.close()
-        self.done.append(LooseFile(warc.name, warc.size, warc.sha256.hexdigest(), self._info.pop(warc.name)))
+        loose = LooseFile(warc.name, warc.size, warc.sha256.hexdigest(), self._info.pop(warc.name))
+        if self.remote is not None:
+            self.remote.publish(final, loose.name, loose.size, loose.sha256)
+        self.done.append(loose)
 
 
 class _HashingWriter:

@@ -40,6 +40,7 @@ from .evidence.ledger import Ledger, check_chain
 from .evidence.timestamps import check_timestamps
 from .storage import OPEN_SUFFIX, warc_path
 from .warc import StoredRecord
+from .warcstore import RemoteWarcs
 
 CHUNK = 1024 * 1024
 # Record checks are grouped into units of about this many stored bytes: big enough that a unit's
@@ -157,11 +158,24 @@ class _Outcome:
     bytes: int = 0
 
 
-def _open(paths: list[Path]) -> tuple[Path, io.FileIO]:
+@dataclass(frozen=True)
+class _InStore:
+    """A closed file's object in the WARC store (warcstore.py): what is verified once it is uploaded."""
+
+    remote: RemoteWarcs
+    name: str
+
+
+Source = Path | _InStore
+
+
+def _open(paths: list[Source]) -> tuple[Source, IO[bytes]]:
     """The first of `paths` that opens: an `.open` file may be renamed to its final name meanwhile."""
     error: OSError | None = None
     for path in paths:
         try:
+            if isinstance(path, _InStore):
+                return path, path.remote.open_object(path.name, CHUNK)
             return path, io.FileIO(path, "rb")
         except FileNotFoundError as exc:
             error = exc
@@ -169,15 +183,15 @@ def _open(paths: list[Path]) -> tuple[Path, io.FileIO]:
     raise error
 
 
-def _hash_file(name: str, paths: list[Path], size: int, sha256: str, stop: threading.Event) -> _Outcome:
+def _hash_file(name: str, paths: list[Source], size: int, sha256: str, stop: threading.Event) -> _Outcome:
     out = _Outcome()
     digest = hashlib.sha256()
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     try:
-        path, handle = _open(paths)
+        _, handle = _open(paths)
         with handle:
-            while n := handle.readinto(buf):
+            while n := handle.readinto(buf):  # type: ignore[attr-defined]  # FileIO and fsspec files have it
                 digest.update(view[:n])
                 out.bytes += n
                 if stop.is_set():
@@ -192,7 +206,7 @@ def _hash_file(name: str, paths: list[Path], size: int, sha256: str, stop: threa
     return out
 
 
-def _check_records(name: str, paths: list[Path], records: list[_Rec], stop: threading.Event,
+def _check_records(name: str, paths: list[Source], records: list[_Rec], stop: threading.Event,
                    count_bytes: bool) -> _Outcome:
     out = _Outcome()
     try:
@@ -287,6 +301,11 @@ class Verifier:
         self.on_problem = on_problem
         self.stop = threading.Event()
         self.not_writable: str | None = None
+        self.remote: RemoteWarcs | None = None
+        if settings.warc_store:
+            from .warcstore import connect
+
+            self.remote = connect(settings.warc_store, settings.storage, settings.warc_cache)
 
     def run(self) -> Audit:
         path = self.settings.db_path
@@ -431,7 +450,9 @@ class Verifier:
             row = f"{db.path}: warc_files row"
             final = warc_path(self.root, f.name, row)  # a name leading out of the storage folder is refused
             closed = f.state == "closed" and f.sha256 is not None and f.size is not None
-            paths = [final] if closed else [warc_path(self.root, f.name, row, OPEN_SUFFIX), final]
+            paths: list[Source] = [final] if closed else [warc_path(self.root, f.name, row, OPEN_SUFFIX), final]
+            if closed and self.remote is not None and not final.exists():  # uploaded: the store's copy
+                paths = [_InStore(self.remote, f.name)]
             actual = _size_of(paths)
             if actual is None:
                 self._found(audit, AuditProblem(MISSING, f.name, "no such file" if closed else
@@ -485,8 +506,10 @@ class Verifier:
                 raise
 
 
-def _size_of(paths: list[Path]) -> int | None:
+def _size_of(paths: list[Source]) -> int | None:
     for path in paths:
+        if isinstance(path, _InStore):
+            return path.remote.size(path.name)
         try:
             return path.stat().st_size
         except FileNotFoundError:

@@ -79,9 +79,10 @@ def internal_error(exc: Exception) -> None:
 @click.version_option(__version__, prog_name="archiver")
 @global_options
 @click.pass_context
-def cli(ctx: click.Context, storage: Path | None, db: Path | None, config_file: Path | None) -> None:
+def cli(ctx: click.Context, storage: Path | None, db: Path | None, config_file: Path | None,
+        warc_store: str | None) -> None:
     """Keep the sources a paper cites: snapshot cited URLs into WARC files, recorded in SQLite."""
-    ctx.obj = GlobalOptions(storage, db, config_file)
+    ctx.obj = GlobalOptions(storage, db, config_file, warc_store)
     # trafilatura warns on every page it finds no article in (tiny and error pages): noise for us.
     logging.getLogger("trafilatura").setLevel(logging.ERROR)
 

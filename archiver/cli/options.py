@@ -37,13 +37,17 @@ class GlobalOptions:
     storage: Path | None = None
     db: Path | None = None
     config_file: Path | None = None
+    warc_store: str | None = None
 
 
 def global_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--storage, --db and --config, for the group."""
+    """--storage, --warc-store, --db and --config, for the group."""
     func = click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
                         envvar="ARCHIVER_CONFIG",
                         help="TOML config file.  [env ARCHIVER_CONFIG; default ./archiver.toml]")(func)
+    func = click.option("--warc-store", metavar="URL", envvar="ARCHIVER_WARC_STORE",
+                        help="Where closed WARC files go: s3://bucket/prefix or file:///path (the s3 extra)."
+                             "  [env ARCHIVER_WARC_STORE; default: the storage folder]")(func)
     func = click.option("--db", type=click.Path(dir_okay=False, path_type=Path), envvar="ARCHIVER_DB",
                         help="Database file.  [env ARCHIVER_DB; default <storage>/archiver.db]")(func)
     return click.option("--storage", type=click.Path(file_okay=False, path_type=Path), envvar="ARCHIVER_STORAGE",
@@ -55,7 +59,8 @@ def settings_from(ctx: click.Context, **flags: Any) -> Settings:
     given = ctx.find_root().obj
     if not isinstance(given, GlobalOptions):
         given = GlobalOptions()  # a command invoked on its own, outside the group
-    return load_settings(given.config_file, storage=given.storage, db=given.db, **flags)
+    return load_settings(given.config_file, storage=given.storage, db=given.db,
+                         warc_store=given.warc_store, **flags)
 
 
 # Options shared by every command that fetches, by parameter name (the name of the Settings field

@@ -4,7 +4,8 @@
 kind reads its baselines and the engine its previous payloads there), runs the jobs with a `Run`
 whose captures go to WARC files of the task's own (`LooseWarcs`, unique names: run, worker, uuid)
 and come back as plain rows. The files are closed, on disk and renamed into view before the task
-returns: the client records rows only for records that are whole. A task that dies leaves an `.open`
+returns (and put into the WARC store and checked there, when the settings name one): the client
+records rows only for records that are whole. A task that dies leaves an `.open`
 file that the client sweeps away; the scheduler runs the task again elsewhere.
 """
 
@@ -60,6 +61,7 @@ def run_batch(settings: Settings, kind_type: type[RunKind[Any]], jobs: list[Job]
         warcs = LooseWarcs(settings.storage, f"{file_prefix(run_id)}{file_tag(result.worker)}",
                            max_size=settings.warc_max_size, user_agent=settings.user_agent,
                            builder=archive.store.builder)
+        warcs.remote = archive.store.remote  # closed files go into the WARC store, if there is one
         run = Run(settings, archive, kind_type(), warcs=warcs, collect=result.stored)
         try:
             run.run(jobs, [], run_id)

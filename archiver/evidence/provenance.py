@@ -74,8 +74,7 @@ def _machine(archive: Archive, name: str) -> str | None:
     from warcio.archiveiterator import ArchiveIterator
 
     try:
-        path = archive.store.path_of(name, "its warcinfo record")
-        with open(path, "rb") as handle:
+        with archive.store.open_read(name, "its warcinfo record") as handle:
             for record in ArchiveIterator(handle):
                 if record.rec_type != "warcinfo":
                     return None
