@@ -5,7 +5,8 @@ Serves N pages over H loopback host names with ~50 ms latency, over HTTPS (a thr
 with trustme), and times in each round, against the same URL list:
   a. archiver snapshot as it is (certificate records, the log on)
   b. the same with the log off (ARCHIVER_LEDGER=0)
-  c. archiver of an earlier tree (--before DIR: a checkout from before the evidence work), if given
+  c. archiver of other trees (--tree NAME=DIR, repeatable: e.g. a checkout from before the evidence
+     work, and one right after it), if given
   d. a bare requests loop at the same concurrency over HTTPS (no WARC): the peer
 Each archiver figure is reported as a ratio to the bare loop of the same round; rounds interleave
 the variants so that load from other jobs hits all of them alike. Needs root (adds the host names
@@ -52,7 +53,8 @@ def main():
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--per-host", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--before", type=Path, help="an earlier source tree of archiver to compare with")
+    ap.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
+                    help="another source tree of archiver to time in every round (repeatable)")
     ap.add_argument("--timeout", type=float, default=600)
     a = ap.parse_args()
     archiver = shutil.which("archiver", path=str(Path(sys.executable).parent)) or shutil.which("archiver")
@@ -73,9 +75,11 @@ def main():
             str(a.concurrency), "--per-host", str(a.per_host), "--per-host-delay", "0", "--allow-private",
             "--capture", "http", "--quiet"]
     variants = {"evidence on": {}, "log off": {"ARCHIVER_LEDGER": "0"}}
-    if a.before:
-        variants["before"] = {"PYTHONPATH": str(a.before.resolve())}
+    for tree in a.tree:
+        name, _, folder = tree.partition("=")
+        variants[name] = {"PYTHONPATH": str(Path(folder).resolve())}
     ratios = {name: [] for name in variants}
+    times = {name: {} for name in variants}  # name -> round -> seconds, for the paired comparison
     print(f"{a.pages} pages over {a.hosts} HTTPS hosts, {a.latency * 1000:.0f} ms, concurrency {a.concurrency},"
           f" per-host {a.per_host}; {os.cpu_count()} CPUs")
     try:
@@ -99,6 +103,7 @@ def main():
                     print(f"  {name}: exit {rc}, {records}/{a.pages} responses\n{err[-2000:]}")
                     continue
                 ratios[name].append(bare / t)
+                times[name][r] = t
                 print(f"  {name}: {t:.2f} s, ratio {bare / t:.3f}, CPU {cpu:.2f} s, peak RSS {rss:.0f} MB")
     finally:
         server.kill()
@@ -107,6 +112,12 @@ def main():
     for name, values in ratios.items():
         if values:
             print(f"  {name}: {statistics.median(values):.3f}  ({', '.join(f'{v:.3f}' for v in values)})")
+    # Rounds drift with the machine's load; the same round's times compare under the same load.
+    print("median over rounds of (other's time / evidence on's time), 1.000 = as fast:")
+    for name in list(variants)[1:]:
+        paired = [times[name][r] / times["evidence on"][r] for r in times[name] if r in times["evidence on"]]
+        if paired:
+            print(f"  {name}: {statistics.median(paired):.3f}")
 
 
 if __name__ == "__main__":
