@@ -432,7 +432,8 @@ def bench_pages(a, work, servers, wire, archiver):
         window = median(wb / wa if wa and wb else None for _, _, wa, wb in pairs)
         ta = median(p[0] for p in pairs)
         first_archiver = first_archiver or ta
-        print(f"| {kind}{build} | {c} | {a.per_host or c} | {fmt(ta, '.2f')} | {fmt(median(p[1] for p in pairs), '.2f')} | "
+        tb = median(p[1] for p in pairs)
+        print(f"| {kind}{build} | {c} | {a.per_host or c} | {fmt(ta, '.2f')} | {fmt(tb, '.2f')} | "
               f"**{fmt(median(each), '.2f')}** | {', '.join(fmt(x, '.2f') for x in each)} | {fmt(window, '.2f')} |")
     if tw is not None and first_archiver:
         print(f"\nwget {tw:.2f} s: wget_time / archiver_time = {tw / first_archiver:.1f}  (target >= 10; "
