@@ -83,3 +83,14 @@ def test_optional_stages_import_cheaply(module: str) -> None:
     code = f"import sys, {module}\nprint(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_opening_the_database_loads_no_sqlite_utils_plugins(tmp_path: Path) -> None:
+    code = (
+        "import sqlite_utils.plugins\n"
+        "from archiver.db import ArchiveDB\n"
+        f"ArchiveDB.open(__import__('pathlib').Path({str(tmp_path / 'archive.sqlite')!r}), readonly=False).close()\n"
+        "print(sqlite_utils.plugins._plugins_loaded)\n"  # the entry-point scan sets it
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
