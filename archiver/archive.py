@@ -9,9 +9,6 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from warcio.archiveiterator import ArchiveIterator
-from warcio.exceptions import ArchiveLoadFailed
-
 from . import stamps
 from .config import Settings
 from .db import ArchiveDB
@@ -118,6 +115,9 @@ class Archive:
 
     def open_payload(self, capture: dict[str, Any]) -> Iterator[bytes]:
         """The archived payload, de-chunked and decoded from its Content-Encoding, streamed."""
+        from warcio.archiveiterator import ArchiveIterator  # a reader's import: snapshot only writes
+        from warcio.exceptions import ArchiveLoadFailed
+
         source = self.payload_record(capture)
         path = self.store.path_of(source["warc"], f"capture {source['id']}")
         try:

@@ -22,8 +22,6 @@ from email.message import Message
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # lxml ships no types
-
 from .config import Settings
 from .errors import Interrupted, StorageError
 from .extras import install_hint
@@ -128,6 +126,8 @@ def element_sources(page_url: str, html: str) -> list[str]:
 
 def _parse(html: str) -> Any:
     """The document's root element, or None (empty or unparseable)."""
+    from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # lxml ships no types; loaded when a page is read
+
     parser = etree.HTMLParser(recover=True, no_network=True, encoding="utf-8")
     try:
         return etree.fromstring(html.encode("utf-8", "replace"), parser)

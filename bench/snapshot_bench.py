@@ -188,13 +188,13 @@ def ensure_hosts(names):
         sys.exit(f"snapshot_bench: cannot add bench host names to /etc/hosts ({e}); run as root")
 
 
-def run_timed(cmd, cwd, timeout):
+def run_timed(cmd, cwd, timeout, env=None):
     """Run cmd, return (rc, wall_s, peak_rss_mb, cpu_s, stderr).  os.wait4 gives the
     rusage of exactly this child (RUSAGE_CHILDREN would fold in earlier runs)."""
     err = tempfile.TemporaryFile()
     t0 = time.perf_counter()
     try:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, env=env)
     except OSError as e:
         return 127, 0.0, 0.0, 0.0, str(e)
     timer = threading.Timer(timeout, os.kill, (proc.pid, signal.SIGKILL))
@@ -289,6 +289,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="archiver and bare loop pairs per setting")
     ap.add_argument("--timeout", type=float, default=900, help="per run, seconds")
     ap.add_argument("--archiver", help="archiver executable (default: next to python)")
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="also run the archiver package of checkout DIR (PYTHONPATH=DIR, same executable) "
+                         "in every round, for a before/after under the same load")
     ap.add_argument("--skip-gib", action="store_true", help="skip the 1 GiB RSS run")
     ap.add_argument("--skip-wget", action="store_true", help="skip wget (it takes ~90 s)")
     ap.add_argument("--gib-only", action="store_true", help="only the 1 GiB RSS run")
@@ -342,9 +345,9 @@ def bench_pages(a, work, servers, wire, archiver):
             print(f"  {name}: {t:.2f} s, {n / t:.1f} pages/s, {wire / MB / t:.1f} MB/s"
                   + (f", peak RSS {rss:.0f} MB" if rss else "") + (f"  ({note})" if note else ""))
 
-    def warc_run(name, cmd, d):
+    def warc_run(name, cmd, d, env=None):
         d.mkdir()
-        rc, t, rss, cpu, err = run_timed(cmd, d, a.timeout)
+        rc, t, rss, cpu, err = run_timed(cmd, d, a.timeout, env)
         size, recs = warc_stats(d)
         shutil.rmtree(d, ignore_errors=True)
         if rc != 0:
@@ -362,7 +365,11 @@ def bench_pages(a, work, servers, wire, archiver):
 
     # Rounds interleave every setting, so that a burst of load from other jobs on the machine
     # hits all settings alike; a ratio compares archiver and the bare loop of the same round.
-    ratios = {}  # (kind, concurrency) -> [(archiver s, bare s), ...]
+    ratios = {}  # (kind, concurrency) -> [(archiver s, bare s, archiver window, bare window), ...]
+    builds = [("", None)]  # (label, environment): this checkout, and the --baseline one
+    if a.baseline:
+        base = str(Path(a.baseline).resolve())
+        builds.append((" (baseline)", {**os.environ, "PYTHONPATH": base}))
     for r in range(1, a.rounds + 1):
         for kind in servers:
             urls = (work / f"urls-{kind}.txt").read_text().split()
@@ -372,18 +379,21 @@ def bench_pages(a, work, servers, wire, archiver):
                          f"load average {os.getloadavg()[0]:.1f}")  # other jobs on the machine
                 print(f"[a] archiver snapshot, {label}")
                 server_stats(kind)  # forget earlier requests
-                ta = wa = None
-                if archiver is None:
-                    print("  archiver console script not found next to the interpreter or on PATH")
-                else:
-                    d = work / "archiver"
-                    launched = time.monotonic()  # the server logs on the same clock
-                    ta = warc_run(f"archiver {kind} c{c}", [
-                        archiver, "--storage", str(d), "snapshot", str(work / f"urls-{kind}.txt"),
-                        "--concurrency", str(c), "--per-host", str(per_host), "--per-host-delay", "0",
-                        "--quiet", "--allow-private"], d)  # the bench servers are on loopback
-                    text, wa = server_stats(kind, launched, launched + (ta or 0))
-                    print(f"  {text}")
+                timed = {}  # build label -> (archiver s, fetch window s)
+                for build, env in builds:
+                    ta = wa = None
+                    if archiver is None:
+                        print("  archiver console script not found next to the interpreter or on PATH")
+                    else:
+                        d = work / "archiver"
+                        launched = time.monotonic()  # the server logs on the same clock
+                        ta = warc_run(f"archiver{build} {kind} c{c}", [
+                            archiver, "--storage", str(d), "snapshot", str(work / f"urls-{kind}.txt"),
+                            "--concurrency", str(c), "--per-host", str(per_host), "--per-host-delay", "0",
+                            "--quiet", "--allow-private"], d, env)  # the bench servers are on loopback
+                        text, wa = server_stats(kind, launched, launched + (ta or 0))
+                        print(f"  {text}")
+                    timed[build] = (ta, wa)
                 print(f"[c] bare requests loop, {c} threads, no WARC, {label}")
                 tb, res = bare_loop(urls, c)
                 bad = sum(1 for code, _ in res if code != 200)
@@ -392,9 +402,10 @@ def bench_pages(a, work, servers, wire, archiver):
                        f"{bad} non-200, {got}/{wire} bytes" if bad or got != wire else "")
                 text, wb = server_stats(kind)
                 print(f"  {text}")
-                ratios.setdefault((kind, c), []).append((ta, tb, wa, wb))
-                if ta:
-                    print(f"  bare_loop_time / archiver_time = {tb / ta:.2f}")
+                for build, (ta, wa) in timed.items():
+                    ratios.setdefault((kind, c, build), []).append((ta, tb, wa, wb))
+                    if ta:
+                        print(f"  bare_loop_time / archiver{build}_time = {tb / ta:.2f}")
 
     tw = None
     print("[b] wget --warc-file (sequential)")
@@ -416,12 +427,13 @@ def bench_pages(a, work, servers, wire, archiver):
           "| fetch-window ratio |")
     print("|---|---:|---:|---:|---:|---:|---|---:|")
     first_archiver = None
-    for (kind, c), pairs in ratios.items():
+    for (kind, c, build), pairs in sorted(ratios.items(), key=lambda item: item[0][2] != ""):
         each = [tb / ta if ta and tb else None for ta, tb, _, _ in pairs]
         window = median(wb / wa if wa and wb else None for _, _, wa, wb in pairs)
         ta = median(p[0] for p in pairs)
         first_archiver = first_archiver or ta
-        print(f"| {kind} | {c} | {a.per_host or c} | {fmt(ta, '.2f')} | {fmt(median(p[1] for p in pairs), '.2f')} | "
+        tb = median(p[1] for p in pairs)
+        print(f"| {kind}{build} | {c} | {a.per_host or c} | {fmt(ta, '.2f')} | {fmt(tb, '.2f')} | "
               f"**{fmt(median(each), '.2f')}** | {', '.join(fmt(x, '.2f') for x in each)} | {fmt(window, '.2f')} |")
     if tw is not None and first_archiver:
         print(f"\nwget {tw:.2f} s: wget_time / archiver_time = {tw / first_archiver:.1f}  (target >= 10; "

@@ -181,7 +181,7 @@ def _upgrade(conn: sqlite3.Connection, path: Path) -> None:
     with Transaction(conn, path):
         version = user_version(conn)  # again, under the lock: another process may have upgraded it
         refuse_newer(path, version)
-        db = sqlite_utils.Database(conn)
+        db = sqlite_utils.Database(conn, execute_plugins=False)  # see ArchiveDB: no plugin scan
         for step in MIGRATIONS[version:]:
             step(db)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

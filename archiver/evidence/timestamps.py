@@ -19,15 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from cryptography import x509
-from rfc3161_client import (
-    HashAlgorithm,
-    TimestampRequestBuilder,
-    VerificationError,
-    VerifierBuilder,
-    decode_timestamp_response,
-)
-
 from .. import stamps
 from ..atomic import write_atomically
 from ..config import Settings
@@ -67,6 +58,9 @@ def imprint(head_hash: str) -> bytes:
 def verify_token(token: bytes, digest: bytes, ca_bundle: Path) -> TokenCheck:
     """Check an RFC 3161 response: it covers `digest` (its sha256 message imprint), and it is signed by a
     time-stamping certificate that chains to a certificate of `ca_bundle` (PEM)."""
+    from cryptography import x509  # only when a token is checked: a snapshot's start-up stays short
+    from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
+
     try:
         response = decode_timestamp_response(token)
         info = response.tst_info
@@ -133,6 +127,8 @@ class StampResult:
 def request_token(fetcher: Fetcher, url: str, data: bytes) -> bytes:
     """One TSA's response over sha256(`data`) (StorageError saying why when it gives none): the log's
     head as `message(head_hash)`, or a WACZ's datapackage.json."""
+    from rfc3161_client import HashAlgorithm, TimestampRequestBuilder  # only when a TSA is asked
+
     query = TimestampRequestBuilder().data(data).hash_algorithm(HashAlgorithm.SHA256) \
         .cert_request(cert_request=True).nonce(nonce=True).build()
     ask = Ask("POST", (("Content-Type", "application/timestamp-query"),), query.as_bytes())

@@ -3,6 +3,7 @@
 - records.py: the record builder (warcinfo, request/response/revisit records, one gzip member each)
 - digests.py: block and payload digests, the one definition (payload over the de-chunked body)
 - reader.py: one record read back at its offset, checked as a whole gzip member and digested
+- warcio_parts.py: the warcio classes the writer uses, imported without fsspec (start-up)
 """
 
 from .digests import CHUNKED, MAX_HEAD, Digests, digest_block, digest_label, sha1_label

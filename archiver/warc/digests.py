@@ -14,9 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from warcio.bufferedreaders import ChunkedDataException, ChunkedDataReader
-
 from ..errors import RecordDamaged
+from .warcio_parts import ChunkedDataException, ChunkedDataReader
 
 CHUNK = 1024 * 1024
 # Our fetcher refuses longer response heads; a block claiming more is damaged, and never buffered.

@@ -21,14 +21,11 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import IO, Protocol
 
-from warcio.recordloader import ArcWarcRecord
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
-
 from .. import __version__, stamps
 from ..evidence import tls
 from ..fetch.results import FetchResult, Hop
 from .digests import sha1_label
+from .warcio_parts import ArcWarcRecord, StatusAndHeaders, WARCWriter
 
 WARC_VERSION = "WARC/1.1"
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from hostnames import loopback_names
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from archiver.browser.chromium import CHROMIUM_ENV, unavailable
 from archiver.browser.need import shell_reason, why_render
@@ -54,3 +56,43 @@ def test_unavailable_names_the_missing_piece(tmp_path) -> None:
     not_executable = tmp_path / "chromium"
     not_executable.write_text("")
     assert unavailable({CHROMIUM_ENV: str(not_executable)}) is not None
+
+
+def _reference_reason(html: bytes) -> str | None:
+    """shell_reason as it was written first (text read before the script test, whitespace by regex):
+    the faster one must answer the same on every page."""
+    import re
+
+    from archiver.platforms import JS_SHELL
+
+    def visible(markup: bytes) -> str:
+        return re.sub(r"\s+", " ", re.sub(rb"<[^>]*>", b" ", markup).decode("utf-8", "replace")).strip()
+
+    scripts = re.findall(rb"<script\b([^>]*)>(.*?)</script\s*>", html, re.S | re.I)
+    external = sum(1 for attrs, _ in scripts if b"src" in attrs.lower())
+    inline = sum(len(body) for attrs, body in scripts if b"json" not in attrs.lower())
+    html = re.sub(rb"<!--.*?-->", b" ", html, flags=re.S)
+    text = visible(re.sub(rb"<(script|style|noscript|template|svg)\b[^>]*>.*?</\1\s*>", b" ", html,
+                          flags=re.S | re.I))
+    if not (external or inline):
+        return None
+    if len(text) < 1000 and JS_SHELL.search(visible(re.sub(rb"<(script|style)\b[^>]*>.*?</\1\s*>", b" ", html,
+                                                               flags=re.S | re.I)).lower()):
+        return "the page says it needs JavaScript"
+    if len(text) < 200 and (external or inline >= 2000):
+        return f"{len(text)} characters of visible text while it loads scripts"
+    return None
+
+
+_PIECES = st.sampled_from([
+    "<script src=/a.js></script>", "<script>x=1</script>", "<noscript>", "</noscript>", "enable JavaScript",
+    "<p>", "</p>", "<!-- c -->", " ", "\u00a0", "\u2003", "\x1c", "\t\n", "word", "é", "<style>b{}</style>",
+    "\u3000", "<", ">",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=40), st.binary(max_size=20))
+def test_shell_reason_answers_as_the_first_version(pieces: list[str], noise: bytes) -> None:
+    html = "".join(pieces).encode() + noise
+    assert shell_reason(html) == _reference_reason(html)
