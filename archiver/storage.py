@@ -257,23 +257,14 @@ class WarcStore(WarcAppender):
 
     def _new_file(self) -> _OpenWarc:
         when = self.now()
-        stamp = f"{stamps.digits14(when)}{when.microsecond:06d}"  # file names sort by creation
-        host = socket.gethostname().split(".")[0] or "host"
-        name = f"warcs/{self.prefix}-{stamp}-{next(self._serial):05d}-{os.getpid()}-{host}.warc.gz"
+        name = _warc_name(self.prefix, when, next(self._serial), str(os.getpid()))
         path = self.root / (name + OPEN_SUFFIX)
         with self._directory_lock():
             # The database learns of the file before it exists, and the file is locked before the
             # directory lock is let go: recovery (which takes that lock too) never sees a file it
             # cannot account for, nor takes one that is being born.
             self.db.open_warc(name)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o644)
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                # Unbuffered: a failed write must leave no bytes behind in a buffer that a later
-                # flush or close would put back past the cut.
-                handle = os.fdopen(fd, "wb", buffering=0)
-            except OSError as exc:
-                raise _storage_error(path, "create WARC file", exc) from exc
+            handle = _create_locked(path)
         warc = _OpenWarc(name, path, handle)
         try:
             info = self.builder.warcinfo(_HashingWriter(warc), Path(name).name, when, self.user_agent)
@@ -465,16 +456,9 @@ class LooseWarcs(WarcAppender):
 
     def _new_file(self) -> _OpenWarc:
         when = self.now()
-        host = socket.gethostname().split(".")[0] or "host"
-        name = (f"warcs/{self.tag}-{stamps.digits14(when)}{when.microsecond:06d}-{next(self._serial):05d}"
-                f"-{uuid.uuid4().hex[:12]}-{host}.warc.gz")
+        name = _warc_name(self.tag, when, next(self._serial), uuid.uuid4().hex[:12])
         path = self.root / (name + OPEN_SUFFIX)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o644)
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            handle = os.fdopen(fd, "wb", buffering=0)
-        except OSError as exc:
-            raise _storage_error(path, "create WARC file", exc) from exc
+        handle = _create_locked(path)
         warc = _OpenWarc(name, path, handle)
         try:
             info = self.builder.warcinfo(_HashingWriter(warc), Path(name).name, when, self.user_agent)
@@ -531,6 +515,24 @@ class _HashingWriter:
 
     def flush(self) -> None:
         pass
+
+
+def _warc_name(prefix: str, when: dt.datetime, serial: int, unique: str) -> str:
+    """`warcs/<prefix>-<time to the microsecond>-<serial>-<unique>-<host>.warc.gz`: names sort by creation."""
+    host = socket.gethostname().split(".")[0] or "host"
+    return f"warcs/{prefix}-{stamps.digits14(when)}{when.microsecond:06d}-{serial:05d}-{unique}-{host}.warc.gz"
+
+
+def _create_locked(path: Path) -> IO[bytes]:
+    """A new WARC file, created exclusively and locked (recovery and sweeps skip a file a process holds)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # Unbuffered: a failed write must leave no bytes behind in a buffer that a later flush or
+        # close would put back past the cut.
+        return os.fdopen(fd, "wb", buffering=0)
+    except OSError as exc:
+        raise _storage_error(path, "create WARC file", exc) from exc
 
 
 def _sync(warc: _OpenWarc) -> None:

@@ -181,22 +181,10 @@ class _Scanner:
                 return ""
             self.pos = match.end()
             return match.group()
-        depth = 0
         start = self.pos + 1
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            if char == "\\":
-                self.pos += 2
-                continue
-            if char == "{":
-                depth += 1
-            elif char == "}":
-                depth -= 1
-                if depth == 0:
-                    self.pos += 1
-                    return self.text[start:self.pos - 1]
-            self.pos += 1
-        return self.text[start:]
+        end = group_end(self.text, self.pos)
+        self.pos = len(self.text) if end is None else end
+        return self.text[start:] if end is None else self.text[start:end - 1]
 
     def _argument(self) -> str:
         """A braced argument converted as prose (comments, nested links and footnotes handled)."""
@@ -224,3 +212,23 @@ class _Scanner:
         value = self.text[self.pos + 1:end]
         self.pos = end + 1
         return value
+
+
+def group_end(text: str, opening: int) -> int | None:
+    """The offset after the `}` closing the group whose `{` is at `opening` (None: never closed);
+    a backslash escapes the character after it."""
+    depth = 0
+    i = opening
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return None

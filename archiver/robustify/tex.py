@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..extract.latex import unescape_url
+from ..extract.latex import group_end, unescape_url
 from . import ArchivedLink, Edits, Found, Insertion
 
 # --- LaTeX -----------------------------------------------------------------------------------------
@@ -36,13 +36,13 @@ def latex_links(text: str) -> list[Found]:
     for match in _COMMAND.finditer(text):
         if _inside(dead, match.start()):
             continue
-        first = _group_end(text, match.end() - 1)
+        first = group_end(text, match.end() - 1)
         if first is None:
             continue
         end = first
         if match.group(1) == "href":
             second = _SECOND.match(text, first)
-            end = _group_end(text, second.end() - 1) if second else None  # type: ignore[assignment]
+            end = group_end(text, second.end() - 1) if second else None  # type: ignore[assignment]
             if end is None:
                 continue
         if text.startswith(LATEX_MARK, end):
@@ -64,25 +64,6 @@ def tex_url(url: str) -> str:
 
 def _inside(ranges: list[tuple[int, int]], at: int) -> bool:
     return any(start <= at < end for start, end in ranges)
-
-
-def _group_end(text: str, opening: int) -> int | None:
-    """The offset after the `}` closing the group whose `{` is at `opening`."""
-    depth = 0
-    i = opening
-    while i < len(text):
-        char = text[i]
-        if char == "\\":
-            i += 2
-            continue
-        if char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return None
 
 
 # --- BibTeX ----------------------------------------------------------------------------------------
@@ -183,7 +164,7 @@ def _entries(text: str) -> list[_Entry]:
             return entries
         closer = "}" if match.group(2) == "{" else ")"
         if match.group(1).lower() in _SKIPPED:
-            end = _group_end(text, match.end() - 1) if closer == "}" else text.find(")", match.end())
+            end = group_end(text, match.end() - 1) if closer == "}" else text.find(")", match.end())
             pos = (end if end is not None and end > 0 else match.end())
             continue
         entry = _entry(text, match.end(), closer)
@@ -224,7 +205,7 @@ def _value_end(text: str, pos: int, closer: str) -> int | None:
         if pos >= len(text):
             return None
         if text[pos] == "{":
-            end = _group_end(text, pos)
+            end = group_end(text, pos)
         elif text[pos] == '"':
             end = _quoted_end(text, pos)
         else:
