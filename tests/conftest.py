@@ -4,6 +4,7 @@ import importlib
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -131,3 +132,13 @@ def run(storage: Path, *args: str, env: dict[str, str] | None = None, timeout: f
     full_env = {**os.environ, "ARCHIVER_BACKOFF": "0.05", **LOCAL_ENV, **(env or {})}
     return subprocess.run([ARCHIVER, "--storage", str(storage), *args], capture_output=True, text=True,
                           env=full_env, timeout=timeout, **kwargs)
+
+
+def sql(storage: Path, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Run one statement on the storage folder's database (committed) and return its rows."""
+    conn = sqlite3.connect(storage / "archiver.db")
+    try:
+        with conn:
+            return conn.execute(query, params).fetchall()
+    finally:
+        conn.close()

@@ -10,25 +10,14 @@ import hashlib
 import json
 import re
 import shutil
-import sqlite3
 import zlib
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import invoke, run
+from conftest import invoke, run, sql
 from server import TestServer
 
 from archiver.evidence.ledger import GENESIS, canonical, entry_hash
-
-
-def sql(storage: Path, query: str, *params: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(storage / "archiver.db")
-    try:
-        with conn:
-            return conn.execute(query, params).fetchall()
-    finally:
-        conn.close()
 
 
 def ledger_lines(storage: Path) -> list[str]:

@@ -28,10 +28,6 @@ require_module("wacz", "the replay extra: pip install -e '.[replay]'")
 WACZ = str(Path(sys.executable).with_name("wacz"))
 
 
-def tsa_env(tsa: LocalTSA) -> dict[str, str]:
-    return {"ARCHIVER_TSA": f"{tsa.url}|{tsa.ca_bundle}"}
-
-
 @pytest.fixture(scope="module")
 def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTSA]:
     with LocalTSA(tmp_path_factory.mktemp("tsa")) as local:
@@ -59,7 +55,7 @@ def archived(server: TestServer, tmp_path_factory: pytest.TempPathFactory) -> tu
 def package(archived: tuple[Path, Path], tsa: LocalTSA, tmp_path_factory: pytest.TempPathFactory) -> Path:
     storage, manifest = archived
     out = tmp_path_factory.mktemp("package") / "paper.wacz"
-    done = run(storage, "export", str(manifest), "-o", str(out), "--sign", "anonymous", env=tsa_env(tsa))
+    done = run(storage, "export", str(manifest), "-o", str(out), "--sign", "anonymous", env=tsa.env)
     assert done.returncode == 0, done.stderr
     assert f"by {tsa.url} at " in done.stderr
     return out
@@ -108,7 +104,7 @@ def test_the_token_is_kept_validated_and_verified(package: Path, archived: tuple
     checked = subprocess.run([WACZ, "validate", "-f", str(package)], capture_output=True, text=True, timeout=120)
     assert checked.returncode == 0 and "Validation succeeded" in checked.stdout, checked.stdout + checked.stderr
 
-    by_setting = verify(storage, package, env=tsa_env(tsa))
+    by_setting = verify(storage, package, env=tsa.env)
     by_option = verify(storage, package, "--tsa-ca", str(tsa.ca_bundle))
     for done in (by_setting, by_option):
         assert done.returncode == 0, done.stderr
@@ -194,7 +190,7 @@ def test_a_tsa_down_still_writes_the_package(archived: tuple[Path, Path], tmp_pa
     with LocalTSA(tmp_path / "down") as down:
         down.up = False
         out = tmp_path / "down.wacz"
-        done = run(storage, "export", str(manifest), "-o", str(out), "--sign", "anonymous", env=tsa_env(down))
+        done = run(storage, "export", str(manifest), "-o", str(out), "--sign", "anonymous", env=down.env)
         assert down.requests >= 1
     assert done.returncode == 1, done.stderr
     assert "archiver: timestamp: 127.0.0.1: cannot stamp the package: " in done.stderr
@@ -208,7 +204,7 @@ def test_stamp_options(archived: tuple[Path, Path], tsa: LocalTSA, tmp_path: Pat
     storage, manifest = archived
     before = tsa.requests
     out = tmp_path / "plain.wacz"
-    done = run(storage, "export", str(manifest), "-o", str(out), "--no-stamp", env=tsa_env(tsa))
+    done = run(storage, "export", str(manifest), "-o", str(out), "--no-stamp", env=tsa.env)
     assert done.returncode == 0, done.stderr
     assert "timestamps" not in json.loads(members(out)["datapackage-digest.json"]) and tsa.requests == before
     done = run(storage, "export", str(manifest), "-o", str(tmp_path / "x.wacz"), "--stamp")

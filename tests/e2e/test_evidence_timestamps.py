@@ -7,14 +7,12 @@ a TSA that is down is a warning for snapshot and a failure naming it for stamp."
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import invoke, run
+from conftest import invoke, run, sql
 from server import TestServer
 from tsa import LocalTSA
 
@@ -22,21 +20,8 @@ from archiver.evidence.ledger import entry_hash
 from archiver.evidence.timestamps import imprint, verify_token
 
 
-def sql(storage: Path, query: str, *params: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(storage / "archiver.db")
-    try:
-        with conn:
-            return conn.execute(query, params).fetchall()
-    finally:
-        conn.close()
-
-
 def problems(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("archiver: timestamp: ")]
-
-
-def tsa_env(tsa: LocalTSA) -> dict[str, str]:
-    return {"ARCHIVER_TSA": f"{tsa.url}|{tsa.ca_bundle}"}
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +34,15 @@ def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTSA]:
 def pristine(server: TestServer, tsa: LocalTSA, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A snapshot (its WARC close stamped) and then `archiver stamp` from the installed CLI."""
     storage = tmp_path_factory.mktemp("stamped") / "storage"
-    done = run(storage, "snapshot", server.url("page/a"), "--per-host-delay", "0", env=tsa_env(tsa))
+    done = run(storage, "snapshot", server.url("page/a"), "--per-host-delay", "0", env=tsa.env)
     assert done.returncode == 0, done.stderr
     assert sql(storage, "SELECT seq FROM timestamps") == [(2,)]  # the close of the WARC: entry 2
-    stamped = run(storage, "stamp", env=tsa_env(tsa))
+    stamped = run(storage, "stamp", env=tsa.env)
     assert stamped.returncode == 0, stamped.stderr
     assert "127.0.0.1: already stamped ledger entry 2" in stamped.stderr
-    done = run(storage, "verify", env=tsa_env(tsa))  # an audit entry: the head moves on
+    done = run(storage, "verify", env=tsa.env)  # an audit entry: the head moves on
     assert done.returncode == 0, done.stderr
-    stamped = run(storage, "stamp", env=tsa_env(tsa))
+    stamped = run(storage, "stamp", env=tsa.env)
     assert stamped.returncode == 0, stamped.stderr
     assert "127.0.0.1: stamped ledger entry 3 (head " in stamped.stderr
     return storage
@@ -75,7 +60,7 @@ def test_tokens_kept_and_verified(storage: Path, tsa: LocalTSA) -> None:
         assert (storage / file).read_bytes() == token
         assert sql(storage, "SELECT hash FROM ledger WHERE seq = ?", seq) == [(head,)]
         assert verify_token(token, imprint(head), tsa.ca_bundle).ok
-    done = run(storage, "verify", "--timestamps", env=tsa_env(tsa))
+    done = run(storage, "verify", "--timestamps", env=tsa.env)
     assert done.returncode == 0, done.stderr
     assert not problems(done.stderr)
 
@@ -100,7 +85,7 @@ def test_a_token_for_another_digest(storage: Path, tsa: LocalTSA) -> None:
     token = (storage / "timestamps/2-127.0.0.1.tsr").read_bytes()
     (storage / "timestamps/3-127.0.0.1.tsr").write_bytes(token)
     sql(storage, "UPDATE timestamps SET token = ? WHERE seq = 3", token)
-    done = invoke(storage, "verify", "--timestamps", env=tsa_env(tsa))
+    done = invoke(storage, "verify", "--timestamps", env=tsa.env)
     assert done.exit_code == 1
     found = problems(done.stderr)
     assert len(found) == 1 and found[0].startswith(
@@ -124,7 +109,7 @@ def test_a_token_from_an_untrusted_ca(storage: Path, tsa: LocalTSA, tmp_path: Pa
         assert verify_token(token, imprint(head), rogue.ca_bundle).ok  # a good token, by another CA
     (storage / "timestamps/3-127.0.0.1.tsr").write_bytes(token)
     sql(storage, "UPDATE timestamps SET token = ? WHERE seq = 3", token)
-    done = invoke(storage, "verify", "--timestamps", env=tsa_env(tsa))
+    done = invoke(storage, "verify", "--timestamps", env=tsa.env)
     assert done.exit_code == 1
     found = problems(done.stderr)
     assert len(found) == 1 and f"not signed by a certificate chaining to {tsa.ca_bundle}" in found[0], found
@@ -135,7 +120,7 @@ def test_the_covered_entry_edited(storage: Path, tsa: LocalTSA) -> None:
     (event, prev), = sql(storage, "SELECT event, prev FROM ledger WHERE seq = 2")
     forged = event.replace('"size":', '"size":9', 1)
     sql(storage, "UPDATE ledger SET event = ?, hash = ? WHERE seq = 2", forged, entry_hash(prev, forged))
-    done = invoke(storage, "verify", "--timestamps", env=tsa_env(tsa))
+    done = invoke(storage, "verify", "--timestamps", env=tsa.env)
     assert done.exit_code == 1
     found = problems(done.stderr)
     assert any(line.startswith("archiver: timestamp: timestamps/2-127.0.0.1.tsr (127.0.0.1, ledger entry 2):"
@@ -149,17 +134,17 @@ def test_a_tsa_that_is_down(server: TestServer, tsa: LocalTSA, tmp_path: Path) -
     storage = tmp_path / "storage"
     tsa.up = False
     try:
-        done = run(storage, "snapshot", server.url("page/b"), "--per-host-delay", "0", env=tsa_env(tsa))
+        done = run(storage, "snapshot", server.url("page/b"), "--per-host-delay", "0", env=tsa.env)
         assert done.returncode == 0, done.stderr  # the WARC file still closes, its entry logged
         warned = [line for line in done.stderr.splitlines() if "timestamp of warcs/" in line]
         assert len(warned) == 1 and "127.0.0.1: cannot stamp ledger entry 2: HTTP 503" in warned[0], done.stderr
         assert sql(storage, "SELECT kind FROM ledger ORDER BY seq") == [("captures",), ("warc_closed",)]
-        stamped = run(storage, "stamp", env=tsa_env(tsa))
+        stamped = run(storage, "stamp", env=tsa.env)
         assert stamped.returncode == 1
         assert "archiver: error: 127.0.0.1: cannot stamp ledger entry 2: HTTP 503" in stamped.stderr
     finally:
         tsa.up = True
-    assert run(storage, "stamp", env=tsa_env(tsa)).returncode == 0
+    assert run(storage, "stamp", env=tsa.env).returncode == 0
 
 
 def test_stamp_without_a_tsa_is_a_usage_error(tmp_path: Path) -> None:

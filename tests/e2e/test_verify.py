@@ -19,20 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ARCHIVER, LOCAL_ENV, invoke, run
+from conftest import ARCHIVER, LOCAL_ENV, invoke, run, sql
 from server import TestServer
 
 # The random body is served as an image: already-compressed types are written in stored deflate blocks,
 # so its bytes sit in the WARC as sent and one can be edited in place (test_changed_body_...).
 ROUTES = ["page/a", "chunked", "redirect/2", "state/verify", "random?size=300000&type=image/png&seed=7"]
-
-
-def sql(storage: Path, query: str, *params: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(storage / "archiver.db")
-    try:
-        return conn.execute(query, params).fetchall()
-    finally:
-        conn.close()
 
 
 def files(storage: Path) -> list[tuple[str, str, int]]:

@@ -90,6 +90,11 @@ class LocalTSA:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/tsa"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment that makes archiver ask this authority (the `tsa` setting)."""
+        return {"ARCHIVER_TSA": f"{self.url}|{self.ca_bundle}"}
+
     def reply(self, query: bytes) -> bytes:
         """OpenSSL's answer to a timestamp query."""
         with tempfile.TemporaryDirectory(dir=self.folder) as work:
