@@ -15,7 +15,9 @@ archiver's peak RSS.  Stdlib + requests only; needs root (adds names to
 See bench/README.md.
 """
 import argparse
+import compileall
 import gzip
+import importlib.util
 import multiprocessing
 import os
 import random
@@ -27,11 +29,10 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import requests
+from bare_loop import bare_loop  # noqa: E402  # bench/ is the script's folder, on sys.path
 
 DOMAIN = "bench.archiver.test"
 GIB = 1 << 30
@@ -233,26 +234,6 @@ def warc_stats(d):
     return size, count
 
 
-def bare_loop(urls, concurrency):
-    """Ceiling: same concurrency, one Session per thread, raw bodies -> nowhere."""
-    local = threading.local()
-
-    def fetch(url):
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
-        with local.session.get(url, stream=True, timeout=60) as r:
-            n = sum(len(c) for c in r.raw.stream(65536, decode_content=False))
-            return r.status_code, n
-
-    t0 = time.perf_counter()
-    ex = ThreadPoolExecutor(concurrency)
-    try:
-        res = list(ex.map(fetch, urls))
-    finally:  # on Ctrl-C, don't drain the remaining queue first
-        ex.shutdown(cancel_futures=True)
-    return time.perf_counter() - t0, res
-
-
 def tail(s, n=25):
     return "\n".join("    " + line for line in s.strip().splitlines()[-n:])
 
@@ -358,6 +339,15 @@ def bench_pages(a, work, servers, wire, archiver):
                f"{size / MB:.1f} MB WARC, CPU {cpu:.2f} s ({cpu / t:.0%} of wall)" + (f", exit {rc}" if rc else ""))
         return t if recs else None
 
+    def bare_process(urls_file, c):
+        """The bare loop as a program of its own: wall time from exec to exit, as archiver's is."""
+        rc, t, _, _, err = run_timed([sys.executable, str(Path(__file__).with_name("bare_loop.py")),
+                                      str(urls_file), str(c)], work, a.timeout)
+        if rc != 0:
+            print(f"  bare loop process exit {rc}; stderr tail:\n{tail(err)}")
+            return None
+        return t
+
     def server_stats(kind, launched=None, ended=None):
         pipe = servers[kind][1]
         pipe.send("take")
@@ -365,8 +355,17 @@ def bench_pages(a, work, servers, wire, archiver):
 
     # Rounds interleave every setting, so that a burst of load from other jobs on the machine
     # hits all settings alike; a ratio compares archiver and the bare loop of the same round.
-    ratios = {}  # (kind, concurrency) -> [(archiver s, bare s, archiver window, bare window), ...]
+    ratios = {}  # (kind, concurrency) -> [(archiver s, bare s, archiver window, bare window, bare process s), ...]
     builds = [("", None)]  # (label, environment): this checkout, and the --baseline one
+    # An installed package has its modules byte-compiled (pip compiles them; a first run writes
+    # __pycache__). Under PYTHONDONTWRITEBYTECODE nothing is ever written, and every timed run would
+    # compile archiver's sources again: tens of milliseconds no user pays.
+    spec = importlib.util.find_spec("archiver")
+    trees = [Path(spec.origin).parent] if spec and spec.origin else []
+    if a.baseline:
+        trees.append(Path(a.baseline).resolve() / "archiver")
+    for tree in trees:
+        compileall.compile_dir(str(tree), quiet=1)
     if a.baseline:
         base = str(Path(a.baseline).resolve())
         builds.append((" (baseline)", {**os.environ, "PYTHONPATH": base}))
@@ -402,10 +401,14 @@ def bench_pages(a, work, servers, wire, archiver):
                        f"{bad} non-200, {got}/{wire} bytes" if bad or got != wire else "")
                 text, wb = server_stats(kind)
                 print(f"  {text}")
+                tp = bare_process(work / f"urls-{kind}.txt", c)
+                report(f"bare loop as a process {kind} c{c}", tp, None, "")
+                server_stats(kind)
                 for build, (ta, wa) in timed.items():
-                    ratios.setdefault((kind, c, build), []).append((ta, tb, wa, wb))
+                    ratios.setdefault((kind, c, build), []).append((ta, tb, wa, wb, tp))
                     if ta:
-                        print(f"  bare_loop_time / archiver{build}_time = {tb / ta:.2f}")
+                        print(f"  bare_loop_time / archiver{build}_time = {tb / ta:.2f}"
+                              + (f"; as processes {tp / ta:.2f}" if tp else ""))
 
     tw = None
     print("[b] wget --warc-file (sequential)")
@@ -421,20 +424,24 @@ def bench_pages(a, work, servers, wire, archiver):
 
     print(f"\n{n} pages, {a.hosts} hosts, {wire / MB:.1f} MB, {a.latency * 1000:.0f} ms latency, "
           f"{a.rounds} rounds, {os.cpu_count()} CPUs; medians; ratio = bare loop time / archiver time "
-          "of the same round (target >= 0.85); fetch-window ratio = the same from each client's first "
+          "of the same round (target >= 0.85), the loop in this process (requests already imported); "
+          "ratio of processes = the same loop run as a program of its own (interpreter start-up and "
+          "imports paid, as archiver's); fetch-window ratio = the same from each client's first "
           "request to its last response, as the server logged them (archiver's start-up and exit left out)\n")
     print("| server | concurrency | per-host | archiver s | bare loop s | ratio | ratios, round by round "
-          "| fetch-window ratio |")
-    print("|---|---:|---:|---:|---:|---:|---|---:|")
+          "| fetch-window ratio | bare loop process s | ratio of processes |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
     first_archiver = None
     for (kind, c, build), pairs in sorted(ratios.items(), key=lambda item: item[0][2] != ""):
-        each = [tb / ta if ta and tb else None for ta, tb, _, _ in pairs]
-        window = median(wb / wa if wa and wb else None for _, _, wa, wb in pairs)
+        each = [tb / ta if ta and tb else None for ta, tb, _, _, _ in pairs]
+        window = median(wb / wa if wa and wb else None for _, _, wa, wb, _ in pairs)
+        process = median(tp / ta if ta and tp else None for ta, _, _, _, tp in pairs)
         ta = median(p[0] for p in pairs)
         first_archiver = first_archiver or ta
         tb = median(p[1] for p in pairs)
         print(f"| {kind}{build} | {c} | {a.per_host or c} | {fmt(ta, '.2f')} | {fmt(tb, '.2f')} | "
-              f"**{fmt(median(each), '.2f')}** | {', '.join(fmt(x, '.2f') for x in each)} | {fmt(window, '.2f')} |")
+              f"**{fmt(median(each), '.2f')}** | {', '.join(fmt(x, '.2f') for x in each)} | {fmt(window, '.2f')} | "
+              f"{fmt(median(p[4] for p in pairs), '.2f')} | **{fmt(process, '.2f')}** |")
     if tw is not None and first_archiver:
         print(f"\nwget {tw:.2f} s: wget_time / archiver_time = {tw / first_archiver:.1f}  (target >= 10; "
               f"archiver at concurrency {a.concurrency[0]} against the {next(iter(servers))} server)")
