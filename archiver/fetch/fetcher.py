@@ -379,11 +379,13 @@ class Fetcher:
     def _send(self, url: str, cookies: RequestsCookieJar, timeout: tuple[float, float], ask: Ask) -> requests.Response:
         """Send one request through the adapter directly: Session.send would read (and decode) the
         body of a redirect before we could record it."""
-        session = self._session
         headers = ask.request_headers(REQUEST_HEADERS | {"User-Agent": self.settings.user_agent})
-        request = session.prepare_request(requests.Request(ask.method, url, headers=headers, data=ask.body,
-                                                           cookies=cookies if len(cookies) else None))
-        adapter = session.get_adapter(url)
+        # Prepared here rather than by Session.prepare_request: the session adds nothing (no headers,
+        # params, auth or hooks; its cookie jar refuses every cookie), and its merging of those empty
+        # settings cost as much CPU as the rest of the request's preparation.
+        request = requests.PreparedRequest()
+        request.prepare(method=ask.method.upper(), url=url, headers=headers, data=ask.body, cookies=cookies)
+        adapter = self._session.get_adapter(url)
         return adapter.send(request, stream=True, timeout=timeout, verify=self.verify, proxies=self._proxies(url))
 
     def _proxies(self, url: str) -> dict[str, str]:

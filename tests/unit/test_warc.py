@@ -256,6 +256,26 @@ def test_injected_ids_make_identical_bytes(server: TestServer) -> None:
     assert capture(RecordBuilder(), hop)[0] != first  # fresh random ids otherwise
 
 
+@pytest.mark.parametrize("path", ["page/a", "chunked", "gzip"])
+def test_records_are_byte_for_byte_what_warcio_writes(server: TestServer, path: str) -> None:
+    """Each member, uncompressed, equals what warcio's own WARCWriter makes of the same headers and
+    block (the builder writes request and response records without it)."""
+    from warcio.recordloader import ArcWarcRecord
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    request, response = wire(server, path)
+    hop = make_hop(server.url(path), request, response, b"any payload")
+    written, _ = capture(builder(), hop)
+    for member, (fields, block) in zip(members(written), blocks(written), strict=True):
+        given = [(k, v) for k, v in fields.items() if k not in ("Content-Type", "Content-Length")]
+        expected = io.BytesIO()
+        WARCWriter(expected, gzip=False, warc_version="1.1").write_record(ArcWarcRecord(
+            "warc", fields["WARC-Type"], StatusAndHeaders("", given, protocol="WARC/1.1"), io.BytesIO(block),
+            None, fields["Content-Type"], len(block)))
+        assert member == expected.getvalue()
+
+
 # -- the digester and the reader -------------------------------------------------------------------
 
 
