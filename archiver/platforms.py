@@ -13,6 +13,7 @@ say, in every language, is in wording.py.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -165,7 +166,11 @@ def host_matches(host: str, domains: tuple[str, ...] | frozenset[str]) -> bool:
 
 
 def platform_for(url: str) -> Platform | None:
-    host = _host(url)
+    return _platform_of(_host(url))
+
+
+@functools.lru_cache(maxsize=1024)  # asked of every page a run fetches: many pages, few hosts
+def _platform_of(host: str) -> Platform | None:
     return next((p for p in PLATFORMS if host_matches(host, p.hosts) or host in p.login_hosts), None)
 
 

@@ -344,8 +344,9 @@ class Fetcher:
                 response.raw.close()
                 raise FetchTimeout(url, f"headers not complete within the {self.settings.total_timeout:g} s cap")
             sha1, sha256, size, truncated = self._read_body(response, recording, deadline)
-            # requests-stubs leave extract_cookies_to_jar unannotated.
-            extract_cookies_to_jar(cookies, response.request, response.raw)  # type: ignore[no-untyped-call]
+            if "set-cookie" in response.raw.headers or "set-cookie2" in response.raw.headers:  # most answers set none
+                # requests-stubs leave extract_cookies_to_jar unannotated.
+                extract_cookies_to_jar(cookies, response.request, response.raw)  # type: ignore[no-untyped-call]
             return Hop(
                 url=url,
                 started_at=started_at,
