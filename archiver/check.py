@@ -39,7 +39,7 @@ from .errors import Interrupted
 from .fetch.fetcher import Fetcher
 from .fetch.results import FetchResult, Hop
 from .manifests import Manifest, load_targets
-from .outcomes import Outcome, Summary
+from .outcomes import Outcome, RunLog, Summary
 from .rendered import read_resource
 from .run import Fetched, Job, Run, RunKind, Stored, execute, url_target
 from .storage import WarcCarry
@@ -154,7 +154,7 @@ class CheckKind(RunKind[Finding]):
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def counts(self, outcomes: list[Outcome]) -> dict[str, int]:
+    def counts(self, outcomes: RunLog) -> dict[str, int]:
         return {"checked": len(outcomes)}
 
     def _page_text(self, body: bytes, content_type: str | None, url: str | None) -> PageText:
