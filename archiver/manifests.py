@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,7 @@ def load_manifest(path: Path | str) -> Manifest:
     return manifest
 
 
-def _validated(path: Path, entries: list[tuple[int, dict[str, Any]]]) -> tuple[list[Citation], list[Problem]]:
+def _validated(path: Path, entries: Iterable[tuple[int, dict[str, Any]]]) -> tuple[list[Citation], list[Problem]]:
     citations: list[Citation] = []
     problems: list[Problem] = []
     seen_ids: dict[str, int] = {}
@@ -248,18 +249,27 @@ def _parse_date(path: Path, line: int, value: Any) -> dt.date:
 
 
 def _load_txt(path: Path, text: str) -> Manifest:
-    entries = []
+    # Entries are validated as they are read: a list of a million URLs is not also a million dicts.
+    entries = _txt_entries(text)
+    sample = list(itertools.islice(entries, _PROSE_SAMPLE))
+    _refuse_prose(path, sample)
+    citations, problems = _validated(path, itertools.chain(sample, entries))
+    return Manifest(str(path), citations, problems)
+
+
+def _txt_entries(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
     # Only \n ends a line (as in editors); str.splitlines would also split on \f, \x85, U+2028.
-    for number, raw_line in enumerate(text.split("\n"), start=1):
+    start, number = 0, 0
+    while start <= len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        raw_line, start, number = text[start:end], end + 1, number + 1
         line = raw_line.strip()
         if not line or line.startswith("#"):
             continue
         # A comment after a URL needs white space before '#', since '#' also starts fragments.
         line = re.split(r"\s+#", line, maxsplit=1)[0].strip()
-        entries.append((number, {"url": line}))
-    _refuse_prose(path, entries)
-    citations, problems = _validated(path, entries)
-    return Manifest(str(path), citations, problems)
+        yield number, {"url": line}
 
 
 # A list of URLs has no sentences: when most of its first lines are prose, the file is a paper.
