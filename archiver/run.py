@@ -471,8 +471,10 @@ def execute(
     with Archive(settings) as archive:
         if carry is not None:
             carry.lend(archive.store)
-        for m in manifests:
-            archive.db.record_manifest(m.path, m.name, m.title, m.source, m.schedule, _citation_rows(m))
+        _record_manifests(archive, manifests)
+        # The run needs only its log from here: a snapshot's citations (~230 bytes each) are let go.
+        # (A check keeps its own, `loaded`, for the verdicts.)
+        del manifests, loaded
         run_id = archive.db.start_run(kind.command, targets)
         summary = Summary(run_id, log, problems=problems, recovered=archive.recovered)
         if on_plan:
@@ -508,6 +510,11 @@ def execute(
         stopped.summary = summary
         raise stopped
     return summary
+
+
+def _record_manifests(archive: Archive, manifests: list[Manifest]) -> None:
+    for m in manifests:
+        archive.db.record_manifest(m.path, m.name, m.title, m.source, m.schedule, _citation_rows(m))
 
 
 def _finish(archive: Archive, kind: RunKind[Any], summary: Summary, carry: WarcCarry | None) -> None:
