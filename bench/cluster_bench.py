@@ -93,6 +93,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rss-urls", default="500",
                         help="N of the client RSS comparison (N vs 10 N), or a list of sizes: 1000,10000,100000")
+    parser.add_argument("--rss-command", default="snapshot", choices=("snapshot", "check"),
+                        help="the command of the RSS runs (check: pages read and judged, verdicts after)")
     parser.add_argument("--rss-json", action="store_true",
                         help="the RSS runs with --json (the summary lists every URL)")
     parser.add_argument("--variants", default="latency,cpu")
@@ -155,13 +157,14 @@ def main() -> None:
             path = work / f"rss-{n}.txt"
             path.write_text("".join(f"http://{hosts[i % len(hosts)]}:{port}/r/{i}\n" for i in range(n)))
             storage = work / f"rss-{n}"
-            wall, rss, summary = timed([ARCHIVER, "--storage", str(storage), "snapshot", str(path), "--capture", "http",
-                                        "--per-host-delay", "0", "--concurrency", str(args.concurrency), "-q",
+            wall, rss, summary = timed([ARCHIVER, "--storage", str(storage), args.rss_command, str(path),
+                                        "--capture", "http", "--per-host-delay", "0",
+                                        "--concurrency", str(args.concurrency), "-q",
                                         *(["--json"] if args.rss_json else []), "--cluster", address], env)
-            if args.rss_json:
+            if args.rss_json and args.rss_command == "snapshot":
                 assert summary["captured"] == n and len(summary["urls"]) == n, (summary["captured"], summary["failed"])
-            print(f"rss      scheduler+2 workers  {n} URLs{' --json' if args.rss_json else ''}: client peak RSS"
-                  f" {rss / 1024:.0f} MiB ({wall:.1f} s)", flush=True)
+            print(f"rss      scheduler+2 workers  {args.rss_command} {n} URLs{' --json' if args.rss_json else ''}:"
+                  f" client peak RSS {rss / 1024:.0f} MiB ({wall:.1f} s)", flush=True)
             shutil.rmtree(storage)
     finally:
         for server in servers:
