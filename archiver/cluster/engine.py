@@ -1,7 +1,8 @@
 """The client side of a cluster run: connect, split the jobs by host, record what tasks return.
 
-Tasks are submitted a window at a time (client memory and the scheduler's queue stay flat in the
-number of URLs) and their results recorded as they complete, each in one transaction: the task's
+Tasks are submitted a window at a time, each with a batch of whole hosts read from the run's log
+(outcomes.RunLog, on disk) when it is submitted: client memory and the scheduler's queue stay flat in
+the number of URLs. Their results are recorded as they complete, each in one transaction: the task's
 WARC files (closed and on disk before it returned), then its captures. A worker that dies mid-task
 has recorded nothing: the scheduler runs the task again elsewhere, and what the dead task left on
 disk (an `.open` file no database knows) is swept at the end of the run. The scheduler gone: the run
