@@ -82,7 +82,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int, dict[str, ob
         if proc.returncode not in (0, 1):
             raise SystemExit(f"{cmd[3:6]} failed ({proc.returncode}): {err.read().decode()[-2000:]}")
         text = out.read()
-        return wall, usage.ru_maxrss, json.loads(text) if text.strip() else {}
+        return wall, usage.ru_maxrss, json.loads(text) if text.startswith((b"{", b"[")) else {}  # check: a table
 
 
 def main() -> None:
