@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import multiprocessing
 import os
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from .errors import Interrupted
 from .fetch.fetcher import Fetcher
 from .fetch.results import FetchResult, Hop
 from .manifests import Manifest, load_targets
-from .outcomes import Outcome, Summary
+from .outcomes import Outcome, RunLog, Summary
 from .rendered import read_resource
 from .run import Fetched, Job, Run, RunKind, Stored, execute, url_target
 from .storage import WarcCarry
@@ -118,7 +119,6 @@ class CheckKind(RunKind[Finding]):
         self._siblings: dict[str, Future[Seen | None]] = {}
         self._lock = threading.Lock()
         self.rng = random.Random()
-        self.findings: list[dict[str, Any]] = []  # check rows, as committed
         self._pool: ProcessPoolExecutor | None = None
 
     def begin(self, run: Run, jobs: list[Job]) -> None:
@@ -154,7 +154,7 @@ class CheckKind(RunKind[Finding]):
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def counts(self, outcomes: list[Outcome]) -> dict[str, int]:
+    def counts(self, outcomes: RunLog) -> dict[str, int]:
         return {"checked": len(outcomes)}
 
     def _page_text(self, body: bytes, content_type: str | None, url: str | None) -> PageText:
@@ -334,8 +334,7 @@ class CheckKind(RunKind[Finding]):
             "capture_id": outcome.capture_id, "payload_sha1": capture["payload_sha1"],
             "mode": finding.mode,
         }
-        row["id"] = self.archive.db.add_check(row)
-        self.findings.append(row)
+        self.archive.db.add_check(row)  # kept there only: the verdicts read it back (a run may hold a million)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -357,7 +356,6 @@ class CitationVerdict:
 @dataclass
 class CheckSummary:
     summary: Summary
-    checks: list[dict[str, Any]]
     citations: list[CitationVerdict] = field(default_factory=list)
 
     @property
@@ -387,28 +385,46 @@ def check(
     loaded = load_targets(targets)
     summary = execute(kind, settings, targets, on_outcome=on_outcome, on_plan=on_plan, on_runner=on_runner,
                       loaded=loaded, carry=carry, engine=engine_for(settings))
-    result = CheckSummary(summary, kind.findings)
-    result.citations = citation_verdicts(settings, targets, policy or Policy(), result.checks, loaded=loaded)
+    result = CheckSummary(summary)
+    result.citations = citation_verdicts(settings, targets, policy or Policy(), [], loaded=loaded,
+                                         run_id=summary.run_id)
     return result
 
 
+VERDICT_CHUNK = 1000  # citations judged together: their history is read at once, then let go
+
+
 def citation_verdicts(settings: Settings, targets: list[str], policy: Policy, latest: list[dict[str, Any]],
-                      loaded: tuple[list[Manifest], list[str]] | None = None) -> list[CitationVerdict]:
+                      loaded: tuple[list[Manifest], list[str]] | None = None,
+                      run_id: int | None = None) -> list[CitationVerdict]:
+    """The verdict of every citation of the targets, from its check history; its reason, HTTP status
+    and drift from `latest` (check rows), or from run `run_id`'s checks. A chunk of citations at a
+    time: the history of a million URLs is never all in memory."""
     manifests, urls = loaded or load_targets(targets)
-    cited: list[tuple[str | None, str | None, str, str]] = []
-    for m in manifests:
-        cited += [(m.path, c.id, c.url, c.fetch_url) for c in m.citations]
-        # Skipped entries are checked (and recorded) as invalid_url under their text as given.
-        cited += [(m.path, p.id, p.text, p.text) for p in m.problems]
-    cited += [(None, None, u, url_target(u)[0]) for u in urls]
-    by_url = {row["fetch_url"]: row for row in latest}
-    with Archive(settings, writing=False) as archive:
-        history = archive.db.check_history([f for *_, f in cited])
+    given = {row["fetch_url"]: row for row in latest}
     out = []
-    for manifest, cid, url, fetch_url in cited:
-        points = [CheckPoint(stamps.parse(r["checked_at"]), r["status"], r["drift_level"], bool(r["offline"]))
-                  for r in history.get(fetch_url, [])]
-        row = by_url.get(fetch_url, {})
-        out.append(CitationVerdict(manifest, cid, url, judge(points, policy), row.get("reason"),
-                                   row.get("http_status"), row.get("drift"), row.get("drift_level")))
+    with Archive(settings, writing=False) as archive:
+        cited = _cited(manifests, urls)
+        for chunk in iter(lambda: list(itertools.islice(cited, VERDICT_CHUNK)), []):
+            fetch_urls = [f for *_, f in chunk]
+            history = archive.db.check_history(fetch_urls)
+            found = archive.db.run_checks(run_id, fetch_urls) if run_id is not None else {}
+            for manifest, cid, url, fetch_url in chunk:
+                points = [CheckPoint(stamps.parse(r["checked_at"]), r["status"], r["drift_level"], bool(r["offline"]))
+                          for r in history.get(fetch_url, [])]
+                row = found.get(fetch_url) or given.get(fetch_url, {})
+                out.append(CitationVerdict(manifest, cid, url, judge(points, policy), row.get("reason"),
+                                           row.get("http_status"), row.get("drift"), row.get("drift_level")))
     return out
+
+
+def _cited(manifests: list[Manifest], urls: list[str]) -> Iterator[tuple[str | None, str | None, str, str]]:
+    """(manifest, id, URL as cited, fetch URL) of every citation of the targets, in order."""
+    for m in manifests:
+        for c in m.citations:
+            yield m.path, c.id, c.url, c.fetch_url
+        # Skipped entries are checked (and recorded) as invalid_url under their text as given.
+        for p in m.problems:
+            yield m.path, p.id, p.text, p.text
+    for u in urls:
+        yield None, None, u, url_target(u)[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -10,6 +11,10 @@ class RunSummary(Protocol):
     """What a run saved before an error or an interruption ended it (run.Summary)."""
 
     def to_json(self) -> str: ...
+
+    def json_chunks(self) -> Iterator[str]:
+        """to_json's text in pieces (a run of a million URLs is not one string)."""
+        ...
 
 
 class ArchiverError(Exception):

@@ -17,14 +17,13 @@ failures stop counting toward death.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import queue
 import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, ClassVar, Generic, TypeVar
 
@@ -33,40 +32,31 @@ from .archive import Archive
 from .browser.rendering import Rendering
 from .browser.stage import BrowserStage, Kept, rendering_row, resource_rows
 from .config import Settings
-from .db import Previous
-from .errors import ArchiverError, Interrupted, InvalidURL, RunAborted, StorageError, UsageError
+from .errors import ArchiverError, Interrupted, RunAborted, StorageError, UsageError
 from .fetch.fetcher import Fetcher
 from .fetch.politeness import HostGate
 from .fetch.reachability import Probe
 from .fetch.results import FetchResult
+from .jobs import Job as Job
+from .jobs import cited_jobs
+from .jobs import url_target as url_target
 from .manifests import Manifest, load_targets
 from .offline import HostTally, judge_network, reachability_probe, record_fetch
 
 # Re-exported: what a run produced was defined here before outcomes.py, and is still imported from here.
 from .outcomes import Outcome as Outcome
+from .outcomes import RunLog
 from .outcomes import Summary as Summary
 from .outcomes import capture_row as capture_row
 from .outcomes import redirects_json as redirects_json
 from .storage import WarcAppender, WarcCarry, record_rows
-from .urls import host_of, normalize_url
+from .urls import host_of
 from .warc import Original, RecordInfo
 
 BATCH = 32  # captures whose database rows are committed together, at most
 BUILDERS = 2  # threads compressing WARC records; zlib and hashlib run outside the GIL
 
 F = TypeVar("F")  # what a kind of run learns from reading a fetch (the checker's Finding)
-
-
-@dataclass
-class Job:
-    fetch_url: str
-    url: str  # as cited
-    manifest: str | None
-    citation_id: str | None
-    previous: Previous | None = None
-    invalid_reason: str | None = None
-    accessed: dt.date | None = None  # of the first citation of this URL: the checker's baseline date
-    capture: str | None = None  # the citation's `capture:` (http, browser, auto); None: the run's
 
 
 @dataclass
@@ -122,53 +112,26 @@ class RunKind(Generic[F]):
         """Inside the transaction that stores a capture, on the writer thread (a cluster run's
         client): rows added here commit with it. Also called for a URL that is invalid as given."""
 
-    def counts(self, outcomes: list[Outcome]) -> dict[str, int]:
+    def counts(self, outcomes: RunLog) -> dict[str, int]:
         """What this kind adds to the run's counts (the `runs` row)."""
         return {}
 
 
-def url_target(url: str) -> tuple[str, str | None]:
-    """A URL given as a target: (its fetch URL, None), or when invalid (the text as given, why)."""
-    try:
-        return normalize_url(url), None
-    except InvalidURL as exc:
-        return url, exc.detail
-
-
-def plan_jobs(manifests: list[Manifest], urls: list[str]) -> tuple[list[Job], list[Job]]:
-    """Jobs to fetch (each URL once, first citation wins) and jobs that are invalid as given:
-    target URLs that are no URL, then the manifests' skipped entries, recorded under their text."""
-    jobs: dict[str, Job] = {}
-    invalid: list[Job] = []
-    for m in manifests:
-        for c in m.citations:
-            jobs.setdefault(c.fetch_url, Job(c.fetch_url, c.url, m.path, c.id, accessed=c.accessed, capture=c.capture))
-    for url in urls:
-        fetch_url, reason = url_target(url)
-        if reason is not None:
-            invalid.append(Job(url, url, None, None, invalid_reason=reason))
-        else:
-            jobs.setdefault(fetch_url, Job(fetch_url, url, None, None))
-    invalid += [Job(p.text, p.text, p.path, p.id, invalid_reason=f"line {p.line}: {p.reason}")
-                for m in manifests for p in m.problems]
-    return list(jobs.values()), invalid
-
-
-def _citation_rows(manifest: Manifest) -> list[dict[str, Any]]:
-    rows = []
+def _citation_rows(manifest: Manifest) -> Iterator[dict[str, Any]]:
+    """The `citations` rows of a manifest, one at a time (a big manifest's rows would weigh more than
+    its citations)."""
     seen: dict[str, int] = {}
     for c in manifest.citations:
         # Without an id, a citation is known by its URL and which occurrence of that URL it is:
         # stable when unrelated lines are edited, and two citations of one URL stay two rows.
         seen[c.url] = seen.get(c.url, 0) + 1
         key = c.id or (c.url if seen[c.url] == 1 else f"{c.url} #{seen[c.url]}")
-        rows.append({
+        yield {
             "key": key, "citation_id": c.id, "url": c.url, "fetch_url": c.fetch_url,
             "cited_as": c.cited_as, "context": c.context,
             "accessed": c.accessed.isoformat() if c.accessed else None, "line": c.line,
             "extra": json.dumps(c.extra, default=str) if c.extra else None,
-        })
-    return rows
+        }
 
 
 class Run:
@@ -194,7 +157,8 @@ class Run:
         self._fetching = 0
         self._fetching_lock = threading.Lock()
         self._abandoned = False
-        self.outcomes: list[Outcome] = []  # published only once their rows are committed
+        # Published only once their rows are committed; a run of execute() keeps them in its Summary's log.
+        self.outcomes: list[Outcome] | RunLog = []
         self.interrupted = False
         self.tally = HostTally()  # the hosts fetches reached or not: was the network down?
         self.probe: Probe | None = None  # started at the first network-level failure
@@ -254,7 +218,7 @@ class Run:
             fetched.kept = self.browser.write(self.archive.store.builder, fetched.spool, fetched.rendering,
                                               fetched.records)
 
-    def run(self, jobs: list[Job], invalid: list[Job], run_id: int) -> list[Outcome]:
+    def run(self, jobs: list[Job], invalid: list[Job], run_id: int) -> list[Outcome] | RunLog:
         """Fetch and store every job; returns the outcomes. Stopped by a signal or stop(), it
         returns what was stored with `interrupted` set; a failure propagates after committing the
         captures stored before it."""
@@ -486,37 +450,46 @@ def execute(
     on_runner: Callable[[Run], None] | None = None,
     loaded: tuple[list[Manifest], list[str]] | None = None,
     carry: WarcCarry | None = None,
-    engine: Callable[[Run, list[Job], list[Job], int], object] | None = None,
+    engine: Callable[[Run, RunLog, list[Job], int], object] | None = None,
 ) -> Summary:
     """One run of `kind` over TARGETs: plan, record the manifests, fetch, store. Raises
     ManifestError/UsageError before any fetch; Interrupted when stopped; an error that ends the run
     carries the Summary of what was saved as `summary`.
     `loaded`: the targets already parsed by `load_targets` (big manifests cost seconds to parse);
     `carry`: the WARC file to append to, kept open for the next run (the daemon's);
-    `engine`: what runs the planned jobs instead of `Run.run` (a cluster's: archiver/cluster/)."""
+    `engine`: what runs the planned jobs (in the run's log) instead of `Run.run` (a cluster's:
+    archiver/cluster/), which reads them from the log a batch at a time."""
     manifests, urls = loaded or load_targets(targets)
-    jobs, invalid = plan_jobs(manifests, urls)
+    log = RunLog()  # the jobs, each fetch URL once, and then every outcome: on disk, not in memory
+    log.plan(cited_jobs(manifests, urls))
+    invalid = log.invalid()
     problems = [p for m in manifests for p in m.problems]
-    if not jobs and not invalid:
+    if not log.planned():
+        log.close()
         raise UsageError(f"nothing to {kind.command}")
-    BrowserStage.require({job.capture or settings.capture for job in jobs})
+    BrowserStage.require({mode or settings.capture for mode in log.captures()})
     with Archive(settings) as archive:
         if carry is not None:
             carry.lend(archive.store)
-        for m in manifests:
-            archive.db.record_manifest(m.path, m.name, m.title, m.source, m.schedule, _citation_rows(m))
+        _record_manifests(archive, manifests)
+        # The run needs only its log from here: a snapshot's citations (~230 bytes each) are let go.
+        # (A check keeps its own, `loaded`, for the verdicts.)
+        del manifests, loaded
         run_id = archive.db.start_run(kind.command, targets)
-        summary = Summary(run_id, problems=problems, recovered=archive.recovered, planned=jobs + invalid)
+        summary = Summary(run_id, log, problems=problems, recovered=archive.recovered)
         if on_plan:
-            on_plan(len(jobs) + len(invalid))
+            on_plan(log.planned())
         run = Run(settings, archive, kind, on_outcome)
         run.probe = reachability_probe(settings)
         if on_runner:
             on_runner(run)
-        summary.outcomes = run.outcomes
+        run.outcomes = log
         summary.notices = run.notices
         try:
-            (engine or Run.run)(run, jobs, invalid, run_id)
+            if engine is None:
+                run.run(log.jobs(), invalid, run_id)
+            else:
+                engine(run, log, invalid, run_id)
             summary.status = "interrupted" if run.interrupted else "done"
         except KeyboardInterrupt as exc:  # a second signal: stopped at once, still with what was saved
             summary.status = "interrupted"
@@ -537,6 +510,11 @@ def execute(
         stopped.summary = summary
         raise stopped
     return summary
+
+
+def _record_manifests(archive: Archive, manifests: list[Manifest]) -> None:
+    for m in manifests:
+        archive.db.record_manifest(m.path, m.name, m.title, m.source, m.schedule, _citation_rows(m))
 
 
 def _finish(archive: Archive, kind: RunKind[Any], summary: Summary, carry: WarcCarry | None) -> None:

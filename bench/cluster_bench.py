@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Throughput of `archiver snapshot` in one process, on `--cluster local:2`, and on a `dask scheduler`
 with 2 `dask worker` processes, at the same total concurrency, in one run; and the client's peak RSS
-for N against 10 N URLs on the scheduler.
+for N, 10 N (and 100 N) URLs on the scheduler.
 
 A server in a child process answers every request after --latency seconds (50 ms) under --hosts host
 names (archiver's resolver override, ARCHIVER_RESOLVE: no /etc/hosts, no root). Two variants:
@@ -12,6 +12,7 @@ LocalCluster included (the scheduler and workers of the third mode are started b
 would be). Stdlib only, plus the `dask` command of archiver[cluster].
 
   python bench/cluster_bench.py --urls 2000 --hosts 100     # the issue asks 10000 / 500
+  python bench/cluster_bench.py --variants "" --latency 0.005 --rss-urls 1000,10000,100000   # RSS only
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int, dict[str, ob
         if proc.returncode not in (0, 1):
             raise SystemExit(f"{cmd[3:6]} failed ({proc.returncode}): {err.read().decode()[-2000:]}")
         text = out.read()
-        return wall, usage.ru_maxrss, json.loads(text) if text.strip() else {}
+        return wall, usage.ru_maxrss, json.loads(text) if text.startswith((b"{", b"[")) else {}  # check: a table
 
 
 def main() -> None:
@@ -90,7 +91,12 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=100)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--rss-urls", type=int, default=500, help="N of the client RSS comparison (N vs 10 N)")
+    parser.add_argument("--rss-urls", default="500",
+                        help="N of the client RSS comparison (N vs 10 N), or a list of sizes: 1000,10000,100000")
+    parser.add_argument("--rss-command", default="snapshot", choices=("snapshot", "check"),
+                        help="the command of the RSS runs (check: pages read and judged, verdicts after)")
+    parser.add_argument("--rss-json", action="store_true",
+                        help="the RSS runs with --json (the summary lists every URL)")
     parser.add_argument("--variants", default="latency,cpu")
     args = parser.parse_args()
 
@@ -108,7 +114,7 @@ def main() -> None:
     results = []
     try:
         time.sleep(6)
-        for variant in args.variants.split(","):
+        for variant in [v for v in args.variants.split(",") if v]:
             port = free_port()
             server = Process(target=serve, args=(port, args.latency, 150_000 if variant == "cpu" else 2_000),
                              daemon=True)
@@ -146,15 +152,19 @@ def main() -> None:
         servers.append(server)
         env = {**os.environ, "ARCHIVER_ALLOW_PRIVATE": "1", "ARCHIVER_REACHABILITY": "",
                "ARCHIVER_RESOLVE": ",".join(f"{h}:{port}:127.0.0.1" for h in hosts)}
-        for n in (args.rss_urls, 10 * args.rss_urls):
+        sizes = [int(n) for n in args.rss_urls.split(",") if n]
+        for n in sizes if len(sizes) > 1 else [sizes[0], 10 * sizes[0]]:
             path = work / f"rss-{n}.txt"
             path.write_text("".join(f"http://{hosts[i % len(hosts)]}:{port}/r/{i}\n" for i in range(n)))
             storage = work / f"rss-{n}"
-            wall, rss, summary = timed([ARCHIVER, "--storage", str(storage), "snapshot", str(path), "--capture", "http",
-                                        "--per-host-delay", "0", "--concurrency", str(args.concurrency), "-q",
-                                        "--cluster", address], env)
-            print(f"rss      scheduler+2 workers  {n} URLs: client peak RSS {rss / 1024:.0f} MiB ({wall:.1f} s)",
-                  flush=True)
+            wall, rss, summary = timed([ARCHIVER, "--storage", str(storage), args.rss_command, str(path),
+                                        "--capture", "http", "--per-host-delay", "0",
+                                        "--concurrency", str(args.concurrency), "-q",
+                                        *(["--json"] if args.rss_json else []), "--cluster", address], env)
+            if args.rss_json and args.rss_command == "snapshot":
+                assert summary["captured"] == n and len(summary["urls"]) == n, (summary["captured"], summary["failed"])
+            print(f"rss      scheduler+2 workers  {args.rss_command} {n} URLs{' --json' if args.rss_json else ''}:"
+                  f" client peak RSS {rss / 1024:.0f} MiB ({wall:.1f} s)", flush=True)
             shutil.rmtree(storage)
     finally:
         for server in servers:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .. import stamps
-from ..errors import ArchiverError
+from ..errors import ArchiverError, RunSummary
 from .options import fetch_options, json_option, policy_options, settings_from, targets_help
 from .progress import Progress
 
@@ -39,12 +39,9 @@ def snapshot_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: b
 
     settings = settings_from(ctx, **flags)
     quiet = bool(settings.quiet)
-    failures: list[Outcome] = []
     with Progress("snapshot", quiet=quiet, as_json=as_json) as progress:
 
         def each(outcome: Outcome) -> None:
-            if outcome.result == "failed":
-                failures.append(outcome)
             progress.advance()
 
         try:
@@ -52,12 +49,12 @@ def snapshot_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: b
         except (ArchiverError, KeyboardInterrupt) as exc:
             partial = getattr(exc, "summary", None)
             if as_json and partial is not None:
-                click.echo(partial.to_json())  # scripts still learn what was saved before the stop
+                echo_json(partial)  # scripts still learn what was saved before the stop
             raise
     if as_json:
-        click.echo(summary.to_json())
+        echo_json(summary)
     if not quiet:
-        print_problems(summary, failures)
+        print_problems(summary)
     if not as_json or not quiet:
         c = summary.counts
         click.echo(
@@ -67,6 +64,14 @@ def snapshot_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: b
         )
     print_network(summary)
     ctx.exit(summary.exit_code)
+
+
+def echo_json(summary: RunSummary) -> None:
+    """A run's --json summary, written in pieces as it is read from the run's log (one string would
+    hold every URL of the run)."""
+    for chunk in summary.json_chunks():
+        click.echo(chunk, nl=False)
+    click.echo()
 
 
 def print_network(summary: Summary) -> None:
@@ -79,12 +84,12 @@ def print_network(summary: Summary) -> None:
         click.echo(summary.network.line(), err=True)
 
 
-def print_problems(summary: Summary, failures: list[Outcome]) -> None:
-    """The run's warnings, then one line per failed URL (on stderr)."""
+def print_problems(summary: Summary) -> None:
+    """The run's warnings, then one line per failed URL (on stderr), read back from the run's log."""
     for problem in summary.problems:
         click.echo(f"warning: {problem}", err=True)
     skipped = {(p.path, p.text) for p in summary.problems}
-    for failed in failures:
+    for failed in summary.outcomes.failed():
         if (failed.manifest, failed.url) in skipped:
             continue  # already reported, with its line, as a skipped manifest entry
         what = failed.outcome if failed.outcome != "ok" else f"HTTP {failed.http_status}"
@@ -134,7 +139,7 @@ def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool
             # --json does), so scripts learn what was checked and which URLs were never attempted.
             partial = getattr(exc, "summary", None)
             if as_json and partial is not None:
-                click.echo(partial.to_json())
+                echo_json(partial)
             raise
     if as_json:
         click.echo(json.dumps([verdict_json(c) for c in result.citations], indent=2))

@@ -1,7 +1,8 @@
 """The client side of a cluster run: connect, split the jobs by host, record what tasks return.
 
-Tasks are submitted a window at a time (client memory and the scheduler's queue stay flat in the
-number of URLs) and their results recorded as they complete, each in one transaction: the task's
+Tasks are submitted a window at a time, each with a batch of whole hosts read from the run's log
+(outcomes.RunLog, on disk) when it is submitted: client memory and the scheduler's queue stay flat in
+the number of URLs. Their results are recorded as they complete, each in one transaction: the task's
 WARC files (closed and on disk before it returned), then its captures. A worker that dies mid-task
 has recorded nothing: the scheduler runs the task again elsewhere, and what the dead task left on
 disk (an `.open` file no database knows) is swept at the end of the run. The scheduler gone: the run
@@ -17,12 +18,13 @@ import logging
 import math
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .. import signals
 from ..errors import ArchiverError, StorageError
+from ..outcomes import RunLog
 from ..run import Job, Run
 from ..urls import host_of
 from .task import PREFIX, BatchResult, run_batch
@@ -36,26 +38,25 @@ CONNECT_TIMEOUT = 20  # seconds
 distributed: Any = importlib.import_module("distributed")
 
 
-def host_batches(jobs: list[Job], hosts: int, most: int = MAX_BATCH) -> list[list[Job]]:
-    """Jobs grouped by host, hosts gathered into batches of `hosts` hosts (fewer once a batch holds
-    `most` URLs), the biggest hosts first so that a long host starts early; every host whole, in
-    exactly one batch. A task fetches one host at a time per host slot: it needs as many hosts as
-    fetches it may have in flight."""
-    by_host: dict[str, list[Job]] = {}
-    for job in jobs:
-        by_host.setdefault(host_of(job.fetch_url), []).append(job)
-    batches: list[list[Job]] = []
-    current: list[Job] = []
-    count = 0
-    for group in sorted(by_host.values(), key=len, reverse=True):
-        current += group
+def assign_batches(sizes: Iterable[tuple[str, int]], hosts: int, most: int = MAX_BATCH) -> Iterator[tuple[str, int]]:
+    """(host, batch number) for hosts of (host, URLs) given the biggest first (so that a long host
+    starts early): hosts gathered into batches of `hosts` hosts (fewer once a batch holds `most`
+    URLs); every host whole, in exactly one batch. A task fetches one host at a time per host slot:
+    it needs as many hosts as fetches it may have in flight."""
+    batch = count = urls = 0
+    for host, n in sizes:
+        yield host, batch
         count += 1
-        if count >= hosts or len(current) >= most:
-            batches.append(current)
-            current, count = [], 0
-    if current:
-        batches.append(current)
-    return batches
+        urls += n
+        if count >= hosts or urls >= most:
+            batch, count, urls = batch + 1, 0, 0
+
+
+def host_batches(log: RunLog, hosts: int, most: int = MAX_BATCH) -> Iterator[list[Job]]:
+    """The jobs of the run's log in batches of whole hosts (assign_batches), each read from the log
+    when it is wanted: the client holds the batches in flight, never the run's every job."""
+    for number in range(log.group(assign_batches(log.host_sizes(host_of), hosts, most))):
+        yield log.batch(number)
 
 
 def _run_of(name: str) -> int | None:
@@ -118,27 +119,27 @@ class ClusterEngine:
                 cluster.close()
             raise StorageError(f"cluster {self.address}: cannot connect: {exc}") from exc
 
-    def __call__(self, run: Run, jobs: list[Job], invalid: list[Job], run_id: int) -> None:
+    def __call__(self, run: Run, log: RunLog, invalid: list[Job], run_id: int) -> None:
         run.kind.begin(run, [])  # the client's side of the hooks: only `stored`, on this thread
         run.workers = {}
         try:
             run.outcomes.extend(run.record_invalid(job, run_id) for job in invalid)
-            if jobs:
-                self._run(run, jobs, run_id)
+            if log.planned() > len(invalid):
+                self._run(run, log, run_id)
         finally:
             run.kind.end()
             run.fetcher.close()
 
-    def _run(self, run: Run, jobs: list[Job], run_id: int) -> None:
+    def _run(self, run: Run, log: RunLog, run_id: int) -> None:
         folder = run.archive.store.dir
         lock = _client_lock(folder, run_id)
         try:
-            self._run_locked(run, jobs, run_id)
+            self._run_locked(run, log, run_id)
         finally:
             (folder / f".{PREFIX}{run_id}.lock").unlink(missing_ok=True)
             os.close(lock)
 
-    def _run_locked(self, run: Run, jobs: list[Job], run_id: int) -> None:
+    def _run_locked(self, run: Run, log: RunLog, run_id: int) -> None:
         self._sweep(run, run_id)
         client, cluster = self._connect()
         try:
@@ -147,9 +148,9 @@ class ClusterEngine:
             # hosts to use its share under per-host politeness, and the run at least a few tasks per slot.
             share = max(1, math.ceil(run.settings.concurrency / slots))
             settings = run.settings.replace(concurrency=share, cluster="")
-            hosts = len({host_of(job.fetch_url) for job in jobs})
+            hosts = log.host_count(host_of)
             per_task = max(math.ceil(share / run.settings.per_host), math.ceil(hosts / (TASKS_PER_SLOT * slots)))
-            batches = iter(host_batches(jobs, per_task))
+            batches = host_batches(log, per_task)
 
             def on_signal(signum: int, frame: object) -> None:
                 run.stop()  # the loop stops at the next task's result; a second signal aborts at once

@@ -289,6 +289,14 @@ class ArchiveDB(Queries, CopyRows, EvidenceRows):
                    WHERE fetch_url IN ({marks}) GROUP BY fetch_url) newest ON c.id = newest.id""", fetch_urls)
         return {url: found[0] for url, found in rows.items()}
 
+    def run_checks(self, run_id: int, fetch_urls: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """What run `run_id` found of each URL (its newest check there): reason, HTTP status, drift."""
+        rows = self._by_url(
+            f"""SELECT c.fetch_url, c.reason, c.http_status, c.drift, c.drift_level FROM checks c
+                JOIN (SELECT fetch_url, MAX(id) AS id FROM checks WHERE run_id = {int(run_id)}
+                      AND fetch_url IN ({{marks}}) GROUP BY fetch_url) newest ON c.id = newest.id""", fetch_urls)
+        return {url: found[0] for url, found in rows.items()}
+
     def good_captures(self, fetch_urls: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
         """Captures that hold a whole 2xx payload (a revisit resolved to its original), oldest first."""
         return self._by_url(

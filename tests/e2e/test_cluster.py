@@ -155,6 +155,10 @@ def test_a_worker_killed_mid_run_loses_nothing_and_records_nothing_twice(
 
     assert content(remote) == expected  # every URL once, each as the local run saw it
     assert summary["captured"] == len(expected) and summary["status"] == "done"
+    # The summary's URLs come back from the run's log on disk: every one, once, as recorded.
+    listed = {u["fetch_url"]: (u["http_status"], u["sha256"]) for u in summary["urls"]}
+    assert len(summary["urls"]) == len(listed) == len(expected) and summary["unattempted"] == []
+    assert listed == {url: row[:2] for url, row in expected.items()}
     assert set(summary["workers"]) <= {"w0", "w1"} and sum(summary["workers"].values()) == len(expected)
     assert summary["workers"].get("w1", 0) > 0
     # The killed worker was mid-task: its partial file was removed (and its URLs fetched again above).
@@ -191,7 +195,8 @@ def test_stopped_then_run_again_records_every_url_once(
     srv, manifest, env = web
     address, _ = scheduler
     storage = tmp_path / "stopped"
-    command = [ARCHIVER, "--storage", str(storage), "snapshot", str(manifest), *FETCH, "-q", "--cluster", address]
+    command = [ARCHIVER, "--storage", str(storage), "snapshot", str(manifest), *FETCH, "-q", "--json",
+               "--cluster", address]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "ARCHIVER_BACKOFF": "0.05", **env})
     deadline = time.monotonic() + 60
@@ -203,6 +208,11 @@ def test_stopped_then_run_again_records_every_url_once(
     assert proc.returncode == code, err
     first = captures(storage)
     assert 0 < len(first) < len(HOSTS) * PER_HOST and all(len(r) == 1 for r in first.values())
+    if stop == signal.SIGINT:  # the --json of a stopped run: what was recorded, and every URL it never finished
+        summary = json.loads(out)
+        done_urls = [u["fetch_url"] for u in summary["urls"]]
+        assert summary["status"] == "interrupted" and set(done_urls) == set(first)
+        assert sorted(done_urls + summary["unattempted"]) == sorted(manifest.read_text().split())
     assert rows_point_at_whole_records(storage) > 0
 
     done = run(storage, "snapshot", str(manifest), *FETCH, "-q", "--cluster", address, env=env, timeout=90)

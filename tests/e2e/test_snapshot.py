@@ -288,7 +288,7 @@ def test_library_api_returns_the_summary(server: TestServer, settings) -> None:
     summary = snapshot(settings, [server.url("page/lib")])
     assert summary.exit_code == 0
     assert summary.counts == {"captured": 1, "unchanged": 0, "failed": 0}
-    outcome = summary.outcomes[0]
+    outcome = next(iter(summary.outcomes))
     assert outcome.sha256 == hashlib.sha256(page("lib")).hexdigest()
 
 

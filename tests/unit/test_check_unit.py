@@ -1,4 +1,5 @@
-"""Pieces of the checker that need no network: the baseline choice and the schema upgrade."""
+"""Pieces of the checker: the baseline choice, the schema upgrade (no network), and the verdicts read
+back a chunk of citations at a time (the loopback test server)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import datetime as dt
 import sqlite3
 from pathlib import Path
 
+import pytest
 import sqlite_utils
+from server import TestServer
 
 from archiver.check import pick_baseline
+from archiver.config import Settings
 from archiver.db import MIGRATIONS, SCHEMA_VERSION, ArchiveDB
 
 
@@ -44,3 +48,21 @@ def test_a_v1_database_is_upgraded_in_place(tmp_path: Path) -> None:
         assert "checked" in upgraded.db.table("runs").columns_dict
     finally:
         upgraded.close()
+
+
+def test_verdicts_judged_a_chunk_at_a_time_keep_what_the_run_found(server: TestServer, settings: Settings,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The verdicts of a check are read back from the database a chunk of citations at a time (a
+    check of a million URLs keeps no list of its check rows): the same verdicts, reasons and
+    statuses in chunks of 2 as in one."""
+    from archiver import check as check_module
+    from archiver.check import check, citation_verdicts
+    from archiver.verdict import Policy
+
+    urls = [server.url(f"page/chunk-{i}") for i in range(5)] + [server.url(f"nowhere/chunk-{i}") for i in range(2)]
+    result = check(settings, urls)
+    monkeypatch.setattr(check_module, "VERDICT_CHUNK", 2)
+    again = citation_verdicts(settings, urls, Policy(), [], run_id=result.summary.run_id)
+    assert again == result.citations and len(again) == 7
+    assert [c.http_status for c in again] == [200] * 5 + [404] * 2
+    assert all(c.reason for c in again[5:])

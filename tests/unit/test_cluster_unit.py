@@ -1,14 +1,20 @@
 """archiver/cluster/ without a cluster: the host split, the `cluster` setting, Dask left unimported
-without it, the install hint, and the WARC files of tasks (LooseWarcs, adopt, sweep)."""
+without it, the install hint, the WARC files of tasks (LooseWarcs, adopt, sweep), and the client's
+memory, flat in the number of URLs (the run's log)."""
 
 from __future__ import annotations
 
 import fcntl
+import gc
+import json
 import os
 import subprocess
 import sys
+import tracemalloc
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import REPO, require_module
@@ -18,7 +24,8 @@ from warcio.archiveiterator import ArchiveIterator
 from archiver.archive import Archive
 from archiver.config import Settings, load_settings
 from archiver.errors import ConfigError
-from archiver.run import Job
+from archiver.outcomes import Outcome, RunLog, Summary, capture_row
+from archiver.run import Job, Run, Stored
 from archiver.storage import OPEN_SUFFIX, LooseWarcs
 from archiver.urls import host_of
 from archiver.warc import RecordBuilder
@@ -35,7 +42,9 @@ def test_host_batches_keep_every_host_whole_and_in_one_batch() -> None:
 
     sizes = {f"h{i}.test": 1 + i % 7 for i in range(50)} | {"big.test": 40}
     jobs = jobs_over(sizes)
-    batches = host_batches(jobs, 6, most=30)
+    log = RunLog()
+    log.plan([*jobs, *jobs[:5]])  # a URL cited twice is fetched once
+    batches = list(host_batches(log, 6, most=30))
     seen = Counter(job.fetch_url for batch in batches for job in batch)
     assert set(seen) == {job.fetch_url for job in jobs} and set(seen.values()) == {1}
     where: dict[str, int] = {}
@@ -147,3 +156,67 @@ def test_sweep_removes_what_a_dead_task_left_but_not_a_live_one(tmp_path: Path) 
         finally:
             os.close(fd)
         assert archive.store.sweep("cluster-r", lambda name: name.startswith("cluster-r4-")) == []
+
+
+def client_side_peak(settings: Settings, n: int) -> tuple[int, dict[str, Any]]:
+    """Peak Python heap (tracemalloc) of a cluster client's side of an n-URL run, without Dask: the
+    jobs planned from a stream of citations (10 URLs a host), the batches read back, each batch's
+    synthetic task result recorded, then the --json summary written; and that summary."""
+    from archiver.cluster.engine import ClusterEngine, host_batches
+    from archiver.cluster.task import BatchResult
+    from archiver.snapshot import SnapshotKind
+
+    def cited() -> Iterator[Job]:
+        for i in range(n):
+            url = f"http://h{i // 10}.test/p{i}"
+            yield Job(url, url, "m.txt", None)
+
+    with Archive(settings) as archive:
+        run_id = archive.db.start_run("snapshot", ["m.txt"])
+        run = Run(settings, archive, SnapshotKind())
+        summary = Summary(run_id, RunLog())
+        run.outcomes = summary.outcomes
+        engine = ClusterEngine("tcp://127.0.0.1:1")
+        gc.collect()
+        tracemalloc.start()
+        try:
+            summary.outcomes.plan(cited())
+            for batch in host_batches(summary.outcomes, 5):
+                stored = []
+                for job in batch:
+                    outcome = Outcome(job.url, job.fetch_url, job.manifest, job.citation_id, "failed",
+                                      "connection_error", error="connection refused")
+                    stored.append(Stored(job, outcome, capture_row(outcome, run_id, None, None)))
+                engine._record(run, BatchResult("w0", stored=stored), run_id)
+            written = sum(len(chunk) for chunk in summary.json_chunks())
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    as_json = json.loads(summary.to_json())
+    assert written == len(summary.to_json())
+    return peak, as_json
+
+
+def test_the_client_side_of_a_cluster_run_keeps_no_list_of_its_urls(tmp_path: Path) -> None:
+    """Planning, recording and the --json summary of 20,000 URLs take no more Python heap than of
+    2,000 (before: about 2 KB a URL): jobs and outcomes live in the run's log on disk."""
+    require_module("distributed", "pip install 'archiver[cluster]'")
+    peaks = {}
+    for n in (2_000, 20_000):
+        settings = Settings(storage=tmp_path / str(n))
+        peaks[n], summary = client_side_peak(settings, n)
+        assert summary["failed"] == n and summary["unattempted"] == []
+        assert len(summary["urls"]) == n
+        assert len({u["fetch_url"] for u in summary["urls"]}) == n  # every URL, once
+    assert peaks[20_000] - peaks[2_000] < 256 * 1024, peaks  # 18,000 URLs more: < 15 bytes each
+
+
+def test_unattempted_are_the_planned_urls_with_no_outcome_in_planned_order() -> None:
+    log = RunLog()
+    log.plan(Job(f"http://h{i % 3}.test/{i}", f"http://h{i % 3}.test/{i}", None, None) for i in range(9))
+    log.plan([Job("not a url", "not a url", None, None, invalid_reason="no scheme")])
+    log.extend([Outcome("http://h1.test/4", "http://h1.test/4", None, None, "captured", "ok", 200)])
+    summary = Summary(1, log)
+    assert summary.unattempted == [f"http://h{i % 3}.test/{i}" for i in range(9) if i != 4] + ["not a url"]
+    assert summary.counts == {"captured": 1, "unchanged": 0, "failed": 0} and len(log) == 1
+    assert json.loads(summary.to_json())["unattempted"] == summary.unattempted
