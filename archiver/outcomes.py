@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from . import stamps
+from .errors import StorageError
 from .fetch.results import FetchResult, Hop
 from .jobs import Job
 from .manifests import Problem
@@ -203,13 +204,16 @@ class RunLog:
     def _transaction(self) -> Iterator[None]:
         """BEGIN ... COMMIT around many statements (the connection is in autocommit mode): one
         commit per batch, not per row."""
-        self._db.execute("BEGIN")
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:  # its folder full or unwritable: the run cannot go on
+            raise StorageError(f"the run's temporary log (in SQLITE_TMPDIR, TMPDIR or /var/tmp): {exc}") from exc
 
 
 @dataclass

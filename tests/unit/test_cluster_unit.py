@@ -220,3 +220,26 @@ def test_unattempted_are_the_planned_urls_with_no_outcome_in_planned_order() -> 
     assert summary.unattempted == [f"http://h{i % 3}.test/{i}" for i in range(9) if i != 4] + ["not a url"]
     assert summary.counts == {"captured": 1, "unchanged": 0, "failed": 0} and len(log) == 1
     assert json.loads(summary.to_json())["unattempted"] == summary.unattempted
+
+
+RUN_LOG_FULL = """
+import resource, signal, sys
+from archiver.errors import StorageError
+from archiver.outcomes import Outcome, RunLog
+log = RunLog()
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))
+try:
+    for n in range(200):
+        log.extend(Outcome(f"http://h/{n}/{i}", f"http://h/{n}/{i}", None, None, "failed", "dns_error",
+                           error="x" * 500) for i in range(100))
+except StorageError as exc:
+    print("StorageError:", exc)
+"""
+
+
+def test_a_full_temporary_folder_stops_the_run_log_with_a_storage_error() -> None:
+    """The run log spills to SQLite's temporary folder past a small cache: when that cannot grow, the
+    run stops with a storage error (exit 4) that names the folder, never an internal error."""
+    proc = subprocess.run([sys.executable, "-c", RUN_LOG_FULL], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.startswith("StorageError: the run's temporary log"), proc.stdout + proc.stderr
