@@ -68,7 +68,6 @@ def _normalize_host(url: str, parts: SplitResult) -> str:
     return ascii_host
 
 
-@functools.lru_cache(maxsize=4096)  # asked four times a fetch (plan, gate, guard, tally): urlsplit is not cheap
 def host_of(url: str) -> str:
     """The politeness key of a URL: its host name, without port."""
     return (urlsplit(url).hostname or "").lower()
