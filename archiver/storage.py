@@ -286,21 +286,7 @@ class WarcStore(WarcAppender):
         warc, self.current = self.current, None
         if warc is None:
             return
-        final = self.root / warc.name
-        try:
-            end = self._committed_end(warc.name)
-            digest = warc.sha256.hexdigest()
-            if end < warc.size:
-                os.ftruncate(warc.handle.fileno(), end)
-                warc.size = end
-                digest = _sha256_of(warc.path)
-            os.fsync(warc.handle.fileno())
-            os.replace(warc.path, final)
-            fsync_dir(final.parent)
-        except OSError as exc:
-            raise _storage_error(warc.path, "close WARC", exc) from exc
-        finally:
-            warc.handle.close()
+        digest = _into_view(warc, self.root / warc.name, lambda: self._committed_end(warc.name))
         self._closed(warc.name, warc.size, digest)
 
     def _closed(self, name: str, size: int, digest: str) -> None:
@@ -482,15 +468,7 @@ class LooseWarcs(WarcAppender):
         if warc is None:
             return
         final = self.root / warc.name
-        try:
-            os.fsync(warc.handle.fileno())
-            os.replace(warc.path, final)
-            fsync_dir(final.parent)
-        except OSError as exc:
-            raise _storage_error(warc.path, "close WARC", exc) from exc
-        finally:
-            warc.handle.close()
-        loose = LooseFile(warc.name, warc.size, warc.sha256.hexdigest(), self._info.pop(warc.name))
+        loose = LooseFile(warc.name, warc.size, _into_view(warc, final), self._info.pop(warc.name))
         if self.remote is not None:
             self.remote.publish(final, loose.name, loose.size, loose.sha256)
         self.done.append(loose)
@@ -533,6 +511,26 @@ def _create_locked(path: Path) -> IO[bytes]:
         return os.fdopen(fd, "wb", buffering=0)
     except OSError as exc:
         raise _storage_error(path, "create WARC file", exc) from exc
+
+
+def _into_view(warc: _OpenWarc, final: Path, known_end: Callable[[], int] | None = None) -> str:
+    """Close a WARC file for good: cut what `known_end()` says no row points past (the records of a
+    group whose commit failed), fsync, rename it to `final`, fsync its folder; the handle is closed
+    whatever happens. Returns the file's sha256."""
+    try:
+        digest = warc.sha256.hexdigest()
+        if known_end is not None and (end := known_end()) < warc.size:
+            os.ftruncate(warc.handle.fileno(), end)
+            warc.size = end
+            digest = _sha256_of(warc.path)
+        os.fsync(warc.handle.fileno())
+        os.replace(warc.path, final)
+        fsync_dir(final.parent)
+    except OSError as exc:
+        raise _storage_error(warc.path, "close WARC", exc) from exc
+    finally:
+        warc.handle.close()
+    return digest
 
 
 def _sync(warc: _OpenWarc) -> None:
