@@ -36,6 +36,10 @@ CONNECT_TIMEOUT = 20  # seconds
 
 # Dask's own annotations are partial: it is used as an untyped library here.
 distributed: Any = importlib.import_module("distributed")
+dask_config: Any = importlib.import_module("dask.config")
+# Dask keeps its last `low-level-log-length` (1,000) messages to the scheduler for its developers,
+# each task's pickled batch among them: ~0.2 KB a URL of client memory until 1,000 tasks. A few do.
+CLIENT_LOG_LENGTH = 8
 
 
 def assign_batches(sizes: Iterable[tuple[str, int]], hosts: int, most: int = MAX_BATCH) -> Iterator[tuple[str, int]]:
@@ -134,7 +138,8 @@ class ClusterEngine:
         folder = run.archive.store.dir
         lock = _client_lock(folder, run_id)
         try:
-            self._run_locked(run, log, run_id)
+            with dask_config.set({"distributed.admin.low-level-log-length": CLIENT_LOG_LENGTH}):
+                self._run_locked(run, log, run_id)
         finally:
             (folder / f".{PREFIX}{run_id}.lock").unlink(missing_ok=True)
             os.close(lock)
