@@ -7,7 +7,7 @@ import datetime as dt
 import io
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import yaml
 from .config import CAPTURE_MODES
 from .doi import doi_url, is_doi
 from .errors import InvalidURL, ManifestError, UsageError
+from .spill import SpillList
 from .urls import normalize_url
 
 CITATION_KEYS = {
@@ -107,7 +108,7 @@ class Problem:
 @dataclass(frozen=True)
 class Manifest:
     path: str
-    citations: list[Citation]
+    citations: Sequence[Citation]  # a SpillList when loaded: read it by iterating
     problems: list[Problem]
     title: str | None = None
     source: str | None = None
@@ -148,7 +149,13 @@ def load_manifest(path: Path | str) -> Manifest:
     path = Path(path)
     try:
         with path.open("rb") as f:
-            raw = f.read(MAX_MANIFEST_BYTES + 1)
+            # In pieces: read(MAX + 1) would allocate the 64 MiB up front for a file of a few lines.
+            pieces, size = [], 0
+            while size <= MAX_MANIFEST_BYTES and (piece := f.read(1 << 20)):
+                pieces.append(piece)
+                size += len(piece)
+            raw = b"".join(pieces)
+            del pieces
     except OSError as exc:
         raise ManifestError(path, None, f"cannot read manifest: {exc.strerror or exc}") from exc
     if len(raw) > MAX_MANIFEST_BYTES:
@@ -161,6 +168,7 @@ def load_manifest(path: Path | str) -> Manifest:
         bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0  # the decoder's offsets skip the BOM
         line = raw[: exc.start + bom].count(b"\n") + 1
         raise ManifestError(path, line, "not valid UTF-8") from exc
+    del raw  # the text is parsed as a str only: a big manifest is not held twice
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         manifest = _load_yaml(path, text)
@@ -177,8 +185,8 @@ def load_manifest(path: Path | str) -> Manifest:
     return manifest
 
 
-def _validated(path: Path, entries: Iterable[tuple[int, dict[str, Any]]]) -> tuple[list[Citation], list[Problem]]:
-    citations: list[Citation] = []
+def _validated(path: Path, entries: Iterable[tuple[int, dict[str, Any]]]) -> tuple[SpillList[Citation], list[Problem]]:
+    citations: SpillList[Citation] = SpillList()  # a million citations would be ~230 MB held
     problems: list[Problem] = []
     seen_ids: dict[str, int] = {}
     for line, entry in entries:

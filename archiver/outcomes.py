@@ -3,9 +3,8 @@
 (`capture_row`).
 
 A run's memory must not grow with its URLs (a law library's manifest has a million): the jobs
-planned and every outcome go to a private temporary SQLite database (`sqlite3.connect("")`: a file
-SQLite removes itself, even after a kill, whose pages beyond a small cache go to disk), the counts
-are kept as outcomes arrive, and `--json` is written from the database a URL at a time.
+planned and every outcome go to a private temporary SQLite database (spill.scratch_database), the
+counts are kept as outcomes arrive, and `--json` is written from the database a URL at a time.
 """
 
 from __future__ import annotations
@@ -13,17 +12,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from . import stamps
-from .errors import StorageError
 from .fetch.results import FetchResult, Hop
 from .jobs import Job
 from .manifests import Problem
 from .offline import NetworkVerdict
+from .spill import scratch_database, transaction
 
 
 @dataclass
@@ -71,10 +69,8 @@ class RunLog:
     the outcomes back. Written and read by one thread at a time (the run's writer, then its caller)."""
 
     def __init__(self) -> None:
-        self._db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+        self._db = scratch_database()
         self._db.executescript("""
-            PRAGMA journal_mode = OFF;
-            PRAGMA synchronous = OFF;
             CREATE TABLE jobs (seq INTEGER PRIMARY KEY, fetch_url TEXT NOT NULL, url TEXT NOT NULL, manifest TEXT,
                 citation_id TEXT, invalid_reason TEXT, accessed TEXT, capture TEXT, host TEXT);
             CREATE UNIQUE INDEX jobs_once ON jobs (fetch_url) WHERE invalid_reason IS NULL;
@@ -200,20 +196,8 @@ class RunLog:
                                           ORDER BY seq"""):
             yield url
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """BEGIN ... COMMIT around many statements (the connection is in autocommit mode): one
-        commit per batch, not per row."""
-        try:
-            self._db.execute("BEGIN")
-            try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:  # its folder full or unwritable: the run cannot go on
-            raise StorageError(f"the run's temporary log (in SQLITE_TMPDIR, TMPDIR or /var/tmp): {exc}") from exc
+    def _transaction(self) -> contextlib.AbstractContextManager[None]:
+        return transaction(self._db, "the run's temporary log")
 
 
 @dataclass

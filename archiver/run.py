@@ -119,16 +119,10 @@ class RunKind(Generic[F]):
 
 def _citation_rows(manifest: Manifest) -> Iterator[dict[str, Any]]:
     """The `citations` rows of a manifest, one at a time (a big manifest's rows would weigh more than
-    its citations)."""
-    seen: dict[str, int] = {}
+    its citations); their keys are the database's to give (ArchiveDB.record_manifest)."""
     for c in manifest.citations:
-        # Without an id, a citation is known by its URL and which occurrence of that URL it is:
-        # stable when unrelated lines are edited, and two citations of one URL stay two rows.
-        seen[c.url] = seen.get(c.url, 0) + 1
-        key = c.id or (c.url if seen[c.url] == 1 else f"{c.url} #{seen[c.url]}")
         yield {
-            "key": key, "citation_id": c.id, "url": c.url, "fetch_url": c.fetch_url,
-            "cited_as": c.cited_as, "context": c.context,
+            "citation_id": c.id, "url": c.url, "fetch_url": c.fetch_url, "cited_as": c.cited_as, "context": c.context,
             "accessed": c.accessed.isoformat() if c.accessed else None, "line": c.line,
             "extra": json.dumps(c.extra, default=str) if c.extra else None,
         }

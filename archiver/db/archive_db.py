@@ -145,22 +145,34 @@ class ArchiveDB(Queries, CopyRows, EvidenceRows):
 
     def record_manifest(self, path: str, name: str, title: str | None, source: str | None,
                         schedule: dict[str, str], citations: Iterable[dict[str, Any]]) -> None:
+        """A manifest and its citations, in order. A row without a `key` is known by its id, or else
+        by its URL and which occurrence of that URL it is ("url", "url #2", ...): stable when
+        unrelated lines are edited, and two citations of one URL stay two rows. The occurrences are
+        counted by SQLite, on disk: a million URLs are not a dict here."""
         stamp = stamps.now_iso()
+        columns = ("key", "citation_id", "url", "fetch_url", "cited_as", "context", "accessed", "line", "extra")
+        names = ", ".join(columns)
         with self.transaction():
             self.db.table("manifests").upsert({"path": path, "name": name, "title": title, "source": source,
                                                "schedule": json.dumps(schedule), "loaded_at": stamp}, pk="path")
-            for row in citations:
-                self.db.execute(
-                    """INSERT INTO citations (manifest, key, citation_id, url, fetch_url, cited_as, context,
-                           accessed, line, extra, first_seen, last_seen)
-                       VALUES (:manifest, :key, :citation_id, :url, :fetch_url, :cited_as, :context,
-                           :accessed, :line, :extra, :stamp, :stamp)
-                       ON CONFLICT (manifest, key) DO UPDATE SET citation_id=excluded.citation_id,
-                           url=excluded.url, fetch_url=excluded.fetch_url, cited_as=excluded.cited_as,
-                           context=excluded.context, accessed=excluded.accessed, line=excluded.line,
-                           extra=excluded.extra, last_seen=excluded.last_seen""",
-                    {"manifest": path, "stamp": stamp, **row},
-                )
+            self.db.execute(f"CREATE TEMP TABLE IF NOT EXISTS incoming (seq INTEGER PRIMARY KEY, {names})")
+            self.db.execute("DELETE FROM temp.incoming")
+            self.db.conn.executemany(f"INSERT INTO temp.incoming ({names}) VALUES ({', '.join('?' * len(columns))})",
+                                     ([row.get(c) for c in columns] for row in citations))
+            self.db.execute(
+                """INSERT INTO citations (manifest, key, citation_id, url, fetch_url, cited_as, context,
+                       accessed, line, extra, first_seen, last_seen)
+                   SELECT :manifest, COALESCE(key, citation_id, CASE n WHEN 1 THEN url ELSE url || ' #' || n END),
+                       citation_id, url, fetch_url, cited_as, context, accessed, line, extra, :stamp, :stamp
+                   FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY url ORDER BY seq) AS n FROM temp.incoming)
+                   WHERE true ORDER BY seq
+                   ON CONFLICT (manifest, key) DO UPDATE SET citation_id=excluded.citation_id,
+                       url=excluded.url, fetch_url=excluded.fetch_url, cited_as=excluded.cited_as,
+                       context=excluded.context, accessed=excluded.accessed, line=excluded.line,
+                       extra=excluded.extra, last_seen=excluded.last_seen""",
+                {"manifest": path, "stamp": stamp},
+            )
+            self.db.execute("DELETE FROM temp.incoming")
 
     # -- WARC files and captures -------------------------------------------------------------------
 

@@ -289,3 +289,27 @@ def test_rows_are_named(tmp_path: Path) -> None:
             list(named(db.db.execute("SELECT captured_at, warc FROM captures"), GoodCapture))
     finally:
         db.close()
+
+
+def test_a_manifests_citations_are_keyed_by_id_or_by_which_occurrence_of_their_url(tmp_path: Path) -> None:
+    """Without an id, a citation is known by its URL and its occurrence of that URL (counted by
+    SQLite, in cited order), so recording the same manifest again updates the same rows."""
+    def rows(n: int) -> list[dict[str, Any]]:
+        urls = ["https://a.example/", "https://b.example/", "https://a.example/", "https://a.example/"]
+        ids = [None, None, "smith2020", None]
+        return [{"citation_id": ids[i % 4], "url": urls[i % 4], "fetch_url": urls[i % 4], "line": i + 1,
+                 "context": f"turn {n}"} for i in range(4)]
+
+    db = ArchiveDB.open(current(tmp_path / "archiver.db"))
+    try:
+        for turn in (1, 2):
+            db.record_manifest("m.txt", "m", None, None, {}, rows(turn))
+        got = db.db.execute("SELECT key, citation_id, line, context FROM citations WHERE manifest = 'm.txt'"
+                            " ORDER BY line").fetchall()
+        assert got == [("https://a.example/", None, 1, "turn 2"), ("https://b.example/", None, 2, "turn 2"),
+                       ("smith2020", "smith2020", 3, "turn 2"), ("https://a.example/ #3", None, 4, "turn 2")]
+        db.record_manifest("other.txt", "other", None, None, {}, [{"key": "given", "url": "https://c.example/",
+                                                                  "fetch_url": "https://c.example/", "line": 1}])
+        assert db.db.execute("SELECT key FROM citations WHERE manifest = 'other.txt'").fetchall() == [("given",)]
+    finally:
+        db.close()

@@ -673,3 +673,17 @@ def test_a_url_list_with_a_few_commented_lines_is_a_manifest(tmp_path: Path) -> 
     text = "https://a.example/one  # the report\nhttps://b.example/two\nwww.c.example/three\nnot a url at all\n"
     loaded = load_manifest(write(tmp_path, "list.txt", text))
     assert len(loaded.citations) == 2 and len(loaded.problems) == 2
+
+
+def test_a_big_manifest_keeps_every_citation_in_order(tmp_path: Path) -> None:
+    """Past a few thousand citations the rest are kept on disk (spill.SpillList): all come back, in
+    the order written, with their lines; bad lines are still problems."""
+    lines = [f"https://example.org/paper/{i}" if i % 1000 != 999 else "not a url" for i in range(12_000)]
+    path = tmp_path / "big.txt"
+    path.write_text("# cited URLs\n" + "\n".join(lines) + "\n")
+    manifest = load_manifest(path)
+    good = [(i + 2, url) for i, url in enumerate(lines) if url != "not a url"]
+    assert len(manifest.citations) == len(good) == 11_988
+    assert [(c.line, c.url) for c in manifest.citations] == good
+    assert manifest.citations[-1].fetch_url == normalize_url(good[-1][1])
+    assert [p.line for p in manifest.problems] == [i + 2 for i in range(999, 12_000, 1000)]
