@@ -15,13 +15,14 @@ is still seen. The check row says which it judged (`mode`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import itertools
 import multiprocessing
 import os
 import random
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from .manifests import Manifest, load_targets
 from .outcomes import Outcome, RunLog, Summary
 from .rendered import read_resource
 from .run import Fetched, Job, Run, RunKind, Stored, execute, url_target
+from .spill import SpillList
 from .storage import WarcCarry
 from .verdict import ALIVE_STATUSES, CheckPoint, Policy, Verdict, judge
 from .warc.digests import sha1_label
@@ -356,9 +358,9 @@ class CitationVerdict:
 @dataclass
 class CheckSummary:
     summary: Summary
-    citations: list[CitationVerdict] = field(default_factory=list)
+    citations: Sequence[CitationVerdict] = field(default_factory=list)  # a SpillList: read it by iterating
 
-    @property
+    @functools.cached_property
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for c in self.citations:
@@ -367,7 +369,7 @@ class CheckSummary:
 
     @property
     def exit_code(self) -> int:
-        return 1 if any(c.verdict.verdict in ("failing", "dead") for c in self.citations) else 0
+        return 1 if self.counts.get("failing") or self.counts.get("dead") else 0
 
 
 def check(
@@ -396,13 +398,13 @@ VERDICT_CHUNK = 1000  # citations judged together: their history is read at once
 
 def citation_verdicts(settings: Settings, targets: list[str], policy: Policy, latest: list[dict[str, Any]],
                       loaded: tuple[list[Manifest], list[str]] | None = None,
-                      run_id: int | None = None) -> list[CitationVerdict]:
+                      run_id: int | None = None) -> SpillList[CitationVerdict]:
     """The verdict of every citation of the targets, from its check history; its reason, HTTP status
     and drift from `latest` (check rows), or from run `run_id`'s checks. A chunk of citations at a
     time: the history of a million URLs is never all in memory."""
     manifests, urls = loaded or load_targets(targets)
     given = {row["fetch_url"]: row for row in latest}
-    out = []
+    out: SpillList[CitationVerdict] = SpillList()
     with Archive(settings, writing=False) as archive:
         cited = _cited(manifests, urls)
         for chunk in iter(lambda: list(itertools.islice(cited, VERDICT_CHUNK)), []):

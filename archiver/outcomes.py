@@ -263,12 +263,23 @@ def _object_text(members: list[tuple[str, Any]]) -> Iterator[str]:
         if not isinstance(value, _Stream):
             yield json.dumps(value, indent=2).replace("\n", "\n  ")
             continue
-        empty = True
-        for item in value.items:
-            yield ("[\n    " if empty else ",\n    ") + json.dumps(item, indent=2).replace("\n", "\n    ")
-            empty = False
-        yield "[]" if empty else "\n  ]"
+        yield from _array_text(value.items, "  ")
     yield "\n}"
+
+
+def _array_text(items: Iterable[Any], margin: str = "") -> Iterator[str]:
+    """A JSON array as json.dumps(indent=2) writes it at `margin`, an item at a time."""
+    empty = True
+    inner = margin + "  "
+    for item in items:
+        yield ("[\n" if empty else ",\n") + inner + json.dumps(item, indent=2).replace("\n", "\n" + inner)
+        empty = False
+    yield "[]" if empty else f"\n{margin}]"
+
+
+def json_array_chunks(items: Iterable[Any]) -> Iterator[str]:
+    """json.dumps(list(items), indent=2) to the byte, in chunks: the items are never all in memory."""
+    return _chunked(_array_text(items))
 
 
 def _chunked(pieces: Iterator[str], size: int = 1 << 16) -> Iterator[str]:

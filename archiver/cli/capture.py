@@ -3,7 +3,6 @@ archiver/snapshot.py and archiver/check.py, and how their outcomes and verdicts 
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -15,6 +14,7 @@ from .progress import Progress
 
 if TYPE_CHECKING:
     import datetime as dt
+    from collections.abc import Iterable, Iterator, Sequence
 
     from ..check import CitationVerdict
     from ..config import Settings
@@ -121,6 +121,8 @@ def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool
     config, 4 storage failure, 130 interrupted.
     """
     from ..check import check
+    from ..outcomes import json_array_chunks
+    from ..spill import SpillList
     from ..verdict import Policy
     from .copies import save_ask
 
@@ -142,9 +144,11 @@ def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool
                 echo_json(partial)
             raise
     if as_json:
-        click.echo(json.dumps([verdict_json(c) for c in result.citations], indent=2))
+        for chunk in json_array_chunks(verdict_json(c) for c in result.citations):
+            click.echo(chunk, nl=False)
+        click.echo()
     else:
-        for line in verdict_table([c for c in result.citations if c.verdict.verdict != "alive"]):
+        for line in verdict_table(SpillList(c for c in result.citations if c.verdict.verdict != "alive")):
             click.echo(line)
     if find_copies:
         look_up_copies(settings, list(targets), result.citations, quiet=as_json, import_=import_, save=asked)
@@ -155,7 +159,7 @@ def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool
     ctx.exit(result.exit_code)
 
 
-def look_up_copies(settings: Settings, targets: list[str], citations: list[CitationVerdict], *, quiet: bool,
+def look_up_copies(settings: Settings, targets: list[str], citations: Iterable[CitationVerdict], *, quiet: bool,
                    import_: bool = False, save: SaveAsk | None = None) -> None:
     """check --copies: copies elsewhere of the citations a check found failing or dead (kept in the
     database for the report; one line each on stderr)."""
@@ -195,10 +199,11 @@ def verdict_json(c: CitationVerdict) -> dict[str, Any]:
             "drift": c.drift, "drift_level": c.drift_level, "offline": v.offline, "offline_checks": v.offline_checks}
 
 
-def verdict_table(rows: list[CitationVerdict]) -> list[str]:
+def verdict_table(rows: Sequence[CitationVerdict]) -> Iterator[str]:
     """Fits 80 columns: verdict, status, id, then as much of the URL as is left, under a header row."""
     wide = max([9, *(len(c.verdict.label) for c in rows)])  # `failing (offline)` widens the column
-    lines = [f"{'verdict':<{wide}} {'status':<18} {'id':<10} url"] if rows else []
+    if rows:
+        yield f"{'verdict':<{wide}} {'status':<18} {'id':<10} url"
     for c in rows:
         ident = (c.id or "-")[:10]
         status = c.verdict.status or "-"
@@ -207,5 +212,4 @@ def verdict_table(rows: list[CitationVerdict]) -> list[str]:
         head = f"{c.verdict.label:<{wide}} {status:<18} {ident:<10} "
         room = max(80 - len(head), 20)
         url = c.url if len(c.url) <= room else c.url[: room - 1] + "…"
-        lines.append(head + url)
-    return lines
+        yield head + url
