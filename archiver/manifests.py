@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
@@ -148,41 +149,62 @@ def load_manifest(path: Path | str) -> Manifest:
     individual bad URLs are returned in `problems`, not raised."""
     path = Path(path)
     try:
-        with path.open("rb") as f:
-            # In pieces: read(MAX + 1) would allocate the 64 MiB up front for a file of a few lines.
-            pieces, size = [], 0
-            while size <= MAX_MANIFEST_BYTES and (piece := f.read(1 << 20)):
-                pieces.append(piece)
-                size += len(piece)
-            raw = b"".join(pieces)
-            del pieces
+        _check_bytes(path)
+        if path.suffix.lower() == ".txt":  # read a line at a time: a list of a million URLs is not held
+            with path.open(encoding="utf-8-sig", newline="\n") as lines:
+                return _nonempty(path, _load_txt(path, lines))
+        text = path.read_bytes().decode("utf-8-sig")  # as written: \r is not turned into \n
     except OSError as exc:
         raise ManifestError(path, None, f"cannot read manifest: {exc.strerror or exc}") from exc
-    if len(raw) > MAX_MANIFEST_BYTES:
-        raise ManifestError(path, None, f"larger than {MAX_MANIFEST_BYTES // (1024 * 1024)} MiB: not a manifest")
-    if b"\0" in raw:  # text never holds NUL: a binary file (a PDF, an archive) named like a manifest
-        raise ManifestError(path, raw[: raw.index(b"\0")].count(b"\n") + 1, "binary data (a NUL byte): not a manifest")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0  # the decoder's offsets skip the BOM
-        line = raw[: exc.start + bom].count(b"\n") + 1
-        raise ManifestError(path, line, "not valid UTF-8") from exc
-    del raw  # the text is parsed as a str only: a big manifest is not held twice
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         manifest = _load_yaml(path, text)
-    elif suffix == ".txt":
-        manifest = _load_txt(path, text)
     elif suffix == ".csv":
         manifest = _load_csv(path, text)
     elif suffix in PAPER_SUFFIXES:
         raise ManifestError(path, None, f"this looks like a paper, not a manifest: run `archiver extract {path}` first")
     else:
         raise ManifestError(path, None, "unknown manifest type (expected .yaml, .yml, .txt or .csv)")
+    return _nonempty(path, manifest)
+
+
+def _nonempty(path: Path, manifest: Manifest) -> Manifest:
     if not manifest.citations and not manifest.problems:
         raise ManifestError(path, None, "manifest lists no citations")
     return manifest
+
+
+def _check_bytes(path: Path) -> None:
+    """A manifest is text: at most MAX_MANIFEST_BYTES, no NUL byte (a NUL anywhere is reported first:
+    a binary file named like a manifest), valid UTF-8. Read in 1 MiB pieces, nothing kept."""
+    too_big = f"larger than {MAX_MANIFEST_BYTES // (1024 * 1024)} MiB: not a manifest"
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise ManifestError(path, None, too_big)
+    decoder = codecs.getincrementaldecoder("utf-8")()  # plain UTF-8: a BOM is a valid character here
+    size = newlines = 0
+    bad_line: int | None = None
+    with path.open("rb") as f:
+        while piece := f.read(1 << 20):
+            size += len(piece)
+            if size > MAX_MANIFEST_BYTES:  # a file that grew, or is not a regular file
+                raise ManifestError(path, None, too_big)
+            if (nul := piece.find(b"\0")) >= 0:
+                raise ManifestError(path, newlines + piece[:nul].count(b"\n") + 1,
+                                    "binary data (a NUL byte): not a manifest")
+            if bad_line is None:
+                pending = decoder.getstate()[0]  # the start of a character cut by the previous piece
+                try:
+                    decoder.decode(piece)
+                except UnicodeDecodeError as exc:
+                    bad_line = newlines + (pending + piece)[: exc.start].count(b"\n") + 1
+            newlines += piece.count(b"\n")
+    if bad_line is None:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            bad_line = newlines + 1
+    if bad_line is not None:
+        raise ManifestError(path, bad_line, "not valid UTF-8")
 
 
 def _validated(path: Path, entries: Iterable[tuple[int, dict[str, Any]]]) -> tuple[SpillList[Citation], list[Problem]]:
@@ -256,22 +278,19 @@ def _parse_date(path: Path, line: int, value: Any) -> dt.date:
         raise ManifestError(path, line, f"accessed: {text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _load_txt(path: Path, text: str) -> Manifest:
+def _load_txt(path: Path, lines: Iterable[str]) -> Manifest:
     # Entries are validated as they are read: a list of a million URLs is not also a million dicts.
-    entries = _txt_entries(text)
+    entries = _txt_entries(lines)
     sample = list(itertools.islice(entries, _PROSE_SAMPLE))
     _refuse_prose(path, sample)
     citations, problems = _validated(path, itertools.chain(sample, entries))
     return Manifest(str(path), citations, problems)
 
 
-def _txt_entries(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    # Only \n ends a line (as in editors); str.splitlines would also split on \f, \x85, U+2028.
-    start, number = 0, 0
-    while start <= len(text):
-        end = text.find("\n", start)
-        end = len(text) if end < 0 else end
-        raw_line, start, number = text[start:end], end + 1, number + 1
+def _txt_entries(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    # Only \n ends a line (as in editors: the file is read with newline="\n"); splitting on \f, \x85
+    # or U+2028 too would shift every line number after one.
+    for number, raw_line in enumerate(lines, 1):
         line = raw_line.strip()
         if not line or line.startswith("#"):
             continue

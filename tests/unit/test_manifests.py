@@ -687,3 +687,20 @@ def test_a_big_manifest_keeps_every_citation_in_order(tmp_path: Path) -> None:
     assert [(c.line, c.url) for c in manifest.citations] == good
     assert manifest.citations[-1].fetch_url == normalize_url(good[-1][1])
     assert [p.line for p in manifest.problems] == [i + 2 for i in range(999, 12_000, 1000)]
+
+
+@pytest.mark.parametrize(("data", "line", "message"), [
+    (b"https://a.example/\n" * 5 + b"https://b.example/\xff\n" + b"https://c.example/\0\n", 7, "binary data"),
+    (b"\xef\xbb\xbfhttps://a.example/\n" + b"https://a.example/x\n" * 70_000 + "https://b.example/é\n".encode()[:-2]
+     + b"\nhttps://c.example/\n", 70_002, "not valid UTF-8"),
+    (b"https://a.example/\n" * 70_000 + "https://b.example/€".encode()[:-1], 70_001, "not valid UTF-8"),
+])
+def test_bytes_that_are_not_text_are_reported_at_their_line(tmp_path: Path, data: bytes, line: int,
+                                                           message: str) -> None:
+    """The file is read in pieces (a big manifest is never held): a NUL byte anywhere wins over bad
+    UTF-8 earlier; a character cut at the file's end, or at a piece's end, is found on its line."""
+    path = tmp_path / "urls.txt"
+    path.write_bytes(data)
+    with pytest.raises(ManifestError) as raised:
+        load_manifest(path)
+    assert raised.value.line == line and message in str(raised.value), str(raised.value)
