@@ -160,7 +160,11 @@ def test_a_broken_index_is_found_by_verify_while_plain_reads_still_work(archived
 def test_only_verify_full_finds_an_index_that_disagrees_with_its_table(copy: Path) -> None:
     dbdamage.swap_index_cells(copy / "archiver.db", "idx_records_record_id")
     quick = run(copy, "verify")
-    assert quick.returncode == 0 and "database quick_check: ok" in quick.stderr, quick.stderr
+    # quick_check reads every page, not whether an index agrees with its table. The audit looks some
+    # records up through that index: when the swapped cells are those of a revisit's original (record
+    # ids are random: now and then), it misreads that one, a finding about records, not the database.
+    assert quick.returncode in (0, 1) and "database quick_check: ok" in quick.stderr, quick.stderr
+    assert damaged_lines(quick.stderr) == [], quick.stderr
     full = run(copy, "verify", "--full")
     assert full.returncode == 1, full.stderr
     assert re.fullmatch(r"archiver: database_damaged: archiver.db: PRAGMA integrity_check: row \d+"
