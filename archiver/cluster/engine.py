@@ -29,7 +29,8 @@ from ..run import Job, Run
 from ..urls import host_of
 from .task import PREFIX, BatchResult, run_batch
 
-MAX_BATCH = 500  # URLs in one task, about: a task is recorded whole, and run again whole when its worker dies
+MAX_BATCH = 500  # URLs in one task, about (unless it needs more hosts to use its share of the concurrency):
+# a task is recorded whole, and run again whole when its worker dies
 TASKS_PER_SLOT = 4  # tasks per worker thread over the run: room to balance, and little lost to a death
 WINDOW = 2  # tasks in flight per worker thread
 CONNECT_TIMEOUT = 20  # seconds
@@ -42,24 +43,27 @@ dask_config: Any = importlib.import_module("dask.config")
 CLIENT_LOG_LENGTH = 8
 
 
-def assign_batches(sizes: Iterable[tuple[str, int]], hosts: int, most: int = MAX_BATCH) -> Iterator[tuple[str, int]]:
+def assign_batches(sizes: Iterable[tuple[str, int]], hosts: int, most: int = MAX_BATCH,
+                   least: int = 1) -> Iterator[tuple[str, int]]:
     """(host, batch number) for hosts of (host, URLs) given the biggest first (so that a long host
-    starts early): hosts gathered into batches of `hosts` hosts (fewer once a batch holds `most`
-    URLs); every host whole, in exactly one batch. A task fetches one host at a time per host slot:
-    it needs as many hosts as fetches it may have in flight."""
+    starts early): hosts gathered into batches of `hosts` hosts, fewer once a batch holds `most` URLs
+    but never fewer than `least`; every host whole, in exactly one batch. A task fetches one host at a
+    time per host slot: it needs `least` hosts to have as many fetches in flight as its share of the
+    concurrency allows (with 200 URLs a host, batches cut at 500 URLs had 3 hosts: a third of the
+    run's concurrency)."""
     batch = count = urls = 0
     for host, n in sizes:
         yield host, batch
         count += 1
         urls += n
-        if count >= hosts or urls >= most:
+        if count >= hosts or (urls >= most and count >= least):
             batch, count, urls = batch + 1, 0, 0
 
 
-def host_batches(log: RunLog, hosts: int, most: int = MAX_BATCH) -> Iterator[list[Job]]:
+def host_batches(log: RunLog, hosts: int, most: int = MAX_BATCH, least: int = 1) -> Iterator[list[Job]]:
     """The jobs of the run's log in batches of whole hosts (assign_batches), each read from the log
     when it is wanted: the client holds the batches in flight, never the run's every job."""
-    for number in range(log.group(assign_batches(log.host_sizes(host_of), hosts, most))):
+    for number in range(log.group(assign_batches(log.host_sizes(host_of), hosts, most, least))):
         yield log.batch(number)
 
 
@@ -154,8 +158,9 @@ class ClusterEngine:
             share = max(1, math.ceil(run.settings.concurrency / slots))
             settings = run.settings.replace(concurrency=share, cluster="")
             hosts = log.host_count(host_of)
-            per_task = max(math.ceil(share / run.settings.per_host), math.ceil(hosts / (TASKS_PER_SLOT * slots)))
-            batches = host_batches(log, per_task)
+            needed = math.ceil(share / run.settings.per_host)  # hosts a task needs to use its share
+            per_task = max(needed, math.ceil(hosts / (TASKS_PER_SLOT * slots)))
+            batches = host_batches(log, per_task, least=needed)
 
             def on_signal(signum: int, frame: object) -> None:
                 run.stop()  # the loop stops at the next task's result; a second signal aborts at once
