@@ -29,8 +29,7 @@ from ..run import Job, Run
 from ..urls import host_of
 from .task import PREFIX, BatchResult, run_batch
 
-MAX_BATCH = 500  # URLs in one task, about (unless it needs more hosts to use its share of the concurrency):
-# a task is recorded whole, and run again whole when its worker dies
+MAX_BATCH = 500  # URLs in one task, about: a task is recorded whole, and run again whole when its worker dies
 TASKS_PER_SLOT = 4  # tasks per worker thread over the run: room to balance, and little lost to a death
 WINDOW = 2  # tasks in flight per worker thread
 CONNECT_TIMEOUT = 20  # seconds
@@ -47,16 +46,16 @@ def assign_batches(sizes: Iterable[tuple[str, int]], hosts: int, most: int = MAX
                    least: int = 1) -> Iterator[tuple[str, int]]:
     """(host, batch number) for hosts of (host, URLs) given the biggest first (so that a long host
     starts early): hosts gathered into batches of `hosts` hosts, fewer once a batch holds `most` URLs
-    but never fewer than `least`; every host whole, in exactly one batch. A task fetches one host at a
-    time per host slot: it needs `least` hosts to have as many fetches in flight as its share of the
-    concurrency allows (with 200 URLs a host, batches cut at 500 URLs had 3 hosts: a third of the
-    run's concurrency)."""
+    but not fewer than `least` until it holds 4 x `most`; every host whole, in exactly one batch. A
+    task fetches one host at a time per host slot: it needs `least` hosts to have as many fetches in
+    flight as its share of the concurrency allows (with 200 URLs a host, batches cut at 500 URLs had 3
+    hosts: a third of the run's concurrency). The hard cap bounds what a result brings the client."""
     batch = count = urls = 0
     for host, n in sizes:
         yield host, batch
         count += 1
         urls += n
-        if count >= hosts or (urls >= most and count >= least):
+        if count >= hosts or (urls >= most and count >= least) or urls >= 4 * most:
             batch, count, urls = batch + 1, 0, 0
 
 

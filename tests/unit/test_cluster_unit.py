@@ -70,6 +70,8 @@ def test_a_batch_has_the_hosts_its_share_of_the_concurrency_needs_however_big_th
     hosts = [len({host_of(j.fetch_url) for j in b}) for b in batches]
     assert hosts == [8] * 5 and sum(len(b) for b in batches) == 8_000
     assert [len({host_of(j.fetch_url) for j in b}) for b in host_batches(log, 20, most=500)] == [3] * 13 + [1]
+    # What one task's results bring the client stays bounded: at most 4 x `most` URLs, then whole hosts.
+    assert [len(b) for b in host_batches(log, 40, most=500, least=20)] == [2_000] * 4
 
 
 @pytest.mark.parametrize("value", ["local:2", "tcp://10.0.0.5:8786", "tls://sched.example:8786"])
