@@ -404,7 +404,7 @@ def citation_verdicts(settings: Settings, targets: list[str], policy: Policy, la
     time: the history of a million URLs is never all in memory."""
     manifests, urls = loaded or load_targets(targets)
     given = {row["fetch_url"]: row for row in latest}
-    out: SpillList[CitationVerdict] = SpillList()
+    out: SpillList[CitationVerdict] = SpillList(of=CitationVerdict)
     with Archive(settings, writing=False) as archive:
         cited = _cited(manifests, urls)
         for chunk in iter(lambda: list(itertools.islice(cited, VERDICT_CHUNK)), []):

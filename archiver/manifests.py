@@ -208,7 +208,7 @@ def _check_bytes(path: Path) -> None:
 
 
 def _validated(path: Path, entries: Iterable[tuple[int, dict[str, Any]]]) -> tuple[SpillList[Citation], list[Problem]]:
-    citations: SpillList[Citation] = SpillList()  # a million citations would be ~230 MB held
+    citations: SpillList[Citation] = SpillList(of=Citation)  # a million citations would be ~230 MB held
     problems: list[Problem] = []
     seen_ids: dict[str, int] = {}
     for line, entry in entries:

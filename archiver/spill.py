@@ -6,6 +6,7 @@ small cache go to disk). Small manifests never touch the disk; a big one costs a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import pickle
 import sqlite3
@@ -45,11 +46,14 @@ def transaction(db: sqlite3.Connection, what: str) -> Iterator[None]:
 
 class SpillList(Sequence[T]):
     """An append-only list whose items past the first `keep` live on disk. Read it by iterating (a
-    chunk at a time); indexing an item on disk reads that one row."""
+    chunk at a time); indexing an item on disk reads that one row. `of`: the dataclass every item is,
+    stored as the tuple of its fields (pickling a slotted dataclass whole costs 19 µs, its fields 2)."""
 
-    def __init__(self, items: Iterable[T] = (), keep: int = KEEP) -> None:
+    def __init__(self, items: Iterable[T] = (), keep: int = KEEP, of: type[T] | None = None) -> None:
         self._head: list[T] = []
         self._keep = keep
+        self._of = of
+        self._fields = tuple(f.name for f in dataclasses.fields(of)) if of is not None else ()  # type: ignore[arg-type]
         self._pending: list[bytes] = []
         self._stored = 0
         self._db: sqlite3.Connection | None = None
@@ -59,7 +63,8 @@ class SpillList(Sequence[T]):
         if len(self._head) < self._keep:
             self._head.append(item)
             return
-        self._pending.append(pickle.dumps(item, pickle.HIGHEST_PROTOCOL))
+        value: Any = tuple(getattr(item, name) for name in self._fields) if self._of is not None else item
+        self._pending.append(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
         if len(self._pending) >= _CHUNK:
             self._flush()
 
@@ -90,7 +95,7 @@ class SpillList(Sequence[T]):
             rows = self._db.execute("SELECT item FROM items WHERE seq >= ? AND seq < ? ORDER BY seq",
                                     [start, start + _CHUNK]).fetchall()
             for (blob,) in rows:
-                yield pickle.loads(blob)
+                yield self._load(blob)
 
     @overload
     def __getitem__(self, index: int) -> T: ...
@@ -110,7 +115,11 @@ class SpillList(Sequence[T]):
         self._flush()
         assert self._db is not None
         (blob,) = self._db.execute("SELECT item FROM items WHERE seq = ?", [index - len(self._head)]).fetchone()
-        return pickle.loads(blob)  # type: ignore[no-any-return]
+        return self._load(blob)
+
+    def _load(self, blob: bytes) -> T:
+        value = pickle.loads(blob)
+        return self._of(*value) if self._of is not None else value
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (list, SpillList)):

@@ -15,11 +15,12 @@ from archiver.manifests import NO_EXTRA, Citation
 from archiver.spill import SpillList
 
 
-def test_items_on_disk_come_back_whole_and_in_order() -> None:
+@pytest.mark.parametrize("of", [None, Citation], ids=["pickled", "by-fields"])
+def test_items_on_disk_come_back_whole_and_in_order(of: type[Citation] | None) -> None:
     citations = [Citation(f"https://example.org/{i}", i + 1, f"c{i}" if i % 2 else None, "Cited as",
                           None, dt.date(2020, 1, 1 + i % 28), {"doi": f"10.1/{i}"} if i % 3 else NO_EXTRA)
                  for i in range(2_500)]
-    kept = SpillList(citations[:10], keep=7)
+    kept = SpillList(citations[:10], keep=7, of=of)
     kept.extend(citations[10:])
     assert len(kept) == 2_500 and kept == citations and list(kept) == citations
     assert kept[0] == citations[0] and kept[8] == citations[8] and kept[-1] == citations[-1]
