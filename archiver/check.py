@@ -388,22 +388,20 @@ def check(
     summary = execute(kind, settings, targets, on_outcome=on_outcome, on_plan=on_plan, on_runner=on_runner,
                       loaded=loaded, carry=carry, engine=engine_for(settings))
     result = CheckSummary(summary)
-    result.citations = citation_verdicts(settings, targets, policy or Policy(), [], loaded=loaded,
-                                         run_id=summary.run_id)
+    result.citations = citation_verdicts(settings, targets, policy or Policy(), loaded=loaded, run_id=summary.run_id)
     return result
 
 
 VERDICT_CHUNK = 1000  # citations judged together: their history is read at once, then let go
 
 
-def citation_verdicts(settings: Settings, targets: list[str], policy: Policy, latest: list[dict[str, Any]],
+def citation_verdicts(settings: Settings, targets: list[str], policy: Policy,
                       loaded: tuple[list[Manifest], list[str]] | None = None,
                       run_id: int | None = None) -> SpillList[CitationVerdict]:
-    """The verdict of every citation of the targets, from its check history; its reason, HTTP status
-    and drift from `latest` (check rows), or from run `run_id`'s checks. A chunk of citations at a
-    time: the history of a million URLs is never all in memory."""
+    """The verdict of every citation of the targets, from its check history; with `run_id`, its
+    reason, HTTP status and drift from that run's checks. A chunk of citations at a time: the history
+    of a million URLs is never all in memory."""
     manifests, urls = loaded or load_targets(targets)
-    given = {row["fetch_url"]: row for row in latest}
     out: SpillList[CitationVerdict] = SpillList(of=CitationVerdict)
     with Archive(settings, writing=False) as archive:
         cited = _cited(manifests, urls)
@@ -414,7 +412,7 @@ def citation_verdicts(settings: Settings, targets: list[str], policy: Policy, la
             for manifest, cid, url, fetch_url in chunk:
                 points = [CheckPoint(stamps.parse(r["checked_at"]), r["status"], r["drift_level"], bool(r["offline"]))
                           for r in history.get(fetch_url, [])]
-                row = found.get(fetch_url) or given.get(fetch_url, {})
+                row = found.get(fetch_url, {})
                 out.append(CitationVerdict(manifest, cid, url, judge(points, policy), row.get("reason"),
                                            row.get("http_status"), row.get("drift"), row.get("drift_level")))
     return out

@@ -72,7 +72,7 @@ def status(settings: Settings, manifests: Path, *, given: bool = True) -> list[M
             out.append(ManifestStatus(target, {}, {}, {}, {}, str(exc)))
             continue
         counts: dict[str, int] = {} if archived else {"unchecked": len(manifest.citations)}
-        for verdict in citation_verdicts(settings, [target], Policy(), []) if archived else []:
+        for verdict in citation_verdicts(settings, [target], Policy(), loaded=([manifest], [])) if archived else []:
             counts[verdict.verdict.verdict] = counts.get(verdict.verdict.verdict, 0) + 1
         out.append(ManifestStatus(target, specs(manifest), {k: last[k].get(target) for k in KINDS},
                                   {k: jobs.get(job_id(target, k)) for k in KINDS}, counts))

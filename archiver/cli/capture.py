@@ -122,7 +122,6 @@ def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool
     """
     from ..check import check
     from ..outcomes import json_array_chunks
-    from ..spill import SpillList
     from ..verdict import Policy
     from .copies import save_ask
 
@@ -148,7 +147,7 @@ def check_command(ctx: click.Context, /, targets: tuple[str, ...], as_json: bool
             click.echo(chunk, nl=False)
         click.echo()
     else:
-        for line in verdict_table(SpillList(c for c in result.citations if c.verdict.verdict != "alive")):
+        for line in verdict_table(result.citations):
             click.echo(line)
     if find_copies:
         look_up_copies(settings, list(targets), result.citations, quiet=as_json, import_=import_, save=asked)
@@ -199,12 +198,18 @@ def verdict_json(c: CitationVerdict) -> dict[str, Any]:
             "drift": c.drift, "drift_level": c.drift_level, "offline": v.offline, "offline_checks": v.offline_checks}
 
 
-def verdict_table(rows: Sequence[CitationVerdict]) -> Iterator[str]:
-    """Fits 80 columns: verdict, status, id, then as much of the URL as is left, under a header row."""
-    wide = max([9, *(len(c.verdict.label) for c in rows)])  # `failing (offline)` widens the column
-    if rows:
+def verdict_table(citations: Sequence[CitationVerdict]) -> Iterator[str]:
+    """The citations not alive, in 80 columns: verdict, status, id, then as much of the URL as is
+    left, under a header row. Read twice (widths, then lines), never copied: a check may have a million."""
+    def shown() -> Iterator[CitationVerdict]:
+        return (c for c in citations if c.verdict.verdict != "alive")
+
+    wide = 0
+    for c in shown():
+        wide = max(wide, 9, len(c.verdict.label))  # `failing (offline)` widens the column
+    if wide:
         yield f"{'verdict':<{wide}} {'status':<18} {'id':<10} url"
-    for c in rows:
+    for c in shown():
         ident = (c.id or "-")[:10]
         status = c.verdict.status or "-"
         if c.drift_level and c.verdict.verdict == "drifted":

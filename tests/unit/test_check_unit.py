@@ -62,7 +62,7 @@ def test_verdicts_judged_a_chunk_at_a_time_keep_what_the_run_found(server: TestS
     urls = [server.url(f"page/chunk-{i}") for i in range(5)] + [server.url(f"nowhere/chunk-{i}") for i in range(2)]
     result = check(settings, urls)
     monkeypatch.setattr(check_module, "VERDICT_CHUNK", 2)
-    again = citation_verdicts(settings, urls, Policy(), [], run_id=result.summary.run_id)
+    again = citation_verdicts(settings, urls, Policy(), run_id=result.summary.run_id)
     assert again == result.citations and len(again) == 7
     assert [c.http_status for c in again] == [200] * 5 + [404] * 2
     assert all(c.reason for c in again[5:])
