@@ -164,7 +164,8 @@ def test_a_key_file_signs_and_openssl_alone_checks_the_signature(archived: dict,
     ok = subprocess.run(["openssl", "dgst", "-sha256", "-verify", str(pub), "-signature", str(tmp_path / "sig.der"),
                          str(tmp_path / "hash.txt")], capture_output=True, text=True)
     assert ok.returncode == 0 and "Verified OK" in ok.stdout, ok.stdout + ok.stderr
-    (tmp_path / "hash.txt").write_text(signed["hash"][:-1] + "0")
+    last = signed["hash"][-1]
+    (tmp_path / "hash.txt").write_text(signed["hash"][:-1] + ("1" if last == "0" else "0"))  # always one changed
     bad = subprocess.run(["openssl", "dgst", "-sha256", "-verify", str(pub), "-signature", str(tmp_path / "sig.der"),
                           str(tmp_path / "hash.txt")], capture_output=True, text=True)
     assert bad.returncode == 1
